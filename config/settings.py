@@ -1,0 +1,231 @@
+"""Settings for every process of the project: web, scheduler, Celery workers and tests.
+
+Everything that differs between machines comes from the environment, read through the typed
+helpers below, which refuse a value they can't parse rather than fall back to a default.
+With no DATABASE_URL / CELERY_BROKER_URL, the embedded PostgreSQL and Redis are started (or
+found running) here, before Django opens any connection.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_optional(name: str) -> str | None:
+    """The variable's value, with an empty value meaning unset."""
+    return os.environ.get(name) or None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env_optional(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean: use 1/0, true/false, yes/no or on/off")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = env_optional(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ImproperlyConfigured(f"{name}={value} is outside [{minimum}, {maximum}]")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = env_optional(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} is below {minimum}")
+    return value
+
+
+def env_path(name: str, default: Path) -> Path:
+    raw = env_optional(name)
+    return default if raw is None else Path(raw).expanduser().resolve()
+
+
+def parse_database_url(url: str) -> dict[str, object]:
+    """Django's DATABASES entry for postgres://user:password@host:port/name[?host=/socket/dir&...]."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise ImproperlyConfigured(f"DATABASE_URL must start with postgres:// or postgresql://, not {parts.scheme!r}://")
+    name = unquote(parts.path.lstrip("/"))
+    if not name:
+        raise ImproperlyConfigured(f"DATABASE_URL {url!r} names no database")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured(f"DATABASE_URL {url!r} has a bad port") from None
+    # As in libpq, a unix socket directory, which can't go in the netloc, comes as ?host=/dir;
+    # any other parameter (sslmode, ...) is handed to psycopg as is.
+    options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    host = options.pop("host", unquote(parts.hostname or ""))
+    port_option = options.pop("port", None)
+    return {
+        "NAME": name,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": host,
+        "PORT": str(port or port_option or ""),
+        "OPTIONS": options,
+    }
+
+
+def _secret_key(path: Path) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside then hard-linked into place: link() fails if the file exists, so
+        # processes starting together all end up reading the one key that won.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as tmp_file:
+            tmp_file.write(secrets.token_urlsafe(50))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
+VAR_DIR = env_path("VAR_DIR", BASE_DIR / "var")
+
+SECRET_KEY = env_optional("DJANGO_SECRET_KEY") or _secret_key(VAR_DIR / "secret_key")
+DEBUG = env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "runs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if database_url := env_optional("DATABASE_URL"):
+    _database = parse_database_url(database_url)
+else:
+    _postgres = embedded.ensure_postgres(VAR_DIR, database="dagsapp")
+    _database = {"NAME": "dagsapp", "USER": _postgres.user, "HOST": str(_postgres.socket_dir), "PORT": str(_postgres.port)}
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        **_database,
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    },
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_optional("DJANGO_LOG_LEVEL") or "INFO"},
+}
+
+# The engine.
+DAGS_FOLDER = env_path("DAGS_FOLDER", BASE_DIR / "dags")
+MAX_MAP_LENGTH = env_int("MAX_MAP_LENGTH", 1024, minimum=0)
+SCHEDULER_HEARTBEAT_SEC = env_float("SCHEDULER_HEARTBEAT_SEC", 1.0, minimum=0.0)
+
+# Celery, read by config/celery.py (namespace CELERY).
+if broker_url := env_optional("CELERY_BROKER_URL"):
+    CELERY_BROKER_URL = broker_url
+else:
+    # Tests get their own Redis database so they never consume the dev queues. pytest sets
+    # PYTEST_VERSION before it imports anything, and pytest-django imports these settings
+    # before any conftest.py could set CELERY_BROKER_DB.
+    _broker_db = env_int("CELERY_BROKER_DB", 15 if "PYTEST_VERSION" in os.environ else 0, minimum=0, maximum=15)
+    CELERY_BROKER_URL = f"redis+socket://{embedded.ensure_redis(VAR_DIR)}?virtual_host={_broker_db}"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Longer than any task may run: Redis redelivers an unacknowledged task after this long.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# State lives in PostgreSQL; nobody waits on a Celery result.
+CELERY_TASK_IGNORE_RESULT = True
+# A task whose worker dies is redelivered rather than lost; tasks are written to be rerun.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
