@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -165,3 +166,33 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def stop_servers(var_dir: Path) -> None:
+    """Stop the checkout's embedded servers (`make stop`); their data stays under var_dir."""
+    with _locked(var_dir):
+        pid_file = var_dir / "pgdata" / "postmaster.pid"
+        if pid_file.exists():
+            # SIGINT is PostgreSQL's "fast" shutdown: open transactions roll back.
+            _signal_and_wait(int(pid_file.read_text().split()[0]), signal.SIGINT)
+        pid_file = var_dir / "redis" / "redis.pid"
+        if pid_file.exists():
+            _signal_and_wait(int(pid_file.read_text().split()[0]), signal.SIGTERM)
+
+
+def _signal_and_wait(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + _START_TIMEOUT_SEC
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["stop"]:
+        sys.exit("usage: python -m config.embedded stop")
+    stop_servers(Path(os.environ.get("VAR_DIR") or Path(__file__).resolve().parent.parent / "var").expanduser().resolve())

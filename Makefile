@@ -1,0 +1,38 @@
+# `make run` and `make test` work from a fresh clone: the first run installs what is missing.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BOOTSTRAP_PYTHON := $(shell command -v python3.11 || command -v python3)
+DEBIAN_PACKAGES := graphviz chromium
+
+.PHONY: run test stop bootstrap system-packages
+
+run: bootstrap
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py runall
+
+test: bootstrap
+	$(PY) -m pytest
+
+# Stops the embedded PostgreSQL and Redis of this checkout (they outlive `make run` on purpose).
+stop:
+	$(PY) -m config.embedded stop
+
+bootstrap: system-packages $(VENV)/.installed
+
+# Checked on every run, not stamped: a kept work tree can land on a machine without them.
+system-packages:
+	@if ! command -v dot >/dev/null || [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update -q && apt-get install -y -q $(DEBIAN_PACKAGES); \
+		else \
+			echo "warning: install the Debian packages $(DEBIAN_PACKAGES) (graphviz's dot and /usr/bin/chromium)" >&2; \
+		fi; \
+	fi
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(BOOTSTRAP_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
