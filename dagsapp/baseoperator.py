@@ -1,0 +1,329 @@
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from dagsapp.context import Context
+from dagsapp.exceptions import UnmappableArgument
+from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput, ListOfDictsExpandInput
+from dagsapp.taskmixin import Node
+from dagsapp.trigger_rule import TriggerRule
+from dagsapp.xcom_arg import MappedArgument, PlainXComArg, ValueRef, XComArg
+
+if TYPE_CHECKING:
+    from dagsapp.dag import DAG
+    from dagsapp.taskgroup import TaskGroup
+
+# Arguments that configure the task as a whole: one value for all instances, so never mappable.
+TASK_PARAMS: dict[str, Any] = {
+    "task_id": None,
+    "retries": 0,
+    "retry_delay": timedelta(seconds=1),
+    "trigger_rule": TriggerRule.ALL_SUCCESS,
+    "map_index_template": None,
+    "max_active_tis_per_dagrun": None,
+    "max_map_length": None,
+    "do_xcom_push": True,
+    "execution_timeout": None,
+    "doc_md": None,
+    "owner": "airflow",
+}
+_CONTEXT_PARAMS = {"dag", "task_group", "default_args"}
+EXPANDABLE_TYPES = (list, tuple, dict, XComArg, ValueRef)
+
+
+def init_params(cls: type) -> tuple[set[str], bool]:
+    """Keyword names the operator class's constructors accept, and whether one takes **kwargs beyond BaseOperator."""
+    names: set[str] = set()
+    var_kw = False
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        for p in inspect.signature(getattr(init, "__wrapped__", init)).parameters.values():
+            if p.kind is p.VAR_KEYWORD:
+                var_kw = var_kw or klass is not BaseOperator
+            elif p.name != "self":
+                names.add(p.name)
+        if klass is BaseOperator:
+            break
+    return names, var_kw
+
+
+def _apply_default_args(init: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(init)
+    def wrapper(self: BaseOperator, *args: Any, **kwargs: Any) -> None:
+        if not getattr(self, "_defaults_applied", False):
+            self._defaults_applied = True
+            kwargs = merge_default_args(type(self), kwargs)
+        init(self, *args, **kwargs)
+
+    return wrapper
+
+
+def merge_default_args(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    from dagsapp.dag import DagContext
+
+    dag = kwargs.get("dag") or DagContext.current()
+    defaults: dict[str, Any] = dict(dag.default_args) if dag is not None else {}
+    defaults.update(kwargs.pop("default_args", None) or {})
+    if not defaults:
+        return kwargs
+    accepted, _ = init_params(cls)
+    merged = dict(kwargs)
+    for key, value in defaults.items():
+        if key in accepted and key not in merged:
+            merged[key] = value
+    return merged
+
+
+def iter_references(value: Any) -> Iterator[XComArg]:
+    """XComArgs nested anywhere in an argument value: each one is an upstream dependency."""
+    if isinstance(value, XComArg):
+        yield value
+    elif isinstance(value, (list, tuple, set)):
+        for v in value:
+            yield from iter_references(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from iter_references(v)
+
+
+class BaseOperator(Node):
+    """Subclass and implement ``execute(context)``; its return value becomes the task's XCom."""
+
+    template_fields: ClassVar[tuple[str, ...]] = ()
+    template_ext: ClassVar[tuple[str, ...]] = ()
+    ui_color: ClassVar[str] = "#fff"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _apply_default_args(cls.__dict__["__init__"])  # type: ignore[misc]
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        retries: int = 0,
+        retry_delay: timedelta | float = timedelta(seconds=1),
+        trigger_rule: str = TriggerRule.ALL_SUCCESS,
+        map_index_template: str | None = None,
+        max_active_tis_per_dagrun: int | None = None,
+        max_map_length: int | None = None,
+        do_xcom_push: bool = True,
+        execution_timeout: timedelta | None = None,
+        doc_md: str | None = None,
+        owner: str = "airflow",
+        dag: DAG | None = None,
+        task_group: TaskGroup | None = None,
+        _standalone: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise TypeError(
+                f"Invalid arguments were passed to {type(self).__name__} (task_id: {task_id}): "
+                + ", ".join(sorted(kwargs))
+            )
+        validate_task_params(type(self).__name__, task_id=task_id, retries=retries, trigger_rule=trigger_rule)
+        self._init_node()
+        self.retries = int(retries)
+        self.retry_delay = retry_delay if isinstance(retry_delay, timedelta) else timedelta(seconds=float(retry_delay))
+        self.trigger_rule = TriggerRule(trigger_rule)
+        self.map_index_template = map_index_template
+        self.max_active_tis_per_dagrun = max_active_tis_per_dagrun
+        self.max_map_length = max_map_length
+        self.do_xcom_push = do_xcom_push
+        self.execution_timeout = execution_timeout
+        self.doc_md = doc_md
+        self.owner = owner
+        if _standalone:
+            # An unmapped copy built by the worker for one map_index: not part of any DAG.
+            self.task_id, self.dag, self.task_group = task_id, None, None
+            return
+        # XComArgs in template fields become dependencies when the DAG is finalized: subclasses
+        # set those attributes only after this constructor returns.
+        register_node(self, task_id=task_id, dag=dag, task_group=task_group)
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> OperatorPartial:
+        return OperatorPartial(cls, kwargs)
+
+    def execute(self, context: Context) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement execute()")
+
+    def get_template_env(self):  # type: ignore[no-untyped-def]
+        from dagsapp.templating import environment
+
+        return environment()
+
+
+def validate_task_params(call: str, *, task_id: Any, retries: Any = 0, trigger_rule: Any = TriggerRule.ALL_SUCCESS) -> None:
+    if not isinstance(task_id, str) or not task_id:
+        raise TypeError(f"{call}() needs a non-empty string task_id, not {task_id!r}")
+    bad = [c for c in task_id if not (c.isalnum() or c in "_-.")]
+    if bad or len(task_id) > 250:
+        raise ValueError(f"{call}(): task_id {task_id!r} may only contain letters, digits, '_', '-' and '.', at most 250 characters")
+    if not isinstance(retries, int) or retries < 0:
+        raise TypeError(f"{call}(): retries must be a non-negative int, not {retries!r}")
+    try:
+        TriggerRule(trigger_rule)
+    except ValueError:
+        raise ValueError(f"{call}(): {trigger_rule!r} is not a trigger rule; expected one of {', '.join(TriggerRule)}") from None
+
+
+def register_node(node: Node, *, task_id: str, dag: DAG | None, task_group: TaskGroup | None) -> None:
+    from dagsapp.dag import DagContext
+    from dagsapp.taskgroup import TaskGroupContext
+
+    dag = dag or DagContext.current()
+    if task_group is None and dag is not None:
+        task_group = TaskGroupContext.current(dag)
+    node.dag = dag
+    node.task_group = task_group
+    node.task_id = task_group.child_id(task_id) if task_group is not None else task_id
+    if dag is not None:
+        dag.add_task(node)
+    if task_group is not None:
+        task_group.add(node)
+
+
+class OperatorPartial:
+    """``SomeOperator.partial(task_id=..., **constant)``: waits for ``expand`` or ``expand_kwargs``."""
+
+    def __init__(self, operator_class: type[BaseOperator], kwargs: dict[str, Any]) -> None:
+        self.operator_class = operator_class
+        self.kwargs = merge_default_args(operator_class, dict(kwargs))
+        name = f"{operator_class.__name__}.partial"
+        if "task_id" not in self.kwargs:
+            raise TypeError(f"{name}() needs a task_id")
+        accepted, var_kw = init_params(operator_class)
+        for key in self.kwargs:
+            if key not in accepted and key not in _CONTEXT_PARAMS and not var_kw:
+                raise TypeError(f"{name}() got an unexpected keyword argument {key!r}")
+        validate_task_params(name, task_id=self.kwargs["task_id"], retries=self.kwargs.get("retries", 0),
+                             trigger_rule=self.kwargs.get("trigger_rule", TriggerRule.ALL_SUCCESS))
+        self._expanded = False
+
+    def _check_mappable(self, call: str, key: str) -> None:
+        accepted, var_kw = init_params(self.operator_class)
+        if key in TASK_PARAMS or key in _CONTEXT_PARAMS:
+            raise UnmappableArgument(f"{call} cannot map over {key!r}: task-level arguments like {key!r} must go to partial()")
+        if key in self.kwargs:
+            raise UnmappableArgument(f"{call} got keyword argument {key!r} that was already given to partial()")
+        if key not in accepted and not var_kw:
+            raise UnmappableArgument(f"{call} got an unexpected keyword argument {key!r} for {self.operator_class.__name__}")
+
+    def expand(self, **mapped_kwargs: Any) -> MappedOperator:
+        call = f"{self.operator_class.__name__}.expand()"
+        validate_expand_kwargs(call, mapped_kwargs)
+        for key in mapped_kwargs:
+            self._check_mappable(call, key)
+        return self._build(DictOfListsExpandInput(mapped_kwargs))
+
+    def expand_kwargs(self, value: Any) -> MappedOperator:
+        call = f"{self.operator_class.__name__}.expand_kwargs()"
+        validate_expand_kwargs_value(call, value)
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, dict):
+                    for key in item:
+                        self._check_mappable(call, key)
+        return self._build(ListOfDictsExpandInput(value))
+
+    def _build(self, expand_input: ExpandInput) -> MappedOperator:
+        if self._expanded:
+            raise TypeError("a partial() can be expanded only once")
+        self._expanded = True
+        return MappedOperator(operator_class=self.operator_class, partial_kwargs=self.kwargs, expand_input=expand_input)
+
+
+def validate_expand_kwargs(call: str, mapped_kwargs: dict[str, Any]) -> None:
+    if not mapped_kwargs:
+        raise TypeError(f"{call} needs at least one keyword argument to map over")
+    for key, value in mapped_kwargs.items():
+        if isinstance(value, MappedArgument):
+            raise UnmappableArgument(f"{call}: mapping again over the mapped task group argument {key!r} is not supported")
+        if not isinstance(value, EXPANDABLE_TYPES):
+            raise UnmappableArgument(f"{call} got an unexpected type {type(value).__name__!r} for keyword argument {key}")
+
+
+def validate_expand_kwargs_value(call: str, value: Any) -> None:
+    if isinstance(value, (XComArg, ValueRef)):
+        return
+    if not isinstance(value, (list, tuple)):
+        raise UnmappableArgument(f"{call} expects a list of dicts or an XComArg, not {type(value).__name__!r}")
+    for i, item in enumerate(value):
+        if not isinstance(item, (dict, XComArg)):
+            raise UnmappableArgument(f"{call} expects a list of dicts, but item {i} is {type(item).__name__!r}")
+        if isinstance(item, dict):
+            bad = [k for k in item if not isinstance(k, str)]
+            if bad:
+                raise UnmappableArgument(f"{call}: item {i} has a non-string key {bad[0]!r}")
+
+
+class MappedOperator(Node):
+    """A task that runs once per item of its expand input, as ``map_index`` 0..N-1."""
+
+    def __init__(
+        self,
+        *,
+        operator_class: type[BaseOperator],
+        partial_kwargs: dict[str, Any],
+        expand_input: ExpandInput,
+        mapped_into: str | None = None,
+    ) -> None:
+        from dagsapp.dag import DagContext
+        from dagsapp.taskgroup import TaskGroupContext
+
+        self._init_node()
+        self.operator_class = operator_class
+        self.partial_kwargs = {k: v for k, v in partial_kwargs.items() if k not in _CONTEXT_PARAMS}
+        self.expand_input = expand_input
+        # Where mapped values go: constructor kwargs (classic operators) or op_kwargs (@task).
+        self.mapped_into = mapped_into
+        for key, default in TASK_PARAMS.items():
+            if key != "task_id":
+                setattr(self, key, self.partial_kwargs.get(key, default))
+        self.trigger_rule = TriggerRule(self.trigger_rule)
+        if not isinstance(self.retry_delay, timedelta):
+            self.retry_delay = timedelta(seconds=float(self.retry_delay))
+        dag = partial_kwargs.get("dag") or DagContext.current()
+        group = partial_kwargs.get("task_group") or (TaskGroupContext.current(dag) if dag else None)
+        if group is not None and group.mapped_ancestor() is not None:
+            raise UnmappableArgument(
+                f"expand() on {partial_kwargs['task_id']!r} inside the mapped task group {group.mapped_ancestor().group_id!r} is not supported"
+            )
+        register_node(self, task_id=partial_kwargs["task_id"], dag=dag, task_group=group)
+        for src in expand_input.iter_sources():
+            for ref in iter_references(src):
+                self.set_upstream(ref)
+        for value in self.partial_kwargs.values():
+            for ref in iter_references(value):
+                self.set_upstream(ref)
+
+    @property
+    def is_mapped(self) -> bool:
+        return True
+
+    @property
+    def template_fields(self) -> tuple[str, ...]:
+        return self.operator_class.template_fields
+
+    @property
+    def output(self) -> PlainXComArg:
+        return PlainXComArg(self)
+
+    def unmap(self, mapped_kwargs: dict[str, Any]) -> BaseOperator:
+        """A plain operator for one instance, built with that instance's resolved arguments."""
+        kwargs = dict(self.partial_kwargs)
+        kwargs.pop("task_id", None)
+        if self.mapped_into:
+            kwargs[self.mapped_into] = {**kwargs.get(self.mapped_into, {}), **mapped_kwargs}
+        else:
+            kwargs.update(mapped_kwargs)
+        op = self.operator_class(task_id=self.task_id, _standalone=True, **kwargs)
+        return op

@@ -1,0 +1,96 @@
+"""One task instance's view of its task: arguments resolved for its ``map_index``, templates rendered.
+
+Values that came from XComs, conf or Variables are never rendered as templates (a result that
+happens to contain ``{{`` is data, not a template); literal strings are, as in Airflow.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagsapp.baseoperator import BaseOperator, MappedOperator
+from dagsapp.expandinput import ListOfDictsExpandInput, MappingInfo
+from dagsapp.taskmixin import Node
+from dagsapp.templating import environment
+from dagsapp.xcom_arg import MappedArgument, MappingResolver, ResolveScope, ValueRef, XComArg
+
+
+@dataclass
+class PreparedInstance:
+    operator: BaseOperator
+    mapping: MappingInfo | None
+    # ids of argument values that must not be rendered as templates
+    data_ids: set[int] = field(default_factory=set)
+    group_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _data_kwarg_names(expand_input: Any) -> set[str]:
+    if isinstance(expand_input, ListOfDictsExpandInput):
+        return {"*"} if isinstance(expand_input.value, (XComArg, ValueRef)) else set()
+    return {k for k, v in expand_input.value.items() if isinstance(v, (XComArg, ValueRef))}
+
+
+def prepare_instance(task: Node, resolver: MappingResolver, map_index: int) -> PreparedInstance:
+    scope = ResolveScope(resolver, consumer=task, map_index=map_index)
+    data_ids: set[int] = set()
+    if isinstance(task, MappedOperator):
+        kwargs, info = task.expand_input.resolve(scope, map_index)
+        data_names = _data_kwarg_names(task.expand_input)
+        for name, value in kwargs.items():
+            if "*" in data_names or name in data_names:
+                data_ids.add(id(value))
+        op = task.unmap(kwargs)
+        return PreparedInstance(operator=op, mapping=info, data_ids=data_ids)
+    assert isinstance(task, BaseOperator)
+    # A shallow copy: the worker keeps DAG objects cached, so one instance must not leak into the next.
+    op = copy.copy(task)
+    group = task.mapped_group
+    if group is not None and map_index >= 0:
+        assert group.expand_input is not None
+        group_kwargs, info = group.expand_input.resolve(scope, map_index)
+        data_names = _data_kwarg_names(group.expand_input)
+        for name, value in group_kwargs.items():
+            if "*" in data_names or name in data_names:
+                data_ids.add(id(value))
+        return PreparedInstance(operator=op, mapping=info, data_ids=data_ids, group_kwargs=group_kwargs)
+    return PreparedInstance(operator=op, mapping=None)
+
+
+def render_fields(prepared: PreparedInstance, task: Node, resolver: MappingResolver, map_index: int, context: dict[str, Any]) -> dict[str, Any]:
+    """Resolve and render each template field in place; returns the rendered values by field name."""
+    scope = ResolveScope(resolver, consumer=task, map_index=map_index)
+    op = prepared.operator
+    rendered: dict[str, Any] = {}
+    for name in op.template_fields:
+        value = _render(getattr(op, name, None), scope, prepared, context)
+        setattr(op, name, value)
+        rendered[name] = value
+    return rendered
+
+
+def _render(value: Any, scope: ResolveScope, prepared: PreparedInstance, context: dict[str, Any]) -> Any:
+    if id(value) in prepared.data_ids:
+        return value
+    if isinstance(value, XComArg):
+        return value.resolve(scope)
+    if isinstance(value, ValueRef):
+        return scope.resolver.ref_value(value.kind, value.key)
+    if isinstance(value, MappedArgument):
+        item = prepared.group_kwargs[value.key]
+        return item if id(item) in prepared.data_ids else _render(item, scope, prepared, context)
+    if isinstance(value, str):
+        return environment().from_string(value).render(context) if ("{{" in value or "{%" in value) else value
+    if isinstance(value, tuple):
+        return tuple(_render(v, scope, prepared, context) for v in value)
+    if isinstance(value, list):
+        return [_render(v, scope, prepared, context) for v in value]
+    if isinstance(value, dict):
+        return {k: _render(v, scope, prepared, context) for k, v in value.items()}
+    return value
+
+
+def render_map_index(template: str | None, context: dict[str, Any]) -> str | None:
+    if not template:
+        return None
+    return environment().from_string(template).render(context)

@@ -1,0 +1,298 @@
+"""References to values that exist only at run time: task results, DagRun conf, Variables.
+
+Every reference can say how it looks serialized (what the scheduler needs to count instances) and
+resolve itself against a ``MappingResolver`` that the runtime provides.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from dagsapp.dependencies import DependencyMixin
+
+if TYPE_CHECKING:
+    from dagsapp.taskmixin import Node
+
+RETURN_VALUE = "return_value"
+_NOTSET: Any = object()
+
+
+class MappingResolver(Protocol):
+    """What the runtime offers to resolve references for one task instance."""
+
+    def xcom_length(self, task_id: str, *, mapped: bool) -> int | None: ...
+
+    def xcom_value(self, task_id: str, *, mapped: bool, map_index: int | None = None) -> Any:
+        """The whole result; for a mapped task a lazy sequence of all its results, or the result
+        of one index when ``map_index`` is given."""
+
+    def xcom_item(self, task_id: str, *, mapped: bool, index: int) -> tuple[Any, Any, Any]:
+        """Item ``index`` of a result mapped over: ``(key, value passed, value shown)``."""
+
+    def ref_value(self, kind: str, key: str) -> Any: ...
+
+
+class ResolveScope:
+    """Where a reference is resolved: which instance of which task is asking."""
+
+    def __init__(self, resolver: MappingResolver, *, consumer: Node | None = None, map_index: int = -1) -> None:
+        self.resolver = resolver
+        self.consumer = consumer
+        self.map_index = map_index
+
+    def same_group_index(self, producer: Node) -> int | None:
+        """Index i of a task in the consumer's own mapped group feeds index i only (depth-first)."""
+        if self.consumer is None or self.map_index < 0:
+            return None
+        group = self.consumer.mapped_group
+        if group is not None and producer.mapped_group is group:
+            return self.map_index
+        return None
+
+
+class XComArg(DependencyMixin):
+    """A task's result, used as an argument of another task."""
+
+    def _roots(self) -> Sequence[Node]:
+        return [op for op, _ in self.iter_references()]
+
+    _leaves = _roots
+
+    def iter_references(self) -> Iterator[tuple[Node, str]]:
+        raise NotImplementedError
+
+    def serialize(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def resolve(self, scope: ResolveScope) -> Any:
+        raise NotImplementedError
+
+    def item(self, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
+        raise NotImplementedError
+
+    def map(self, f: Callable[[Any], Any]) -> MapXComArg:
+        return MapXComArg(self, f)
+
+    def zip(self, *others: XComArg, fillvalue: Any = _NOTSET) -> ZipXComArg:
+        return ZipXComArg([self, *others], fillvalue=fillvalue)
+
+    def concat(self, *others: XComArg) -> ConcatXComArg:
+        return ConcatXComArg([self, *others])
+
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError("An XComArg is only known at run time and cannot be iterated in a DAG file; expand() over it instead")
+
+
+class PlainXComArg(XComArg):
+    def __init__(self, operator: Node, key: str = RETURN_VALUE) -> None:
+        self.operator = operator
+        self.key = key
+
+    def __getitem__(self, key: str) -> PlainXComArg:
+        return PlainXComArg(self.operator, key)
+
+    def iter_references(self) -> Iterator[tuple[Node, str]]:
+        yield self.operator, self.key
+
+    def serialize(self) -> dict[str, Any]:
+        return {"t": "xcom", "task_id": self.operator.task_id, "key": self.key, "mapped": self.operator.produces_many}
+
+    def resolve(self, scope: ResolveScope) -> Any:
+        index = scope.same_group_index(self.operator)
+        if index is not None:
+            return scope.resolver.xcom_value(self.operator.task_id, mapped=True, map_index=index)
+        return scope.resolver.xcom_value(self.operator.task_id, mapped=self.operator.produces_many)
+
+    def item(self, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
+        return scope.resolver.xcom_item(self.operator.task_id, mapped=self.operator.produces_many, index=index)
+
+    def __repr__(self) -> str:
+        return f"XComArg({self.operator.task_id!r})"
+
+
+class MapXComArg(XComArg):
+    def __init__(self, arg: XComArg, callable_: Callable[[Any], Any]) -> None:
+        self.arg = arg
+        self.callables: list[Callable[[Any], Any]] = [callable_]
+        if isinstance(arg, MapXComArg):
+            # Chained .map() calls collapse into one reference applying each function in turn.
+            self.arg = arg.arg
+            self.callables = [*arg.callables, callable_]
+
+    def iter_references(self) -> Iterator[tuple[Node, str]]:
+        yield from self.arg.iter_references()
+
+    def serialize(self) -> dict[str, Any]:
+        return {"t": "map", "arg": self.arg.serialize()}
+
+    def _apply(self, value: Any) -> Any:
+        for f in self.callables:
+            value = f(value)
+        return value
+
+    def resolve(self, scope: ResolveScope) -> Any:
+        return _LazyMapped(self.arg.resolve(scope), self._apply)
+
+    def item(self, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
+        key, value, _shown = self.arg.item(scope, index)
+        mapped = self._apply(value)
+        return key, mapped, mapped
+
+
+class ZipXComArg(XComArg):
+    def __init__(self, args: list[Any], *, fillvalue: Any = _NOTSET) -> None:
+        if not args:
+            raise TypeError("zip() needs at least one argument")
+        self.args = args
+        self.fillvalue = fillvalue
+
+    def iter_references(self) -> Iterator[tuple[Node, str]]:
+        for arg in self.args:
+            if isinstance(arg, XComArg):
+                yield from arg.iter_references()
+
+    def serialize(self) -> dict[str, Any]:
+        return {"t": "zip", "args": [serialize_source(a) for a in self.args], "fill": self.fillvalue is not _NOTSET}
+
+    def resolve(self, scope: ResolveScope) -> Any:
+        values = [a.resolve(scope) if isinstance(a, XComArg) else a for a in self.args]
+        if self.fillvalue is _NOTSET:
+            return list(zip(*values))
+        import itertools
+
+        return list(itertools.zip_longest(*values, fillvalue=self.fillvalue))
+
+    def item(self, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
+        from dagsapp.expandinput import source_length
+
+        values = []
+        for arg in self.args:
+            length = source_length(serialize_source(arg), scope.resolver)
+            if length is not None and index >= length:
+                values.append(self.fillvalue)
+            else:
+                values.append(source_item(arg, scope, index)[1])
+        t = tuple(values)
+        return index, t, t
+
+
+class ConcatXComArg(XComArg):
+    def __init__(self, args: list[Any]) -> None:
+        self.args = args
+
+    def iter_references(self) -> Iterator[tuple[Node, str]]:
+        for arg in self.args:
+            if isinstance(arg, XComArg):
+                yield from arg.iter_references()
+
+    def serialize(self) -> dict[str, Any]:
+        return {"t": "concat", "args": [serialize_source(a) for a in self.args]}
+
+    def resolve(self, scope: ResolveScope) -> Any:
+        out: list[Any] = []
+        for arg in self.args:
+            value = arg.resolve(scope) if isinstance(arg, XComArg) else arg
+            out.extend(value.items() if isinstance(value, dict) else value)
+        return out
+
+    def item(self, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
+        from dagsapp.expandinput import source_length
+
+        offset = index
+        for arg in self.args:
+            length = source_length(serialize_source(arg), scope.resolver)
+            assert length is not None, "concat() item resolved before its lengths were known"
+            if offset < length:
+                _key, value, shown = source_item(arg, scope, offset)
+                return index, value, shown
+            offset -= length
+        raise IndexError(f"concat() index {index} out of range")
+
+
+class ValueRef(DependencyMixin):
+    """A value read when the task is expanded: a DagRun conf/param or a Variable. Not a task, so no edges."""
+
+    kind: str
+
+    def __init__(self, key: str) -> None:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"{type(self).__name__}() needs a non-empty string key, not {key!r}")
+        self.key = key
+
+    def _roots(self) -> Sequence[Node]:
+        return []
+
+    _leaves = _roots
+
+    def serialize(self) -> dict[str, Any]:
+        return {"t": self.kind, "key": self.key}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.key!r})"
+
+
+class ParamRef(ValueRef):
+    """``expand(x=ParamRef("files"))``: the DagRun's conf value for ``files``, else the DAG param's default."""
+
+    kind = "param"
+
+
+class VariableRef(ValueRef):
+    """``expand(x=VariableRef("regions"))``: the JSON Variable ``regions`` as stored when the task expands."""
+
+    kind = "variable"
+
+
+class MappedArgument:
+    """A mapped task group's parameter inside the group function: index i resolves to item i."""
+
+    def __init__(self, expand_input: Any, key: str) -> None:
+        self.expand_input = expand_input
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"MappedArgument({self.key!r})"
+
+
+def serialize_source(value: Any) -> dict[str, Any]:
+    if isinstance(value, (XComArg, ValueRef)):
+        return value.serialize()
+    if isinstance(value, dict):
+        return {"t": "literal", "length": len(value)}
+    return {"t": "literal", "length": len(value)}
+
+
+def literal_item(value: Any, index: int) -> tuple[Any, Any, Any]:
+    if isinstance(value, dict):
+        key = list(value)[index]
+        return key, (key, value[key]), value[key]
+    item = value[index]
+    return index, item, item
+
+
+def source_item(value: Any, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
+    if isinstance(value, XComArg):
+        return value.item(scope, index)
+    if isinstance(value, ValueRef):
+        return literal_item(scope.resolver.ref_value(value.kind, value.key), index)
+    return literal_item(value, index)
+
+
+class _LazyMapped(Sequence[Any]):
+    """``.map(f)`` over a whole result: f runs per item on access, so a reduce pays only for what it reads."""
+
+    def __init__(self, inner: Any, f: Callable[[Any], Any]) -> None:
+        self._inner = list(inner.items()) if isinstance(inner, dict) else inner
+        self._f = f
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+        if isinstance(index, slice):
+            return [self._f(v) for v in self._inner[index]]
+        return self._f(self._inner[index])
+
+    def __iter__(self) -> Iterator[Any]:
+        for v in self._inner:
+            yield self._f(v)
