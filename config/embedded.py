@@ -68,7 +68,10 @@ def _running_postgres(pgdata: Path) -> EmbeddedPostgres | None:
     if len(lines) < 8 or lines[7].strip() != "ready" or not _pid_alive(int(lines[0])):
         return None
     server = EmbeddedPostgres(socket_dir=Path(lines[4].strip()), port=int(lines[3]))
-    if not (server.socket_dir / f".s.PGSQL.{server.port}").exists():
+    # After a crash the pid file and socket stay behind and the pid may be reused: only a
+    # socket that accepts a connection is a live server. PostgreSQL logs nothing for a
+    # connection that closes before its startup packet.
+    if not _accepts_connection(server.socket_dir / f".s.PGSQL.{server.port}"):
         return None
     return server
 
@@ -160,6 +163,16 @@ def _start_redis(redis_dir: Path, sock: Path) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"embedded Redis did not start; see {redis_dir / 'redis.log'}")
         time.sleep(0.05)
+
+
+def _accepts_connection(sock: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(2.0)
+            conn.connect(str(sock))
+            return True
+    except OSError:
+        return False
 
 
 def _pid_alive(pid: int) -> bool:
