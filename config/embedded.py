@@ -212,4 +212,5 @@ if __name__ == "__main__":
 
     if sys.argv[1:] != ["stop"]:
         sys.exit("usage: python -m config.embedded stop")
-    stop_servers(Path(os.environ.get("VAR_DIR") or Path(__file__).resolve().parent.parent / "var").expanduser().resolve())
+    default_var_dir = Path(__file__).resolve().parent.parent / "var"
+    stop_servers(Path(os.environ.get("VAR_DIR") or default_var_dir).expanduser().resolve())

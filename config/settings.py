@@ -72,7 +72,9 @@ def parse_database_url(url: str) -> dict[str, object]:
     """Django's DATABASES entry for postgres://user:password@host:port/name[?host=/socket/dir&...]."""
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql"}:
-        raise ImproperlyConfigured(f"DATABASE_URL must start with postgres:// or postgresql://, not {parts.scheme!r}://")
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must start with postgres:// or postgresql://, not {parts.scheme!r}://"
+        )
     name = unquote(parts.path.lstrip("/"))
     if not name:
         raise ImproperlyConfigured(f"DATABASE_URL {url!r} names no database")
@@ -163,7 +165,12 @@ if database_url := env_optional("DATABASE_URL"):
     _database = parse_database_url(database_url)
 else:
     _postgres = embedded.ensure_postgres(VAR_DIR, database="dagsapp")
-    _database = {"NAME": "dagsapp", "USER": _postgres.user, "HOST": str(_postgres.socket_dir), "PORT": str(_postgres.port)}
+    _database = {
+        "NAME": "dagsapp",
+        "USER": _postgres.user,
+        "HOST": str(_postgres.socket_dir),
+        "PORT": str(_postgres.port),
+    }
 
 DATABASES = {
     "default": {
