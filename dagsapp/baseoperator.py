@@ -36,21 +36,23 @@ EXPANDABLE_TYPES = (list, tuple, dict, XComArg, ValueRef)
 
 
 def init_params(cls: type) -> tuple[set[str], bool]:
-    """Keyword names the operator class's constructors accept, and whether one takes **kwargs beyond BaseOperator."""
+    """Keyword names the operator class's constructors accept, and whether it takes arbitrary keywords.
+
+    A subclass's ``**kwargs`` is taken to be forwarded to its parent (the Airflow convention), and
+    BaseOperator rejects whatever reaches it, so ``**kwargs`` never makes an unknown name valid:
+    counting it would let ``BashOperator.partial(task_id=..., foo=1)`` through to fail only at run time.
+    """
     names: set[str] = set()
-    var_kw = False
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None or klass is object:
             continue
         for p in inspect.signature(getattr(init, "__wrapped__", init)).parameters.values():
-            if p.kind is p.VAR_KEYWORD:
-                var_kw = var_kw or klass is not BaseOperator
-            elif p.name != "self":
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self":
                 names.add(p.name)
         if klass is BaseOperator:
             break
-    return names, var_kw
+    return names, False
 
 
 def _apply_default_args(init: Callable[..., None]) -> Callable[..., None]:
@@ -104,6 +106,9 @@ class BaseOperator(Node):
         if "__init__" in cls.__dict__:
             cls.__init__ = _apply_default_args(cls.__dict__["__init__"])  # type: ignore[misc]
 
+    # Wrapped too: an operator without its own __init__ (EmptyOperator, most user operators) must
+    # still get the DAG's default_args such as retries.
+    @_apply_default_args
     def __init__(
         self,
         *,

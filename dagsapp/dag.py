@@ -140,14 +140,18 @@ class DAG:
         return result
 
     def _find_cycle(self, remaining: set[str]) -> list[str]:
+        # Walk upstream: every unsorted task has an unsorted upstream (else it would have been
+        # sorted), but a task merely downstream of a cycle may have no unsorted downstream.
         start = min(remaining)
         path = [start]
         seen = {start}
         node = start
         while True:
-            node = min(u for u in self.task_dict[node].downstream_task_ids if u in remaining)
+            node = min(u for u in self.task_dict[node].upstream_task_ids if u in remaining)
             if node in seen:
-                return path[path.index(node):] + [node]
+                cycle = path[path.index(node):] + [node]
+                cycle.reverse()
+                return cycle
             path.append(node)
             seen.add(node)
 

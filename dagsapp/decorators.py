@@ -96,6 +96,10 @@ class _TaskDecorator:
         op = DecoratedPythonOperator(
             task_id=self._task_id({}), python_callable=self.function, op_args=args, op_kwargs=kwargs, **task_kwargs
         )
+        # Wired now rather than at finalize(): a task group's roots and leaves, read by the next
+        # `>>`, must already see the edges between the tasks inside it.
+        for ref in iter_references([args, kwargs]):
+            op.set_upstream(ref)
         return PlainXComArg(op)
 
     def partial(self, **kwargs: Any) -> _TaskPartial:
