@@ -135,5 +135,10 @@ def serialize_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    result = serialize_folder(sys.argv[1])
-    sys.stdout.write(json.dumps(result, default=str))
+    import contextlib
+
+    real_stdout = sys.stdout
+    # DAG files may print while imported; keep stdout for the JSON answer alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = serialize_folder(sys.argv[1])
+    real_stdout.write(json.dumps(result, default=str))

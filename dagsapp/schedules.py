@@ -45,3 +45,15 @@ def next_logical_date(schedule: str, after: datetime) -> datetime:
 
 def interval_end(schedule: str, start: datetime) -> datetime:
     return next_logical_date(schedule, start)
+
+
+def latest_complete_interval_start(schedule: str, start: datetime, now: datetime) -> datetime:
+    """Start of the most recent interval that has ended by ``now`` (no-catchup first run), never before ``start``."""
+    if schedule.startswith("timedelta:"):
+        delta = timedelta(seconds=float(schedule.split(":", 1)[1]))
+        done = int((now - start) / delta)
+        return start + delta * max(done - 1, 0)
+    cron = PRESETS.get(schedule, schedule)
+    last_boundary = croniter(cron, now).get_prev(datetime)
+    interval_start = croniter(cron, last_boundary).get_prev(datetime)
+    return max(interval_start, start)

@@ -64,6 +64,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
             "max_map_length": t.max_map_length,  # type: ignore[attr-defined]
             "map_index_template": t.map_index_template,  # type: ignore[attr-defined]
             "template_fields": list(t.template_fields),  # type: ignore[attr-defined]
+            "do_xcom_push": bool(t.do_xcom_push),  # type: ignore[attr-defined]
             "is_mapped": t.is_mapped,
             "produces_many": t.produces_many,
             "mapping": _mapping(t),

@@ -1,0 +1,235 @@
+"""Running one task instance: the same code in a Celery worker and in ``dags test``."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import traceback
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from dagsapp.context import reset_current_context, set_current_context
+from dagsapp.exceptions import (
+    AirflowFailException,
+    AirflowSkipException,
+    UnmappableXComLengthPushed,
+    UnmappableXComTypePushed,
+)
+from dagsapp.instance import prepare_instance, render_fields, render_map_index
+from runs.dagbag import get_dag
+from runs.logs import TaskLogWriter, WriterHandler
+from runs.models import DagRun, TaskInstance, TaskInstanceState, TaskMap, Variable, XCom
+from runs.models.xcom import RETURN_VALUE
+from runs.notify import notify_scheduler
+from runs.resolver import DbResolver
+
+log = logging.getLogger(__name__)
+S = TaskInstanceState
+DISCARDED = "discarded"
+
+
+class RuntimeTaskInstance:
+    """What ``context['ti']`` offers user code: identity plus xcom_push / xcom_pull."""
+
+    def __init__(self, ti: TaskInstance, resolver: DbResolver, data: dict[str, Any]) -> None:
+        self._ti = ti
+        self._resolver = resolver
+        self._data = data
+        self.dag_id = ti.dag_run.dag_id
+        self.task_id = ti.task_id
+        self.run_id = ti.dag_run.run_id
+        self.map_index = ti.map_index
+        self.try_number = ti.try_number
+        self.max_tries = ti.max_tries
+        self.hostname = ti.hostname
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        _check_json(self.task_id, value, what=f"xcom_push({key!r})")
+        XCom.objects.update_or_create(dag_run_id=self._ti.dag_run_id, task_id=self.task_id, map_index=self.map_index, key=key,
+                                      defaults={"value": value})
+
+    def xcom_pull(self, task_ids: str | list[str] | None = None, key: str = RETURN_VALUE, map_indexes: int | None = None) -> Any:
+        if task_ids is None:
+            task_ids = self.task_id
+        if isinstance(task_ids, list):
+            return [self.xcom_pull(t, key, map_indexes) for t in task_ids]
+        task = self._data["tasks"].get(task_ids)
+        if task is not None and task["produces_many"] and map_indexes is None and key == RETURN_VALUE:
+            return self._resolver.xcom_value(task_ids, mapped=True)
+        qs = XCom.objects.filter(dag_run_id=self._ti.dag_run_id, task_id=task_ids, key=key)
+        qs = qs.filter(map_index=map_indexes if map_indexes is not None else -1)
+        return qs.values_list("value", flat=True).first()
+
+    def __repr__(self) -> str:
+        return f"<TaskInstance {self.dag_id}.{self.task_id} {self.run_id} map_index={self.map_index} try={self.try_number}>"
+
+
+class _VarAccessor:
+    def __init__(self, as_json: bool) -> None:
+        self._json = as_json
+
+    def __getattr__(self, key: str) -> Any:
+        var = Variable.objects.filter(key=key).first()
+        if var is None:
+            raise KeyError(f"Variable {key!r} does not exist")
+        return var.val if self._json else (var.val if isinstance(var.val, str) else json.dumps(var.val))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return getattr(self, key)
+        except KeyError:
+            return default
+
+
+def _check_json(task_id: str, value: Any, *, what: str) -> None:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} of task {task_id!r} is not JSON-serializable: {exc}") from None
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        if isinstance(value, dict):
+            return {str(k): _json_safe(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [_json_safe(v) for v in value]
+        return repr(value)
+
+
+def build_context(ti: TaskInstance, run: DagRun, data: dict[str, Any], dag: Any, op: Any, runtime_ti: RuntimeTaskInstance, mapping: Any) -> dict[str, Any]:
+    params = {**(data.get("params") or {}), **(run.conf or {})}
+    ld = run.logical_date
+    return {
+        "dag": dag, "dag_id": run.dag_id, "task": op, "task_id": ti.task_id, "ti": runtime_ti, "task_instance": runtime_ti,
+        "dag_run": run, "run_id": run.run_id, "logical_date": ld, "ds": ld.strftime("%Y-%m-%d"), "ds_nodash": ld.strftime("%Y%m%d"),
+        "ts": ld.isoformat(), "data_interval_start": run.data_interval_start, "data_interval_end": run.data_interval_end,
+        "params": params, "conf": run.conf or {}, "map_index": ti.map_index, "mapping": mapping, "try_number": ti.try_number,
+        "var": {"value": _VarAccessor(False), "json": _VarAccessor(True)},
+    }
+
+
+def record_task_map(*, ti: TaskInstance, task: dict[str, Any], value: Any) -> None:
+    """A result that a mapped task expands over must be a list or dict within the length limit."""
+    if not isinstance(value, (list, tuple, dict)):
+        raise UnmappableXComTypePushed(ti.task_id, value)
+    limits = [limit or settings.MAX_MAP_LENGTH for limit in task["feeds_mapping_limits"]] or [settings.MAX_MAP_LENGTH]
+    if len(value) > max(limits):
+        raise UnmappableXComLengthPushed(ti.task_id, len(value), max(limits))
+    keys = None
+    if isinstance(value, dict):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"Task {ti.task_id!r} returned a dict to map over with a non-string key {bad[0]!r}; keys must be strings")
+        keys = list(value)
+    TaskMap.objects.update_or_create(dag_run_id=ti.dag_run_id, task_id=ti.task_id, map_index=ti.map_index,
+                                     defaults={"length": len(value), "keys": keys})
+
+
+def execute_task_instance(ti_id: int) -> str | None:
+    """queued -> running -> a final state. Returns the final state, or None if this call did not own the try."""
+    ti = TaskInstance.objects.select_related("dag_run__serialized_dag").filter(pk=ti_id).first()
+    if ti is None or ti.state != S.QUEUED:
+        return None  # cleared, or already taken by another delivery of the same message
+    hostname = socket.gethostname()
+    started = timezone.now()
+    owned = TaskInstance.objects.filter(pk=ti.pk, state=S.QUEUED, try_number=ti.try_number).update(
+        state=S.RUNNING, start_date=started, end_date=None, duration=None, hostname=hostname, pid=os.getpid(), next_retry_at=None)
+    if not owned:
+        return None
+    ti.state, ti.start_date, ti.hostname = S.RUNNING, started, hostname
+    run = ti.dag_run
+    data = run.serialized_dag.data
+    task_data = data["tasks"][ti.task_id]
+    writer = TaskLogWriter(ti.pk, ti.try_number)
+    handler = WriterHandler(writer)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(min(old_level, logging.INFO) if old_level else logging.INFO)
+    task_log = logging.getLogger("dagsapp.task")
+    final: str
+    try:
+        task_log.info("Starting attempt %d of %d", ti.try_number, ti.max_tries + 1)
+        task_log.info("Executing <Task(%s): %s> map_index=%d on %s", task_data["operator"], ti.task_id, ti.map_index, hostname)
+        with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):
+            final = _run(ti, run, data, task_data, task_log)
+    except AirflowSkipException as exc:
+        task_log.info("Skipping task: %s", exc)
+        final = S.SKIPPED
+    except BaseException as exc:  # noqa: BLE001 - every failure of user code ends the try, never the worker
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        task_log.error("Task failed with exception\n%s", "".join(traceback.format_exception(exc)))
+        retry = ti.try_number <= ti.max_tries and not isinstance(exc, AirflowFailException)
+        final = S.UP_FOR_RETRY if retry else S.FAILED
+    end = timezone.now()
+    if final not in (S.SUCCESS, DISCARDED):
+        extra: dict[str, Any] = {}
+        if final == S.UP_FOR_RETRY:
+            extra["next_retry_at"] = end + timedelta(seconds=float(task_data["retry_delay"]))
+            task_log.info("Marking task as UP_FOR_RETRY; retry %d of %d at %s", ti.try_number, ti.max_tries, extra["next_retry_at"].isoformat())
+        else:
+            task_log.info("Marking task as %s", final.upper())
+        TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
+            state=final, end_date=end, duration=(end - started).total_seconds(), **extra)
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+    writer.close()
+    notify_scheduler()
+    return final
+
+
+def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[str, Any], task_log: logging.Logger) -> str:
+    dag = get_dag(run.dag_id, data["fileloc"])
+    task = dag.get_task(ti.task_id)
+    resolver = DbResolver(run, data)
+    prepared = prepare_instance(task, resolver, ti.map_index)
+    runtime_ti = RuntimeTaskInstance(ti, resolver, data)
+    context = build_context(ti, run, data, dag, prepared.operator, runtime_ti, prepared.mapping)
+    if task_data["map_index_template"]:
+        try:
+            name = render_map_index(task_data["map_index_template"], context)
+            TaskInstance.objects.filter(pk=ti.pk).update(rendered_map_index=(name or "")[:250])
+        except Exception as exc:  # noqa: BLE001 - a bad name template must not fail the task
+            task_log.warning("Could not render map_index_template: %s", exc)
+    rendered = render_fields(prepared, task, resolver, ti.map_index, context)
+    shown = {"fields": _json_safe(rendered)}
+    if prepared.mapping is not None:
+        shown["mapped_kwargs"] = _json_safe(prepared.mapping.kwargs)
+    TaskInstance.objects.filter(pk=ti.pk).update(rendered_fields=shown)
+    token = set_current_context(context)
+    try:
+        result = prepared.operator.execute(context)
+    finally:
+        reset_current_context(token)
+    if not task_data.get("do_xcom_push", True):
+        result = None
+    with transaction.atomic():
+        if result is not None:
+            _check_json(ti.task_id, result, what="return value")
+            XCom.objects.update_or_create(dag_run_id=run.pk, task_id=ti.task_id, map_index=ti.map_index, key=RETURN_VALUE,
+                                          defaults={"value": result})
+        if task_data["feeds_mapping"]:
+            record_task_map(ti=ti, task=task_data, value=result)
+        end = timezone.now()
+        # A result counts only if this try still owns the instance (not cleared meanwhile).
+        owned = TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
+            state=S.SUCCESS, end_date=end, duration=(end - ti.start_date).total_seconds() if ti.start_date else None)
+        if not owned:
+            # Cleared or marked while it ran: this try's result must not be kept.
+            transaction.set_rollback(True)
+            task_log.warning("Instance was changed while running (cleared or marked); result discarded")
+            return DISCARDED
+    task_log.info("Marking task as SUCCESS")
+    return S.SUCCESS

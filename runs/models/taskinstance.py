@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class TaskInstanceState(models.TextChoices):
+    # "none": created (e.g. by expansion) but its trigger rule has not been evaluated yet.
+    NONE = "none", "no status"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    UP_FOR_RETRY = "up_for_retry", "up for retry"
+    UPSTREAM_FAILED = "upstream_failed", "upstream failed"
+    SKIPPED = "skipped"
+    REMOVED = "removed"
+
+
+S = TaskInstanceState
+FINISHED_STATES = frozenset({S.SUCCESS, S.FAILED, S.UPSTREAM_FAILED, S.SKIPPED, S.REMOVED})
+UNFINISHED_STATES = frozenset({S.NONE, S.SCHEDULED, S.QUEUED, S.RUNNING, S.UP_FOR_RETRY})
+
+
+class TaskInstance(models.Model):
+    """One run of one task, or of one index of a mapped task (``map_index`` 0..N-1; -1 when unmapped)."""
+
+    dag_run = models.ForeignKey("DagRun", on_delete=models.CASCADE, related_name="task_instances")
+    task_id = models.CharField(max_length=250)
+    map_index = models.IntegerField(default=-1)
+    state = models.CharField(max_length=20, choices=TaskInstanceState.choices, default=TaskInstanceState.NONE)
+    try_number = models.PositiveIntegerField(default=0)
+    max_tries = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    start_date = models.DateTimeField(null=True, blank=True)
+    end_date = models.DateTimeField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    hostname = models.CharField(max_length=250, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    rendered_map_index = models.CharField(max_length=250, null=True, blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    # Resolved arguments and rendered template fields of the current try, for the Details/Rendered tabs.
+    rendered_fields = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dag_run", "task_id", "map_index"], name="ti_run_task_index_unique"),
+            models.CheckConstraint(condition=models.Q(map_index__gte=-1), name="ti_map_index_gte_minus_one"),
+        ]
+        indexes = [
+            # grid + scheduler: per-task state aggregation within a run
+            models.Index(fields=["dag_run", "task_id", "state"], name="ti_run_task_state"),
+            # scheduler: instances still to evaluate, queue or retry
+            models.Index(fields=["dag_run", "state"], name="ti_run_unfinished",
+                         condition=models.Q(state__in=["none", "scheduled", "queued", "running", "up_for_retry"])),
+            # mapped instances table sorted by duration / start
+            models.Index(fields=["dag_run", "task_id", "duration"], name="ti_run_task_duration"),
+            models.Index(fields=["dag_run", "task_id", "start_date"], name="ti_run_task_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}[{self.map_index}] ({self.state})"
+
+    @property
+    def is_mapped_instance(self) -> bool:
+        return self.map_index >= 0
+
+
+class TaskMap(models.Model):
+    """The length (and dict keys) of a task's result that a mapped task expands over."""
+
+    dag_run = models.ForeignKey("DagRun", on_delete=models.CASCADE, related_name="task_maps")
+    task_id = models.CharField(max_length=250)
+    map_index = models.IntegerField(default=-1)
+    length = models.IntegerField()
+    keys = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dag_run", "task_id", "map_index"], name="task_map_unique"),
+            models.CheckConstraint(condition=models.Q(length__gte=0), name="task_map_length_gte_zero"),
+        ]

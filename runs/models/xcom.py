@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django.db import models
+
+RETURN_VALUE = "return_value"
+
+
+class XCom(models.Model):
+    """A value pushed by a task instance, as JSON (PostgreSQL jsonb, so one item can be read in SQL)."""
+
+    dag_run = models.ForeignKey("DagRun", on_delete=models.CASCADE, related_name="xcoms")
+    task_id = models.CharField(max_length=250)
+    map_index = models.IntegerField(default=-1)
+    key = models.CharField(max_length=250, default=RETURN_VALUE)
+    value = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # also serves: the lazy sequence of a mapped task's results, in map_index order
+            models.UniqueConstraint(fields=["dag_run", "task_id", "key", "map_index"], name="xcom_unique"),
+        ]

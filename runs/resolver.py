@@ -1,0 +1,134 @@
+"""The database side of mapping: lengths for expansion, single items and lazy sequences for workers."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.db import connection
+
+from dagsapp.exceptions import MappingError
+from runs.models import DagRun, TaskInstance, TaskInstanceState, TaskMap, Variable, XCom
+from runs.models.taskinstance import UNFINISHED_STATES
+from runs.models.xcom import RETURN_VALUE
+
+# Variables read by a run's expansions are frozen here, so every task of the run sees one value.
+VARIABLE_SNAPSHOT_TASK = "__variables__"
+
+
+class LazyXComSequence(Sequence[Any]):
+    """All results of a mapped task, in map_index order, fetched only when read.
+
+    ``len()`` is one COUNT; indexing fetches one row; iteration pages through by map_index, so a
+    reduce over 100,000 results never holds them all in memory.
+    """
+
+    PAGE = 1000
+
+    def __init__(self, dag_run_id: int, task_id: str, key: str = RETURN_VALUE) -> None:
+        self._qs = XCom.objects.filter(dag_run_id=dag_run_id, task_id=task_id, key=key, map_index__gte=0)
+        self._len: int | None = None
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = self._qs.count()
+        return self._len
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if index < 0:
+            raise IndexError("LazyXComSequence index out of range")
+        row = self._qs.order_by("map_index").values_list("value", flat=True)[index : index + 1]
+        values = list(row)
+        if not values:
+            raise IndexError("LazyXComSequence index out of range")
+        return values[0]
+
+    def __iter__(self) -> Iterator[Any]:
+        last = -1
+        while True:
+            page = list(self._qs.filter(map_index__gt=last).order_by("map_index").values_list("map_index", "value")[: self.PAGE])
+            for map_index, value in page:
+                last = map_index
+                yield value
+            if len(page) < self.PAGE:
+                return
+
+    def __repr__(self) -> str:
+        return f"LazyXComSequence(len={len(self)})"
+
+
+class DbResolver:
+    """Implements dagsapp's MappingResolver against one DagRun."""
+
+    def __init__(self, dag_run: DagRun, data: dict[str, Any]) -> None:
+        self.dag_run = dag_run
+        self.data = data
+
+    # lengths (scheduler)
+    def xcom_length(self, task_id: str, *, mapped: bool) -> int | None:
+        if not mapped:
+            tm = TaskMap.objects.filter(dag_run=self.dag_run, task_id=task_id, map_index=-1).first()
+            if tm is not None:
+                return tm.length
+            state = TaskInstance.objects.filter(dag_run=self.dag_run, task_id=task_id, map_index=-1).values_list("state", flat=True).first()
+            if state == TaskInstanceState.SUCCESS:
+                raise MappingError(f"task {task_id!r} succeeded but recorded no length to map over; clear it to run it again")
+            return None
+        unfinished = TaskInstance.objects.filter(dag_run=self.dag_run, task_id=task_id, state__in=UNFINISHED_STATES).exists()
+        if unfinished:
+            return None
+        return XCom.objects.filter(dag_run=self.dag_run, task_id=task_id, key=RETURN_VALUE, map_index__gte=0).count()
+
+    def ref_value(self, kind: str, key: str) -> Any:
+        if kind == "param":
+            if key in (self.dag_run.conf or {}):
+                return self.dag_run.conf[key]
+            params = self.data.get("params") or {}
+            if key in params:
+                return params[key]
+            raise MappingError(f"ParamRef({key!r}): the run's conf has no {key!r} and the DAG has no param {key!r}")
+        if kind == "variable":
+            snap = XCom.objects.filter(dag_run=self.dag_run, task_id=VARIABLE_SNAPSHOT_TASK, map_index=-1, key=key).first()
+            if snap is not None:
+                return snap.value
+            var = Variable.objects.filter(key=key).first()
+            if var is None:
+                raise MappingError(f"VariableRef({key!r}): no Variable named {key!r} exists")
+            XCom.objects.get_or_create(dag_run=self.dag_run, task_id=VARIABLE_SNAPSHOT_TASK, map_index=-1, key=key,
+                                       defaults={"value": var.val})
+            return XCom.objects.get(dag_run=self.dag_run, task_id=VARIABLE_SNAPSHOT_TASK, map_index=-1, key=key).value
+        raise MappingError(f"unknown reference kind {kind!r}")
+
+    # values (worker)
+    def xcom_value(self, task_id: str, *, mapped: bool, map_index: int | None = None) -> Any:
+        if mapped and map_index is None:
+            return LazyXComSequence(self.dag_run.pk, task_id)
+        row = XCom.objects.filter(dag_run=self.dag_run, task_id=task_id, key=RETURN_VALUE,
+                                  map_index=-1 if map_index is None else map_index).values_list("value", flat=True).first()
+        return row
+
+    def xcom_item(self, task_id: str, *, mapped: bool, index: int) -> tuple[Any, Any, Any]:
+        if mapped:
+            value = LazyXComSequence(self.dag_run.pk, task_id)[index]
+            return index, value, value
+        tm = TaskMap.objects.filter(dag_run=self.dag_run, task_id=task_id, map_index=-1).first()
+        if tm is None:
+            raise MappingError(f"the result of {task_id!r} has no recorded length")
+        key: int | str = tm.keys[index] if tm.keys is not None else index
+        # Read one element in SQL (jsonb -> key) instead of loading a 100,000-item list per instance.
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT (value -> %s)::text FROM runs_xcom WHERE dag_run_id = %s AND task_id = %s AND key = %s AND map_index = -1",
+                [key, self.dag_run.pk, task_id, RETURN_VALUE],
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise MappingError(f"the result of {task_id!r} is missing")
+        value = json.loads(row[0]) if row[0] is not None else None
+        if tm.keys is not None:
+            return key, (key, value), value
+        return key, value, value
