@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState
+from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState, TaskMap, XCom
 from runs.notify import notify_scheduler
 
 
@@ -65,3 +66,114 @@ def create_dag_run(
         ])
         transaction.on_commit(notify_scheduler)
     return run
+
+
+def _downstream_ids(data: dict[str, Any], task_id: str) -> list[str]:
+    seen: list[str] = []
+    stack = list(data["tasks"][task_id]["downstream"])
+    while stack:
+        t = stack.pop()
+        if t not in seen:
+            seen.append(t)
+            stack.extend(data["tasks"][t]["downstream"])
+    order = {t: i for i, t in enumerate(data["task_order"])}
+    return sorted(seen, key=order.__getitem__)
+
+
+def _reset(dag_run: DagRun, data: dict[str, Any], where: Any) -> int:
+    """Put instances back to 'no status' for a new try, dropping the results of their last try."""
+    tis = list(TaskInstance.objects.filter(where, dag_run=dag_run).exclude(state=TaskInstanceState.REMOVED).values_list("pk", "task_id", "map_index", "try_number"))
+    if not tis:
+        return 0
+    by_task: dict[str, list[int]] = {}
+    for _pk, task_id, map_index, _try in tis:
+        by_task.setdefault(task_id, []).append(map_index)
+    for task_id, indexes in by_task.items():
+        # Results of the previous try must not feed anyone (an expansion would reuse a stale length).
+        XCom.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=indexes).delete()
+        TaskMap.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=indexes).delete()
+        retries = int(data["tasks"][task_id]["retries"]) if task_id in data["tasks"] else 0
+        # A running try that was cleared loses its compare-and-swap at the end: its result is discarded.
+        TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=indexes).exclude(state=TaskInstanceState.REMOVED).update(
+            state=TaskInstanceState.NONE, end_date=None, duration=None, next_retry_at=None, queued_at=None,
+            max_tries=F("try_number") + retries)
+    return len(tis)
+
+
+def _reopen_run(dag_run: DagRun) -> None:
+    DagRun.objects.filter(pk=dag_run.pk).update(state=DagRunState.RUNNING, end_date=None)
+    transaction.on_commit(notify_scheduler)
+
+
+def clear_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int], downstream: bool = False) -> int:
+    """Run these instances again (try_number + 1); siblings are untouched.
+
+    With ``downstream``, the tasks after it are cleared too: inside the same mapped task group
+    only the same indexes, elsewhere every instance. Returns how many instances were cleared.
+    """
+    data = dag_run.serialized_dag.data
+    if task_id not in data["tasks"]:
+        raise DagRunError(f"Task {task_id!r} is not in DAG {dag_run.dag_id!r}")
+    with transaction.atomic():
+        DagRun.objects.select_for_update().filter(pk=dag_run.pk).first()
+        n = _reset(dag_run, data, Q(task_id=task_id, map_index__in=map_indexes))
+        if downstream:
+            group = data["tasks"][task_id]["mapping"]
+            group_id = group["group_id"] if group and group["kind"] == "group" else None
+            for d in _downstream_ids(data, task_id):
+                dt = data["tasks"][d]
+                same_group = group_id is not None and dt["mapping"] and dt["mapping"].get("group_id") == group_id
+                if same_group:
+                    n += _reset(dag_run, data, Q(task_id=d, map_index__in=map_indexes))
+                elif dt["mapping"] is not None and dt["mapping"]["kind"] != "group" and _maps_over(dt, task_id):
+                    n += _reexpand(dag_run, data, d)
+                else:
+                    n += _reset(dag_run, data, Q(task_id=d))
+        _reopen_run(dag_run)
+    return n
+
+
+def _maps_over(task: dict[str, Any], upstream: str) -> bool:
+    return upstream in task["upstream"]
+
+
+def _reexpand(dag_run: DagRun, data: dict[str, Any], task_id: str) -> int:
+    n = _reset(dag_run, data, Q(task_id=task_id))
+    # A placeholder with no status makes the scheduler expand again from the current inputs:
+    # new indexes are created and indexes past the new length are marked removed.
+    TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index=-1).delete()
+    TaskInstance.objects.create(dag_run=dag_run, task_id=task_id, map_index=-1, state=TaskInstanceState.NONE,
+                                max_tries=int(data["tasks"][task_id]["retries"]))
+    return n
+
+
+def clear_mapped_task(*, dag_run: DagRun, task_id: str, downstream: bool = False) -> int:
+    """Clear every instance of a mapped task and expand it again from its current inputs."""
+    data = dag_run.serialized_dag.data
+    task = data["tasks"].get(task_id)
+    if task is None or task["mapping"] is None:
+        raise DagRunError(f"Task {task_id!r} is not a mapped task of DAG {dag_run.dag_id!r}")
+    with transaction.atomic():
+        DagRun.objects.select_for_update().filter(pk=dag_run.pk).first()
+        n = _reexpand(dag_run, data, task_id)
+        if downstream:
+            for d in _downstream_ids(data, task_id):
+                dt = data["tasks"][d]
+                n += _reexpand(dag_run, data, d) if dt["mapping"] is not None else _reset(dag_run, data, Q(task_id=d))
+        _reopen_run(dag_run)
+    return n
+
+
+def mark_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int], state: str) -> int:
+    """Set instances to success or failed by hand; a running try's late result is then discarded."""
+    if state not in (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED):
+        raise DagRunError(f"Instances can be marked success or failed, not {state!r}")
+    now = timezone.now()
+    with transaction.atomic():
+        DagRun.objects.select_for_update().filter(pk=dag_run.pk).first()
+        n = (TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=map_indexes)
+             .exclude(state__in=[state, TaskInstanceState.REMOVED])
+             .update(state=state, end_date=now, next_retry_at=None))
+        if n:
+            _reopen_run(dag_run)
+    return n
