@@ -38,9 +38,9 @@ EXPANDABLE_TYPES = (list, tuple, dict, XComArg, ValueRef)
 def init_params(cls: type) -> tuple[set[str], bool]:
     """Keyword names the operator class's constructors accept, and whether it takes arbitrary keywords.
 
-    A subclass's ``**kwargs`` is taken to be forwarded to its parent (the Airflow convention), and
-    BaseOperator rejects whatever reaches it, so ``**kwargs`` never makes an unknown name valid:
-    counting it would let ``BashOperator.partial(task_id=..., foo=1)`` through to fail only at run time.
+    The flag is always False: a subclass's ``**kwargs`` is forwarded to its parent (the Airflow
+    convention) and BaseOperator rejects whatever reaches it, so counting ``**kwargs`` would let
+    ``BashOperator.partial(task_id=..., foo=1)`` through at parse time only to fail at run time.
     """
     names: set[str] = set()
     for klass in cls.__mro__:
