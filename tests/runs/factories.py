@@ -1,0 +1,53 @@
+"""Building runs for scheduler tests: a DAG file in a temporary folder, parsed and stored the real way."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
+
+from runs.dag_processing import process_dags_folder
+from runs.models import DagRun, TaskInstance
+from runs.services import create_dag_run
+
+HEADER = """\
+from __future__ import annotations
+from datetime import datetime, timedelta
+from dagsapp.sdk import (DAG, BashOperator, EmptyOperator, ParamRef, PythonOperator, TriggerRule,
+                         VariableRef, AirflowFailException, dag, task, task_group)
+"""
+
+
+def write_dag(folder: Path, source: str, *, name: str = "the_dag.py") -> Path:
+    path = folder / name
+    path.write_text(HEADER + textwrap.dedent(source))
+    return path
+
+
+def make_run(folder: Path, source: str, *, dag_id: str, conf: dict[str, Any] | None = None, name: str = "the_dag.py") -> DagRun:
+    """Writes the DAG file, parses the folder and creates a manual run of ``dag_id``."""
+    write_dag(folder, source, name=name)
+    process_dags_folder(folder)
+    return create_dag_run(dag_id=dag_id, conf=conf, logical_date=timezone.now())
+
+
+def states(run: DagRun, task_id: str) -> dict[int, str]:
+    """map_index -> state of one task's instances."""
+    return dict(TaskInstance.objects.filter(dag_run=run, task_id=task_id).order_by("map_index").values_list("map_index", "state"))
+
+
+def ti(run: DagRun, task_id: str, map_index: int = -1) -> TaskInstance:
+    return TaskInstance.objects.get(dag_run=run, task_id=task_id, map_index=map_index)
+
+
+def set_state(run: DagRun, task_id: str, state: str, *, map_index: int | None = None) -> None:
+    qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id)
+    if map_index is not None:
+        qs = qs.filter(map_index=map_index)
+    qs.update(state=state)
+
+
+def data(run: DagRun) -> dict[str, Any]:
+    return run.serialized_dag.data
