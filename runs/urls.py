@@ -1,5 +1,10 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, URLResolver
 
-urlpatterns: list[URLPattern] = []
+app_name = "runs"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    # graph & durations (helper)
+    # end graph & durations (helper)
+]
