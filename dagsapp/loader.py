@@ -102,8 +102,8 @@ def load_dags_folder(folder: str | os.PathLike[str]) -> DagBag:
         key = str(path.resolve())
         try:
             dags = load_dag_file(path)
-        except BaseException as exc:  # noqa: BLE001 - any failure of user code is an import error
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, SystemExit):
+        except BaseException as exc:  # noqa: BLE001 - any failure of user code, sys.exit() included, is an import error
+            if isinstance(exc, KeyboardInterrupt):
                 raise
             bag.import_errors[key] = "".join(traceback.format_exception(exc))
             continue

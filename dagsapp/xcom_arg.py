@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dagsapp.dependencies import DependencyMixin
+from dagsapp.exceptions import MappingError
 
 if TYPE_CHECKING:
     from dagsapp.taskmixin import Node
@@ -201,7 +202,8 @@ class ConcatXComArg(XComArg):
         offset = index
         for arg in self.args:
             length = source_length(serialize_source(arg), scope.resolver)
-            assert length is not None, "concat() item resolved before its lengths were known"
+            if length is None:
+                raise MappingError(f"concat() item {index} resolved before the length of every input was known")
             if offset < length:
                 _key, value, shown = source_item(arg, scope, offset)
                 return index, value, shown
