@@ -206,14 +206,18 @@ def queue_task_instances(*, dag_run: DagRun, data: dict[str, Any], executor: Exe
 
 def _queue(cur: Any, dag_run: DagRun, extra: str, params: list[Any], limit: int) -> list[int]:
     cur.execute(
+        # A materialized CTE, not "WHERE id IN (... LIMIT n)": PostgreSQL may plan that as a nested
+        # loop that re-runs the subquery per row, each run skipping the rows just updated, so LIMIT
+        # (and with it max_active_tis_per_dagrun) would not hold.
         f"""
-        UPDATE runs_taskinstance SET state = 'queued', try_number = try_number + 1, queued_at = now(), updated_at = now()
-        WHERE id IN (
+        WITH picked AS MATERIALIZED (
             SELECT id FROM runs_taskinstance
             WHERE dag_run_id = %s AND state = 'scheduled' {extra}
             ORDER BY task_id, map_index LIMIT %s FOR UPDATE SKIP LOCKED
-        ) AND state = 'scheduled'
-        RETURNING id
+        )
+        UPDATE runs_taskinstance AS ti SET state = 'queued', try_number = ti.try_number + 1, queued_at = now(), updated_at = now()
+        FROM picked WHERE ti.id = picked.id AND ti.state = 'scheduled'
+        RETURNING ti.id
         """,
         [dag_run.pk, *params, limit],
     )
