@@ -9,7 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from runs.dag_processing import process_dags_folder
-from runs.models import DagRun, TaskInstance
+from runs.models import DagImportError, DagRun, TaskInstance
 from runs.services import create_dag_run
 
 HEADER = """\
@@ -28,8 +28,10 @@ def write_dag(folder: Path, source: str, *, name: str = "the_dag.py") -> Path:
 
 def make_run(folder: Path, source: str, *, dag_id: str, conf: dict[str, Any] | None = None, name: str = "the_dag.py") -> DagRun:
     """Writes the DAG file, parses the folder and creates a manual run of ``dag_id``."""
-    write_dag(folder, source, name=name)
+    path = write_dag(folder, source, name=name)
     process_dags_folder(folder)
+    error = DagImportError.objects.filter(filename=str(path.resolve())).first()
+    assert error is None, error.stacktrace
     return create_dag_run(dag_id=dag_id, conf=conf, logical_date=timezone.now())
 
 
