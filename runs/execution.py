@@ -11,8 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from dagsapp.context import reset_current_context, set_current_context
@@ -51,9 +50,7 @@ class RuntimeTaskInstance:
         self.hostname = ti.hostname
 
     def xcom_push(self, key: str, value: Any) -> None:
-        _check_json(self.task_id, value, what=f"xcom_push({key!r})")
-        XCom.objects.update_or_create(dag_run_id=self._ti.dag_run_id, task_id=self.task_id, map_index=self.map_index, key=key,
-                                      defaults={"value": value})
+        push_xcom(dag_run_id=self._ti.dag_run_id, task_id=self.task_id, map_index=self.map_index, key=key, value=value)
 
     def xcom_pull(self, task_ids: str | list[str] | None = None, key: str = RETURN_VALUE, map_indexes: int | None = None) -> Any:
         if task_ids is None:
@@ -88,13 +85,6 @@ class _VarAccessor:
             return default
 
 
-def _check_json(task_id: str, value: Any, *, what: str) -> None:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} of task {task_id!r} is not JSON-serializable: {exc}") from None
-
-
 def _json_safe(value: Any) -> Any:
     try:
         json.dumps(value)
@@ -105,6 +95,19 @@ def _json_safe(value: Any) -> Any:
         if isinstance(value, (list, tuple)):
             return [_json_safe(v) for v in value]
         return repr(value)
+
+
+def push_xcom(*, dag_run_id: int, task_id: str, map_index: int, key: str, value: Any) -> None:
+    try:
+        payload = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"the value pushed as {key!r} by task {task_id!r} is not JSON-serializable: {exc}") from None
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at) VALUES (%s, %s, %s, %s, %s::jsonb, now())"
+            " ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, created_at = now()",
+            [dag_run_id, task_id, map_index, key, payload],
+        )
 
 
 def build_context(ti: TaskInstance, run: DagRun, data: dict[str, Any], dag: Any, op: Any, runtime_ti: RuntimeTaskInstance, mapping: Any) -> dict[str, Any]:
@@ -138,16 +141,19 @@ def record_task_map(*, ti: TaskInstance, task: dict[str, Any], value: Any) -> No
 
 def execute_task_instance(ti_id: int) -> str | None:
     """queued -> running -> a final state. Returns the final state, or None if this call did not own the try."""
-    ti = TaskInstance.objects.select_related("dag_run__serialized_dag").filter(pk=ti_id).first()
-    if ti is None or ti.state != S.QUEUED:
-        return None  # cleared, or already taken by another delivery of the same message
     hostname = socket.gethostname()
     started = timezone.now()
-    owned = TaskInstance.objects.filter(pk=ti.pk, state=S.QUEUED, try_number=ti.try_number).update(
-        state=S.RUNNING, start_date=started, end_date=None, duration=None, hostname=hostname, pid=os.getpid(), next_retry_at=None)
-    if not owned:
-        return None
-    ti.state, ti.start_date, ti.hostname = S.RUNNING, started, hostname
+    # Claim the try in one statement: only a queued instance becomes running, once per try, so a
+    # redelivered message or a cleared instance is never run twice.
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE runs_taskinstance SET state = 'running', start_date = %s, end_date = NULL, duration = NULL,"
+            " hostname = %s, pid = %s, next_retry_at = NULL, updated_at = %s WHERE id = %s AND state = 'queued' RETURNING id",
+            [started, hostname, os.getpid(), started, ti_id],
+        )
+        if cur.fetchone() is None:
+            return None
+    ti = TaskInstance.objects.select_related("dag_run__serialized_dag").get(pk=ti_id)
     run = ti.dag_run
     data = run.serialized_dag.data
     task_data = data["tasks"][ti.task_id]
@@ -197,17 +203,21 @@ def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[st
     prepared = prepare_instance(task, resolver, ti.map_index)
     runtime_ti = RuntimeTaskInstance(ti, resolver, data)
     context = build_context(ti, run, data, dag, prepared.operator, runtime_ti, prepared.mapping)
+    updates: dict[str, Any] = {}
     if task_data["map_index_template"]:
         try:
-            name = render_map_index(task_data["map_index_template"], context)
-            TaskInstance.objects.filter(pk=ti.pk).update(rendered_map_index=(name or "")[:250])
+            updates["rendered_map_index"] = (render_map_index(task_data["map_index_template"], context) or "")[:250]
         except Exception as exc:  # noqa: BLE001 - a bad name template must not fail the task
             task_log.warning("Could not render map_index_template: %s", exc)
-    rendered = render_fields(prepared, task, resolver, ti.map_index, context)
-    shown = {"fields": _json_safe(rendered)}
-    if prepared.mapping is not None:
-        shown["mapped_kwargs"] = _json_safe(prepared.mapping.kwargs)
-    TaskInstance.objects.filter(pk=ti.pk).update(rendered_fields=shown)
+    mapped = {"mapped_kwargs": _json_safe(prepared.mapping.kwargs)} if prepared.mapping is not None else {}
+    try:
+        rendered = render_fields(prepared, task, resolver, ti.map_index, context)
+    except Exception:
+        # The resolved arguments still help to understand a template error: keep them.
+        TaskInstance.objects.filter(pk=ti.pk).update(**updates, rendered_fields=mapped or None)
+        raise
+    # Stored before the task runs, so the Rendered tab and the name show while it is running.
+    TaskInstance.objects.filter(pk=ti.pk).update(**updates, rendered_fields={**mapped, "fields": _json_safe(rendered)})
     token = set_current_context(context)
     try:
         result = prepared.operator.execute(context)
@@ -217,9 +227,7 @@ def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[st
         result = None
     with transaction.atomic():
         if result is not None:
-            _check_json(ti.task_id, result, what="return value")
-            XCom.objects.update_or_create(dag_run_id=run.pk, task_id=ti.task_id, map_index=ti.map_index, key=RETURN_VALUE,
-                                          defaults={"value": result})
+            push_xcom(dag_run_id=run.pk, task_id=ti.task_id, map_index=ti.map_index, key=RETURN_VALUE, value=result)
         if task_data["feeds_mapping"]:
             record_task_map(ti=ti, task=task_data, value=result)
         end = timezone.now()

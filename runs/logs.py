@@ -5,8 +5,7 @@ import io
 import logging
 import threading
 import time
-
-from django.db import connections
+import weakref
 
 from runs.models import TaskInstanceLog
 
@@ -14,20 +13,62 @@ FLUSH_INTERVAL_SEC = 0.5
 MAX_CHUNK_CHARS = 64_000
 
 
+def _store(ti_id: int, try_number: int, text: str) -> None:
+    text = text.replace("\x00", "\\x00")  # PostgreSQL text cannot hold NUL
+    TaskInstanceLog.objects.bulk_create([
+        TaskInstanceLog(task_instance_id=ti_id, try_number=try_number, text=text[i : i + MAX_CHUNK_CHARS])
+        for i in range(0, len(text), MAX_CHUNK_CHARS)
+    ])
+
+
+class _Flusher:
+    """One thread per process flushes every open writer, so a running task's log can be tailed.
+
+    A single long-lived thread (with its own long-lived DB connection) instead of one per
+    instance: starting a thread and a connection per task instance cost more than the task.
+    """
+
+    def __init__(self) -> None:
+        self.writers: weakref.WeakSet[TaskLogWriter] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def register(self, writer: TaskLogWriter) -> None:
+        import os
+
+        with self._lock:
+            self.writers.add(writer)
+            # After a fork (Celery prefork), the parent's thread does not exist in the child.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="task-log-flusher", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FLUSH_INTERVAL_SEC)
+            for writer in list(self.writers):
+                try:
+                    writer.flush_pending()
+                except Exception:  # noqa: BLE001 - a failed flush is retried at close
+                    logging.getLogger(__name__).debug("log flush failed", exc_info=True)
+
+
+_flusher = _Flusher()
+
+
 class TaskLogWriter(io.TextIOBase):
-    """A file-like sink for one try's output. A background thread flushes it every half second,
-    so the web page can tail a running instance; ``close()`` writes whatever is left."""
+    """A file-like sink for one try's output; ``close()`` writes whatever is left."""
 
     def __init__(self, ti_id: int, try_number: int) -> None:
         self.ti_id = ti_id
         self.try_number = try_number
-        last = TaskInstanceLog.objects.filter(task_instance_id=ti_id, try_number=try_number).order_by("-seq").values_list("seq", flat=True).first()
-        self._seq = last + 1 if last is not None else 0
         self._buf: list[str] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"log-flush-{ti_id}", daemon=True)
-        self._thread.start()
+        self._io_lock = threading.Lock()
+        self._closed = False
+        _flusher.register(self)
 
     def writable(self) -> bool:
         return True
@@ -43,30 +84,19 @@ class TaskLogWriter(io.TextIOBase):
             self._buf.clear()
         return text
 
-    def _store(self, text: str) -> None:
-        for start in range(0, len(text), MAX_CHUNK_CHARS):
-            TaskInstanceLog.objects.create(task_instance_id=self.ti_id, try_number=self.try_number, seq=self._seq,
-                                           text=text[start : start + MAX_CHUNK_CHARS].replace("\x00", "\\x00"))
-            self._seq += 1
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(FLUSH_INTERVAL_SEC):
-                text = self._take()
-                if text:
-                    self._store(text)
-        finally:
-            # The thread got its own connection; close it so workers do not leak connections.
-            connections.close_all()
+    def flush_pending(self) -> None:
+        # The io lock keeps chunks in order between the flusher thread and close().
+        with self._io_lock:
+            text = self._take()
+            if text:
+                _store(self.ti_id, self.try_number, text)
 
     def close(self) -> None:
-        if self._stop.is_set():
+        if self._closed:
             return
-        self._stop.set()
-        self._thread.join(timeout=10)
-        text = self._take()
-        if text:
-            self._store(text)
+        self._closed = True
+        _flusher.writers.discard(self)
+        self.flush_pending()
         super().close()
 
 
@@ -84,9 +114,9 @@ class WriterHandler(logging.Handler):
 
 
 def read_log(ti_id: int, try_number: int, *, after_seq: int = -1) -> tuple[str, int]:
-    """The try's log text after chunk ``after_seq``, and the last chunk number read (for tailing)."""
-    rows = list(TaskInstanceLog.objects.filter(task_instance_id=ti_id, try_number=try_number, seq__gt=after_seq)
-                .order_by("seq").values_list("seq", "text"))
+    """The try's log text after chunk ``after_seq``, and the last chunk read (pass it back to tail)."""
+    rows = list(TaskInstanceLog.objects.filter(task_instance_id=ti_id, try_number=try_number, id__gt=after_seq)
+                .order_by("id").values_list("id", "text"))
     if not rows:
         return "", after_seq
     return "".join(t for _, t in rows), rows[-1][0]
@@ -95,6 +125,4 @@ def read_log(ti_id: int, try_number: int, *, after_seq: int = -1) -> tuple[str, 
 def log_line(ti_id: int, try_number: int, message: str) -> None:
     """Append one line written by the system (scheduler or worker), not by the task."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-    w_last = TaskInstanceLog.objects.filter(task_instance_id=ti_id, try_number=try_number).order_by("-seq").values_list("seq", flat=True).first()
-    TaskInstanceLog.objects.create(task_instance_id=ti_id, try_number=try_number, seq=(w_last + 1) if w_last is not None else 0,
-                                   text=f"[{stamp}] {message}\n")
+    _store(ti_id, try_number, f"[{stamp}] {message}\n")
