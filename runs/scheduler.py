@@ -21,7 +21,7 @@ from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import expand_input_length
 from runs.executors import Executor
 from runs.logs import log_line
-from runs.models import DagModel, DagRun, DagRunState, TaskInstance, TaskInstanceState
+from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState
 from runs.models.taskinstance import FINISHED_STATES, UNFINISHED_STATES
 from runs.resolver import DbResolver
 from runs.trigger_rules import UpstreamCounts, evaluate
@@ -266,7 +266,8 @@ def schedule_dag_run(*, dag_run_id: int, executor: Executor) -> bool:
 
 
 def active_dag_run_ids() -> list[int]:
-    return list(DagRun.objects.filter(state__in=[DagRunState.QUEUED, DagRunState.RUNNING]).order_by("logical_date").values_list("pk", flat=True))
+    return list(DagRun.objects.filter(state__in=[DagRunState.QUEUED, DagRunState.RUNNING]).exclude(run_type=DagRunType.TEST)
+                .order_by("logical_date").values_list("pk", flat=True))
 
 
 def next_retry_time(task: dict[str, Any]) -> timedelta:

@@ -13,6 +13,8 @@ class DagRunState(models.TextChoices):
 class DagRunType(models.TextChoices):
     MANUAL = "manual"
     SCHEDULED = "scheduled"
+    # Driven to completion in one process by `dags test`; the scheduler daemon leaves it alone.
+    TEST = "test"
 
 
 class DagRun(models.Model):

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from runs.cli import dag_run_summary, run_dag_run_inline, wait_for_dag_run
 from runs.dag_processing import process_dags_folder
@@ -71,8 +70,7 @@ class Command(BaseCommand):
             errors = DagImportError.objects.all()
             hint = "".join(f"\n{e.filename}:\n{e.stacktrace}" for e in errors)
             raise CommandError(f"DAG {dag_id!r} not found in {settings.DAGS_FOLDER}{hint}")
-        run = create_dag_run(dag_id=dag_id, conf=parse_conf(conf), run_type=DagRunType.MANUAL,
-                             run_id=f"test__{timezone.now().isoformat()}")
+        run = create_dag_run(dag_id=dag_id, conf=parse_conf(conf), run_type=DagRunType.TEST)
         run = run_dag_run_inline(run, timeout=timeout)
         self._report(run, as_json=json)
 
