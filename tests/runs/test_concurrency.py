@@ -1,0 +1,197 @@
+"""Two schedulers at once: threads, each with its own database connection, on the same runs.
+
+transaction=True: each thread's connection only sees committed rows, as separate processes would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connections
+from django.db.models import Count
+
+from runs.dag_processing import process_dags_folder
+from runs.executors import InlineExecutor
+from runs.models import DagRun, DagRunState, TaskInstance, TaskMap, XCom
+from runs.scheduler import expand_mapped_task, queue_task_instances, schedule_dag_run, schedule_task_instances
+from runs.scheduler_job import create_scheduled_dag_runs
+from runs.services import create_dag_run
+from tests.runs.factories import write_dag
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THREADS = 2
+
+BUSY = """
+@task
+def make():
+    return list(range(20))
+
+@task
+def add(x):
+    return x
+
+@task
+def show(v):
+    return v
+
+@task
+def total(values):
+    return sum(values)
+
+@task
+def first(n):
+    return n
+
+@task
+def second(n):
+    return n
+
+@task_group
+def per_number(n):
+    second(first(n))
+
+with DAG("busy") as the_dag:
+    total(show.expand(v=add.expand(x=make())))
+    per_number.expand(n=list(range(10)))
+"""
+# make 1 + add 20 + show 20 + total 1 + first 10 + second 10
+INSTANCES_PER_RUN = 62
+
+
+def in_threads(target: Callable[[int], Any], n: int = THREADS) -> list[Any]:
+    """Runs target(i) in n threads started together; re-raises the first error."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = target(i)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            errors.append(exc)
+        finally:
+            # Each thread opened its own connection; leave none behind for the test database drop.
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def finish(ti_ids: list[int]) -> None:
+    """Plays the worker: each queued instance succeeds and leaves what a real one would."""
+    for ti in TaskInstance.objects.filter(pk__in=ti_ids).select_related("dag_run"):
+        if not TaskInstance.objects.filter(pk=ti.pk, state="queued").update(state="success"):
+            continue
+        value: Any = list(range(20)) if ti.task_id == "make" else ti.map_index
+        XCom.objects.create(dag_run=ti.dag_run, task_id=ti.task_id, map_index=ti.map_index, value=value)
+        if ti.task_id == "make":
+            TaskMap.objects.create(dag_run=ti.dag_run, task_id="make", map_index=-1, length=20)
+
+
+def duplicates() -> int:
+    return TaskInstance.objects.values("dag_run", "task_id", "map_index").annotate(n=Count("id")).filter(n__gt=1).count()
+
+
+@pytest.fixture
+def busy_runs(tmp_path: Path) -> list[DagRun]:
+    write_dag(tmp_path, BUSY)
+    process_dags_folder(tmp_path)
+    return [create_dag_run(dag_id="busy", run_id=f"run_{i}") for i in range(3)]
+
+
+class SchedulerThreadsTests:
+    def test_it_drives_the_same_runs_from_two_schedulers_without_duplicates(self, busy_runs: list[DagRun]) -> None:
+        run_ids = [r.pk for r in busy_runs]
+
+        def scheduler(i: int) -> list[int]:
+            queued: list[int] = []
+            for _ in range(300):
+                for run_id in run_ids:
+                    executor = InlineExecutor()
+                    schedule_dag_run(dag_run_id=run_id, executor=executor)
+                    queued += executor.pending
+                    finish(executor.pending)
+                if not DagRun.objects.filter(pk__in=run_ids).exclude(state=DagRunState.SUCCESS).exists():
+                    break
+            return queued
+
+        queued = [pk for ids in in_threads(scheduler) for pk in ids]
+
+        assert list(DagRun.objects.filter(pk__in=run_ids).values_list("state", flat=True)) == ["success"] * 3
+        assert duplicates() == 0
+        assert TaskInstance.objects.filter(dag_run__in=run_ids).count() == INSTANCES_PER_RUN * 3
+        assert not TaskInstance.objects.filter(dag_run__in=run_ids, task_id__in=["add", "show"], map_index=-1).exists()
+        # Each instance was handed to an executor exactly once, by one of the two schedulers.
+        assert len(queued) == len(set(queued)) == INSTANCES_PER_RUN * 3
+        assert set(TaskInstance.objects.filter(dag_run__in=run_ids).values_list("try_number", flat=True)) == {1}
+
+    def test_it_expands_once_when_two_schedulers_bypass_the_run_lock(self, busy_runs: list[DagRun]) -> None:
+        for run in busy_runs:
+            data = run.serialized_dag.data
+
+            def expander(i: int, run: DagRun = run, data: dict[str, Any] = data) -> int:
+                return expand_mapped_task(dag_run=run, data=data, task_id="per_number.first")
+
+            created = in_threads(expander)
+
+            assert sorted(created) == [0, 10]
+            assert TaskInstance.objects.filter(dag_run=run, task_id="per_number.first").count() == 10
+        assert duplicates() == 0
+
+    def test_it_queues_each_instance_once_when_two_schedulers_bypass_the_run_lock(self, busy_runs: list[DagRun]) -> None:
+        for run in busy_runs:
+            data = run.serialized_dag.data
+            expand_mapped_task(dag_run=run, data=data, task_id="per_number.first")
+
+            def queuer(i: int, run: DagRun = run, data: dict[str, Any] = data) -> list[int]:
+                executor = InlineExecutor()
+                schedule_task_instances(dag_run=run, data=data)
+                queue_task_instances(dag_run=run, data=data, executor=executor)
+                return executor.pending
+
+            queued = [pk for ids in in_threads(queuer) for pk in ids]
+
+            expected = set(TaskInstance.objects.filter(dag_run=run, state="queued").values_list("pk", flat=True))
+            assert len(queued) == len(set(queued))
+            assert set(queued) == expected
+            # make and the ten group roots; everything else waits on them.
+            assert len(expected) == 11
+            assert set(TaskInstance.objects.filter(dag_run=run, state="queued").values_list("try_number", flat=True)) == {1}
+
+
+DAILY = """
+with DAG("daily", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=True) as the_dag:
+    EmptyOperator(task_id="a")
+"""
+
+
+class ScheduledRunThreadsTests:
+    def test_it_creates_each_scheduled_run_once_from_two_schedulers(self, tmp_path: Path) -> None:
+        write_dag(tmp_path, DAILY)
+        process_dags_folder(tmp_path)
+        now = datetime(2024, 1, 6, 6, tzinfo=timezone.utc)
+
+        def creator(i: int) -> int:
+            created = 0
+            for _ in range(20):
+                created += create_scheduled_dag_runs(now=now)
+            return created
+
+        created = in_threads(creator)
+
+        dates = list(DagRun.objects.filter(dag_id="daily").order_by("logical_date").values_list("logical_date", flat=True))
+        assert dates == [datetime(2024, 1, d, tzinfo=timezone.utc) for d in range(1, 6)]
+        assert sum(created) == 5
