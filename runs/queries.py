@@ -1,0 +1,253 @@
+"""Read-side queries for the dashboard: aggregated in SQL, so no page loads every task instance."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, F, Max, Min, Q, Sum, Window
+from django.db.models.functions import RowNumber
+
+from runs.models import DagRun, TaskInstance, TaskInstanceState
+
+S = TaskInstanceState
+
+# The task-group rule: the first state present wins; "removed" never counts, and success
+# shows only when everything that counts succeeded.
+STATE_PRIORITY: tuple[str, ...] = (
+    S.FAILED, S.UPSTREAM_FAILED, S.UP_FOR_RETRY, S.RUNNING, S.QUEUED, S.SCHEDULED, S.NONE, S.SKIPPED, S.SUCCESS,
+)
+ORDER_FIELDS: tuple[str, ...] = ("map_index", "rendered_map_index", "state", "try_number", "start_date", "end_date", "duration")
+PER_PAGE = 50
+MAX_CHOICES = 1000
+
+
+class QueryError(ValueError):
+    """A bad filter or sort from the query string; the API answers 400 with its message."""
+
+
+@dataclass
+class Cell:
+    """One task (or group) in one run: how many instances are in each state."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    # Count of the -1 placeholder per state: present means "not expanded (yet)" for a mapped task.
+    placeholder: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Cell) -> None:
+        for state, n in other.counts.items():
+            self.counts[state] = self.counts.get(state, 0) + n
+
+    @property
+    def state(self) -> str | None:
+        return aggregate_state(self.counts)
+
+    @property
+    def tooltip(self) -> str:
+        return state_tooltip(self.counts)
+
+    @property
+    def mapped_count(self) -> int | None:
+        """N for the `task [N]` label; None while only the unexpanded placeholder exists."""
+        if self.placeholder.get(S.NONE) or self.placeholder.get(S.FAILED):
+            return None
+        return sum(n for s, n in self.counts.items() if s != S.REMOVED) - sum(self.placeholder.values())
+
+
+def aggregate_state(counts: dict[str, int]) -> str | None:
+    for state in STATE_PRIORITY:
+        if counts.get(state):
+            return state
+    return None
+
+
+def state_tooltip(counts: dict[str, int]) -> str:
+    order = {s: i for i, s in enumerate((*STATE_PRIORITY, S.REMOVED))}
+    items = sorted(((s, n) for s, n in counts.items() if n), key=lambda sn: (-sn[1], order.get(sn[0], 99)))
+    return ", ".join(f"{n} {S(s).label if s in S.values else s}" for s, n in items)
+
+
+def latest_runs(dag_id: str, num_runs: int) -> list[DagRun]:
+    """The DAG's latest runs, oldest first (the grid's columns). Serves from index dag_run_latest."""
+    runs = list(DagRun.objects.filter(dag_id=dag_id).order_by("-logical_date", "-id")[:num_runs])
+    runs.reverse()
+    return runs
+
+
+def grid_cells(run_ids: Iterable[int]) -> dict[tuple[int, str], Cell]:
+    """(dag_run_id, task_id) -> Cell, from one grouped query whatever the number of instances."""
+    cells: dict[tuple[int, str], Cell] = defaultdict(Cell)
+    rows = (TaskInstance.objects.filter(dag_run_id__in=list(run_ids))
+            .values_list("dag_run_id", "task_id", "state")
+            .annotate(n=Count("id"), placeholder=Count("id", filter=Q(map_index=-1)))
+            .order_by())
+    for run_id, task_id, state, n, placeholder in rows:
+        cell = cells[(run_id, task_id)]
+        cell.counts[state] = n
+        if placeholder:
+            cell.placeholder[state] = placeholder
+    return cells
+
+
+def last_runs_by_dag(dag_ids: list[str], per_dag: int) -> dict[str, list[DagRun]]:
+    """The latest ``per_dag`` runs of each DAG (oldest first), in one query with a window function."""
+    rn = Window(RowNumber(), partition_by=[F("dag_id")], order_by=[F("logical_date").desc(), F("id").desc()])
+    rows = (DagRun.objects.filter(dag_id__in=dag_ids).annotate(rn=rn).filter(rn__lte=per_dag)
+            .only("dag_id", "run_id", "state", "logical_date").order_by("dag_id", "logical_date", "id"))
+    out: dict[str, list[DagRun]] = defaultdict(list)
+    for run in rows:
+        out[run.dag_id].append(run)
+    return out
+
+
+@dataclass
+class MappedSummary:
+    counts: dict[str, int]
+    first_start: datetime | None
+    last_end: datetime | None
+    total_duration: float | None
+
+    @property
+    def total(self) -> int:
+        return sum(n for s, n in self.counts.items() if s != S.REMOVED)
+
+    @property
+    def done(self) -> int:
+        finished = (S.SUCCESS, S.FAILED, S.UPSTREAM_FAILED, S.SKIPPED)
+        return sum(self.counts.get(s, 0) for s in finished)
+
+    @property
+    def percent_done(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def state(self) -> str | None:
+        return aggregate_state(self.counts)
+
+    @property
+    def tooltip(self) -> str:
+        return state_tooltip(self.counts)
+
+    @property
+    def span(self) -> float | None:
+        if self.first_start is None or self.last_end is None:
+            return None
+        return max(0.0, (self.last_end - self.first_start).total_seconds())
+
+
+def mapped_summary(run: DagRun, task_id: str) -> MappedSummary:
+    """Counts per state and the timings of a mapped task's instances, in one grouped query."""
+    rows = (TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0)
+            .values_list("state").annotate(n=Count("id"), first=Min("start_date"), last=Max("end_date"), total=Sum("duration"))
+            .order_by())
+    counts: dict[str, int] = {}
+    firsts, lasts, totals = [], [], []
+    for state, n, first, last, total in rows:
+        counts[state] = n
+        if state == S.REMOVED:
+            continue
+        firsts += [first] if first else []
+        lasts += [last] if last else []
+        totals += [total] if total is not None else []
+    return MappedSummary(counts=counts, first_start=min(firsts, default=None), last_end=max(lasts, default=None),
+                         total_duration=sum(totals) if totals else None)
+
+
+def instance_choices(run: DagRun, task_id: str) -> list[tuple[int, str | None]]:
+    """The first MAX_CHOICES instances for the dropdown, by index (unique index ti_run_task_index)."""
+    qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0).order_by("map_index")
+    return list(qs.values_list("map_index", "rendered_map_index")[:MAX_CHOICES])
+
+
+def parse_order_by(raw: str | None) -> str:
+    value = raw or "map_index"
+    if value.lstrip("-") not in ORDER_FIELDS:
+        raise QueryError(f"order_by must be one of {', '.join(ORDER_FIELDS)} (with '-' for descending), not {value!r}")
+    return value
+
+
+def parse_state(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if raw not in S.values:
+        raise QueryError(f"state must be one of {', '.join(S.values)}, not {raw!r}")
+    return raw
+
+
+def parse_page(raw: str | None) -> int:
+    if not raw:
+        return 1
+    try:
+        page = int(raw)
+    except ValueError:
+        raise QueryError(f"page must be a positive integer, not {raw!r}") from None
+    if page < 1:
+        raise QueryError(f"page must be a positive integer, not {raw!r}")
+    return page
+
+
+@dataclass
+class InstancePage:
+    total: int
+    page: int
+    pages: int
+    instances: list[TaskInstance]
+    order_by: str
+    state: str | None
+    q: str
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+TABLE_FIELDS = ("id", "map_index", "rendered_map_index", "state", "try_number", "max_tries", "start_date", "end_date", "duration")
+
+
+def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None, q: str = "", order_by: str = "map_index",
+                          page: int = 1, per_page: int = PER_PAGE) -> InstancePage:
+    """One page of a mapped task's instances: a count query and a page query, both on indexes."""
+    qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0)
+    if state:
+        qs = qs.filter(state=state)
+    if q:
+        qs = qs.filter(Q(rendered_map_index__icontains=q) | (Q(map_index=int(q)) if q.isdigit() and len(q) < 10 else Q(pk__in=[])))
+    total = qs.count()
+    pages = max(1, math.ceil(total / per_page))
+    page = min(page, pages)
+    name = order_by.lstrip("-")
+    desc = order_by.startswith("-")
+    key = F(name).desc(nulls_last=True) if desc else F(name).asc(nulls_last=True)
+    tiebreak = "-map_index" if desc else "map_index"
+    start = (page - 1) * per_page
+    instances = list(qs.only(*TABLE_FIELDS).order_by(key, tiebreak)[start : start + per_page]) if total else []
+    return InstancePage(total=total, page=page, pages=pages, instances=instances, order_by=order_by, state=state, q=q)
+
+
+def instance_json(ti: TaskInstance) -> dict[str, Any]:
+    return {
+        "map_index": ti.map_index,
+        "rendered_map_index": ti.rendered_map_index,
+        "state": ti.state,
+        "try_number": ti.try_number,
+        "start_date": ti.start_date.isoformat() if ti.start_date else None,
+        "end_date": ti.end_date.isoformat() if ti.end_date else None,
+        "duration": ti.duration,
+    }
+
+
+def neighbour_indexes(run: DagRun, task_id: str, map_index: int) -> tuple[int | None, int | None]:
+    """The previous and next existing indexes around ``map_index`` (two indexed lookups)."""
+    if map_index < 0:
+        return None, None
+    qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id)
+    prev = qs.filter(map_index__gte=0, map_index__lt=map_index).order_by("-map_index").values_list("map_index", flat=True).first()
+    nxt = qs.filter(map_index__gt=map_index).order_by("map_index").values_list("map_index", flat=True).first()
+    return prev, nxt

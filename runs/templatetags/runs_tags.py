@@ -1,0 +1,43 @@
+"""Formatting for the dashboard's templates. Nothing here marks user data safe: autoescape applies."""
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    """Indented JSON as plain text; the template escapes it like any other string."""
+    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
+@register.filter
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+@register.filter
+def state_label(state: str | None) -> str:
+    return "no status" if state in (None, "", "none") else state.replace("_", " ")
+
+
+@register.simple_tag
+def url_with(base: str, params: dict[str, Any], **overrides: Any) -> str:
+    """``base`` with the query ``params`` updated by ``overrides``; empty values are dropped."""
+    merged = {**params, **overrides}
+    query = urlencode([(k, v) for k, v in merged.items() if v not in (None, "")])
+    return f"{base}?{query}" if query else base

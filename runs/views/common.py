@@ -1,0 +1,117 @@
+"""Lookups, permissions and request parsing shared by the dashboard's views."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django_htmx.middleware import HtmxDetails
+
+from runs.models import DagModel, DagRun, TaskInstance
+
+OPERATOR_GROUP = "Operator"
+
+V = TypeVar("V", bound=Callable[..., HttpResponse])
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+class MapIndexConverter:
+    """-1 (an unmapped task) or an index that fits the column; anything else is a 404, never a 500."""
+
+    regex = r"-1|0|[1-9][0-9]{0,8}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+def is_operator(user: AbstractBaseUser | AnonymousUser) -> bool:
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser:  # type: ignore[union-attr]
+        return True
+    # Cached on the user object: a page asks several times, the database once.
+    cached = getattr(user, "_is_operator", None)
+    if cached is None:
+        cached = user.groups.filter(name=OPERATOR_GROUP).exists()  # type: ignore[union-attr]
+        user._is_operator = cached  # type: ignore[union-attr]
+    return bool(cached)
+
+
+def operator_required(view: V) -> V:
+    """Logged in and in the Operator group (or superuser); a Viewer gets 403 and nothing runs."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_operator(request.user):
+            return HttpResponseForbidden("Only Operators may do this.")
+        return view(request, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def api_login_required(view: V) -> V:
+    """For the JSON API: 401 with a JSON body instead of a redirect to the login page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return JsonResponse({"error": "authentication required"}, status=401)
+        return view(request, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _get_dag_or_404(dag_id: str) -> DagModel:
+    dag = DagModel.objects.select_related("latest_serialized").filter(dag_id=dag_id).first()
+    if dag is None or dag.latest_serialized is None:
+        raise Http404(f"No DAG {dag_id!r}")
+    return dag
+
+
+def _get_dag_run_or_404(dag_id: str, run_id: str) -> DagRun:
+    run = DagRun.objects.select_related("serialized_dag").filter(dag_id=dag_id, run_id=run_id).first()
+    if run is None:
+        raise Http404(f"No run {run_id!r} of DAG {dag_id!r}")
+    return run
+
+
+def _get_task_or_404(run: DagRun, task_id: str) -> dict[str, Any]:
+    """The serialized task, from the version of the DAG this run was created with."""
+    task = run.serialized_dag.data["tasks"].get(task_id)
+    if task is None:
+        raise Http404(f"No task {task_id!r} in DAG {run.dag_id!r}")
+    return task
+
+
+def _get_task_instance_or_404(run: DagRun, task_id: str, map_index: int) -> TaskInstance:
+    ti = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index=map_index).first()
+    if ti is None:
+        raise Http404(f"No instance {task_id}[{map_index}] in run {run.run_id!r}")
+    ti.dag_run = run
+    return ti
+
+
+def map_index_param(request: HttpRequest) -> int | None:
+    """The last non-empty ``map_index`` (the dropdown and, for huge N, a number box share the name)."""
+    raw = next((v for v in reversed(request.GET.getlist("map_index")) if v.strip()), None)
+    value = int_param(raw, default=-2, minimum=-2, maximum=10**9)
+    return value if value >= -1 else None
+
+
+def int_param(raw: str | None, *, default: int, minimum: int, maximum: int) -> int:
+    """A query-string integer clamped to [minimum, maximum]; garbage falls back to the default."""
+    try:
+        value = int(raw) if raw is not None else default
+    except ValueError:
+        return default
+    return max(minimum, min(maximum, value))

@@ -1,0 +1,61 @@
+// Small helpers for the dashboard; the pages work without them (plain links and forms).
+(function () {
+  "use strict";
+  var KEY = "dagsapp.closedGroups";
+
+  function closedGroups() {
+    try { return JSON.parse(sessionStorage.getItem(KEY) || "[]"); } catch (e) { return []; }
+  }
+
+  // Task groups collapsed by the user stay collapsed when the grid refreshes itself.
+  function applyGroups(root) {
+    var closed = closedGroups();
+    (root || document).querySelectorAll("details[data-group]").forEach(function (el) {
+      if (closed.indexOf(el.dataset.group) !== -1) el.open = false;
+    });
+  }
+
+  document.addEventListener("toggle", function (event) {
+    var el = event.target;
+    if (!el.dataset || !el.dataset.group) return;
+    var closed = closedGroups().filter(function (g) { return g !== el.dataset.group; });
+    if (!el.open) closed.push(el.dataset.group);
+    sessionStorage.setItem(KEY, JSON.stringify(closed));
+  }, true);
+
+  // Polling pauses while the user is working in the panel: rows ticked, or typing in a field.
+  window.dagsappIdle = function (elt) {
+    if (elt.querySelector("input.sel:checked")) return false;
+    var active = document.activeElement;
+    return !(active && elt.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName));
+  };
+
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (box.matches && box.matches("[data-select-all]")) {
+      box.closest("table").querySelectorAll("input.sel").forEach(function (c) { c.checked = box.checked; });
+    }
+  });
+
+  // The clicked cell is marked selected at once; the grid body is not re-rendered on a click.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt.classList && elt.classList.contains("cell")) {
+      document.querySelectorAll(".cell.selected").forEach(function (c) { c.classList.remove("selected"); });
+      elt.classList.add("selected");
+    }
+  });
+
+  // Keep a tailing log scrolled to the bottom if the reader was already there.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var log = document.getElementById("log-content");
+    if (log) log.dataset.stick = String(log.scrollTop + log.clientHeight >= log.scrollHeight - 4);
+  });
+  document.addEventListener("htmx:oobAfterSwap", function () {
+    var log = document.getElementById("log-content");
+    if (log && log.dataset.stick === "true") log.scrollTop = log.scrollHeight;
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) { applyGroups(event.detail.elt); });
+  document.addEventListener("DOMContentLoaded", function () { applyGroups(document); });
+})();
