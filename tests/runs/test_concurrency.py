@@ -15,6 +15,7 @@ import pytest
 from django.db import connections
 from django.db.models import Count
 
+from runs.cli import wait_for_dag_run
 from runs.dag_processing import process_dags_folder
 from runs.executors import InlineExecutor
 from runs.models import DagRun, DagRunState, TaskInstance, TaskMap, XCom
@@ -195,3 +196,45 @@ class ScheduledRunThreadsTests:
         dates = list(DagRun.objects.filter(dag_id="daily").order_by("logical_date").values_list("logical_date", flat=True))
         assert dates == [datetime(2024, 1, d, tzinfo=timezone.utc) for d in range(1, 6)]
         assert sum(created) == 5
+
+
+LIVE = """
+@task
+def make():
+    return list(range(15))
+
+@task
+def add(x):
+    return x + 1
+
+@task
+def total(values):
+    return sum(values)
+
+with DAG("live") as the_dag:
+    total(add.expand(x=make()))
+"""
+
+
+class SchedulerProcessesTests:
+    def test_it_runs_mapped_dags_with_two_scheduler_processes(self, live_stack: Callable[..., Any], tmp_path: Path) -> None:
+        dags = tmp_path / "dags"
+        dags.mkdir()
+        write_dag(dags, LIVE)
+        process_dags_folder(dags)
+        first = live_stack(dags_folder=dags, concurrency=4)
+        second = live_stack(dags_folder=dags, worker=False)
+        # Created after both started: starting a stack purges the broker.
+        runs = [create_dag_run(dag_id="live", run_id=f"live_{i}") for i in range(3)]
+
+        try:
+            for run in runs:
+                wait_for_dag_run(run, timeout=90)
+        except TimeoutError:
+            pytest.fail(f"runs did not finish\n{first.report()}\n{second.report()}")
+
+        assert [r.state for r in runs] == ["success"] * 3
+        assert duplicates() == 0
+        assert set(TaskInstance.objects.filter(dag_run__in=runs).values_list("try_number", flat=True)) == {1}
+        assert list(XCom.objects.filter(dag_run__in=runs, task_id="total").values_list("value", flat=True)) == [120] * 3
+        assert "Traceback" not in first.output("scheduler") + second.output("scheduler")
