@@ -213,6 +213,12 @@ LOGGING = {
 DAGS_FOLDER = env_path("DAGS_FOLDER", BASE_DIR / "dags")
 MAX_MAP_LENGTH = env_int("MAX_MAP_LENGTH", 1024, minimum=0)
 SCHEDULER_HEARTBEAT_SEC = env_float("SCHEDULER_HEARTBEAT_SEC", 1.0, minimum=0.0)
+# A running instance heartbeats every TASK_HEARTBEAT_SEC; with none for TASK_HEARTBEAT_TIMEOUT_SEC
+# its worker is taken for dead and the instance is retried or failed.
+TASK_HEARTBEAT_SEC = env_float("TASK_HEARTBEAT_SEC", 5.0, minimum=0.1)
+TASK_HEARTBEAT_TIMEOUT_SEC = env_float("TASK_HEARTBEAT_TIMEOUT_SEC", 60.0, minimum=1.0)
+# Queued but never started (its message was lost): handed back to be queued again after this long.
+TASK_QUEUED_TIMEOUT_SEC = env_float("TASK_QUEUED_TIMEOUT_SEC", 600.0, minimum=1.0)
 
 # Celery, read by config/celery.py (namespace CELERY).
 if broker_url := env_optional("CELERY_BROKER_URL"):

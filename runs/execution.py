@@ -5,13 +5,16 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
+import time
 import traceback
 from datetime import timedelta
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from dagsapp.context import reset_current_context, set_current_context
@@ -32,6 +35,8 @@ from runs.resolver import DbResolver
 log = logging.getLogger(__name__)
 S = TaskInstanceState
 DISCARDED = "discarded"
+T = TypeVar("T")
+INTERRUPT_SIGNAL = signal.SIGUSR2
 
 
 class RuntimeTaskInstance:
@@ -97,6 +102,47 @@ def _json_safe(value: Any) -> Any:
         return repr(value)
 
 
+class TaskInstanceTakenAway(BaseException):
+    """Raised in the task's thread when its heartbeat finds the try taken away from it."""
+
+
+# The try this process is running, and tries found taken away. The handler stays installed for
+# the life of the process and acts only on the try running now: a late signal is harmless.
+_current_try: tuple[int, int] | None = None
+_lost_tries: set[tuple[int, int]] = set()
+_handler_installed = False
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    if _current_try is not None and _current_try in _lost_tries:
+        raise TaskInstanceTakenAway()
+
+
+def _watch_try(key: tuple[int, int]) -> Callable[[], None] | None:
+    """Start watching a try; returns the callback its heartbeat calls when it is taken away."""
+    global _current_try, _handler_installed
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None  # signals reach only the main thread; such a try is not interrupted
+    if not _handler_installed:
+        signal.signal(INTERRUPT_SIGNAL, _on_interrupt)
+        _handler_installed = True
+    _current_try = key
+
+    def on_lost() -> None:
+        _lost_tries.add(key)
+        os.kill(os.getpid(), INTERRUPT_SIGNAL)
+
+    return on_lost
+
+
+def _unwatch_try() -> None:
+    global _current_try
+    _current_try = None
+    _lost_tries.clear()
+
+
 def push_xcom(*, dag_run_id: int, task_id: str, map_index: int, key: str, value: Any) -> None:
     try:
         payload = json.dumps(value)
@@ -148,8 +194,9 @@ def execute_task_instance(ti_id: int) -> str | None:
     with connection.cursor() as cur:
         cur.execute(
             "UPDATE runs_taskinstance SET state = 'running', start_date = %s, end_date = NULL, duration = NULL,"
-            " hostname = %s, pid = %s, next_retry_at = NULL, updated_at = %s WHERE id = %s AND state = 'queued' RETURNING id",
-            [started, hostname, os.getpid(), started, ti_id],
+            " hostname = %s, pid = %s, next_retry_at = NULL, heartbeat_at = %s, updated_at = %s"
+            " WHERE id = %s AND state = 'queued' RETURNING id",
+            [started, hostname, os.getpid(), started, started, ti_id],
         )
         if cur.fetchone() is None:
             return None
@@ -157,7 +204,7 @@ def execute_task_instance(ti_id: int) -> str | None:
     run = ti.dag_run
     data = run.serialized_dag.data
     task_data = data["tasks"][ti.task_id]
-    writer = TaskLogWriter(ti.pk, ti.try_number)
+    writer = TaskLogWriter(ti.pk, ti.try_number, on_lost=_watch_try((ti.pk, ti.try_number)))
     handler = WriterHandler(writer)
     root = logging.getLogger()
     root.addHandler(handler)
@@ -165,38 +212,91 @@ def execute_task_instance(ti_id: int) -> str | None:
     root.setLevel(min(old_level, logging.INFO) if old_level else logging.INFO)
     task_log = logging.getLogger("dagsapp.task")
     final: str
+    result: Any = None
     try:
-        task_log.info("Starting attempt %d of %d", ti.try_number, ti.max_tries + 1)
-        task_log.info("Executing <Task(%s): %s> map_index=%d on %s", task_data["operator"], ti.task_id, ti.map_index, hostname)
-        with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):
-            final = _run(ti, run, data, task_data, task_log)
+        try:
+            task_log.info("Starting attempt %d of %d", ti.try_number, ti.max_tries + 1)
+            task_log.info("Executing <Task(%s): %s> map_index=%d on %s", task_data["operator"], ti.task_id, ti.map_index, hostname)
+            with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):
+                result = _run(ti, run, data, task_data, task_log)
+            final = S.SUCCESS
+        finally:
+            # From here on a heartbeat finding the try gone can no longer interrupt this thread.
+            _unwatch_try()
     except AirflowSkipException as exc:
         task_log.info("Skipping task: %s", exc)
         final = S.SKIPPED
+    except TaskInstanceTakenAway:
+        task_log.warning("This try is no longer running in the database (cleared, marked or declared dead): stopped it")
+        final = DISCARDED
     except BaseException as exc:  # noqa: BLE001 - every failure of user code ends the try, never the worker
         if isinstance(exc, KeyboardInterrupt):
             raise
         task_log.error("Task failed with exception\n%s", "".join(traceback.format_exception(exc)))
         retry = ti.try_number <= ti.max_tries and not isinstance(exc, AirflowFailException)
         final = S.UP_FOR_RETRY if retry else S.FAILED
-    end = timezone.now()
+    if final == S.SUCCESS:
+        try:
+            final = with_db_retry(lambda: commit_success(ti=ti, task_data=task_data, result=result))
+        except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
+            task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
+            final = S.UP_FOR_RETRY if ti.try_number <= ti.max_tries else S.FAILED
+        if final == DISCARDED:
+            task_log.warning("Instance was changed while running (cleared or marked); result discarded")
+        elif final == S.SUCCESS:
+            task_log.info("Marking task as SUCCESS")
     if final not in (S.SUCCESS, DISCARDED):
+        end = timezone.now()
         extra: dict[str, Any] = {}
         if final == S.UP_FOR_RETRY:
             extra["next_retry_at"] = end + timedelta(seconds=float(task_data["retry_delay"]))
             task_log.info("Marking task as UP_FOR_RETRY; retry %d of %d at %s", ti.try_number, ti.max_tries, extra["next_retry_at"].isoformat())
         else:
             task_log.info("Marking task as %s", final.upper())
-        TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
-            state=final, end_date=end, duration=(end - started).total_seconds(), **extra)
+        with_db_retry(lambda: TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
+            state=final, end_date=end, duration=(end - started).total_seconds(), **extra))
     root.removeHandler(handler)
     root.setLevel(old_level)
-    writer.close()
-    notify_scheduler()
+    with_db_retry(writer.close)
+    with_db_retry(notify_scheduler)
     return final
 
 
-def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[str, Any], task_log: logging.Logger) -> str:
+def with_db_retry(fn: Callable[[], T], *, attempts: int = 8) -> T:
+    """Run a database step, riding out a restart of PostgreSQL with exponential back-off (~2 min)."""
+    delay = 0.5
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (OperationalError, InterfaceError):
+            if attempt == attempts - 1:
+                raise
+            log.warning("Database unavailable; retrying in %.1f s", delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+    raise AssertionError("unreachable")
+
+
+def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any) -> str:
+    """Store the result and mark success in one transaction, only if this try still owns the instance."""
+    with transaction.atomic():
+        if result is not None:
+            push_xcom(dag_run_id=ti.dag_run_id, task_id=ti.task_id, map_index=ti.map_index, key=RETURN_VALUE, value=result)
+        if task_data["feeds_mapping"]:
+            record_task_map(ti=ti, task=task_data, value=result)
+        end = timezone.now()
+        owned = TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
+            state=S.SUCCESS, end_date=end, duration=(end - ti.start_date).total_seconds() if ti.start_date else None)
+        if not owned:
+            # Cleared or marked while it ran: this try's result must not be kept.
+            transaction.set_rollback(True)
+            return DISCARDED
+    return S.SUCCESS
+
+
+def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[str, Any], task_log: logging.Logger) -> Any:
+    """Resolve, render and execute; returns the value to push (None for nothing)."""
     dag = get_dag(run.dag_id, data["fileloc"])
     task = dag.get_task(ti.task_id)
     resolver = DbResolver(run, data)
@@ -224,20 +324,5 @@ def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[st
     finally:
         reset_current_context(token)
     if not task_data.get("do_xcom_push", True):
-        result = None
-    with transaction.atomic():
-        if result is not None:
-            push_xcom(dag_run_id=run.pk, task_id=ti.task_id, map_index=ti.map_index, key=RETURN_VALUE, value=result)
-        if task_data["feeds_mapping"]:
-            record_task_map(ti=ti, task=task_data, value=result)
-        end = timezone.now()
-        # A result counts only if this try still owns the instance (not cleared meanwhile).
-        owned = TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
-            state=S.SUCCESS, end_date=end, duration=(end - ti.start_date).total_seconds() if ti.start_date else None)
-        if not owned:
-            # Cleared or marked while it ran: this try's result must not be kept.
-            transaction.set_rollback(True)
-            task_log.warning("Instance was changed while running (cleared or marked); result discarded")
-            return DISCARDED
-    task_log.info("Marking task as SUCCESS")
-    return S.SUCCESS
+        return None
+    return result

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 
 from runs.models import TaskInstanceLog
 
@@ -22,7 +23,8 @@ def _store(ti_id: int, try_number: int, text: str) -> None:
 
 
 class _Flusher:
-    """One thread per process flushes every open writer, so a running task's log can be tailed.
+    """One thread per process flushes every open writer, so a running task's log can be tailed,
+    and heartbeats the tries they belong to.
 
     A single long-lived thread (with its own long-lived DB connection) instead of one per
     instance: starting a thread and a connection per task instance cost more than the task.
@@ -51,8 +53,9 @@ class _Flusher:
             for writer in list(self.writers):
                 try:
                     writer.flush_pending()
-                except Exception:  # noqa: BLE001 - a failed flush is retried at close
-                    logging.getLogger(__name__).debug("log flush failed", exc_info=True)
+                    writer.heartbeat_if_due()
+                except Exception:  # noqa: BLE001 - a failed flush is retried at close, a beat at the next turn
+                    logging.getLogger(__name__).debug("log flush or heartbeat failed", exc_info=True)
 
 
 _flusher = _Flusher()
@@ -61,9 +64,13 @@ _flusher = _Flusher()
 class TaskLogWriter(io.TextIOBase):
     """A file-like sink for one try's output; ``close()`` writes whatever is left."""
 
-    def __init__(self, ti_id: int, try_number: int) -> None:
+    def __init__(self, ti_id: int, try_number: int, *, on_lost: Callable[[], None] | None = None) -> None:
         self.ti_id = ti_id
         self.try_number = try_number
+        # Called (from the flusher thread) when a heartbeat finds the try no longer running:
+        # it was cleared, marked, or declared dead, and must stop so two copies never run.
+        self.on_lost = on_lost
+        self._last_beat = time.monotonic()
         self._buf: list[str] = []
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()
@@ -90,6 +97,21 @@ class TaskLogWriter(io.TextIOBase):
             text = self._take()
             if text:
                 _store(self.ti_id, self.try_number, text)
+
+    def heartbeat_if_due(self) -> None:
+        from django.conf import settings
+        from django.utils import timezone
+
+        from runs.models import TaskInstance
+
+        if self.on_lost is None or time.monotonic() - self._last_beat < settings.TASK_HEARTBEAT_SEC:
+            return
+        self._last_beat = time.monotonic()
+        alive = TaskInstance.objects.filter(pk=self.ti_id, state="running", try_number=self.try_number).update(
+            heartbeat_at=timezone.now())
+        if not alive and not self._closed:
+            callback, self.on_lost = self.on_lost, None
+            callback()
 
     def close(self) -> None:
         if self._closed:

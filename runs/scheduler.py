@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -272,3 +272,43 @@ def active_dag_run_ids() -> list[int]:
 
 def next_retry_time(task: dict[str, Any]) -> timedelta:
     return timedelta(seconds=float(task.get("retry_delay") or 0))
+
+
+def fail_dead_task_instances(*, now: datetime | None = None) -> int:
+    """Running instances whose heartbeat went stale lost their worker (kill -9, OOM, machine gone):
+    retry them if they have tries left, else fail them, with the reason in the try's log."""
+    now = now or timezone.now()
+    timeout = float(settings.TASK_HEARTBEAT_TIMEOUT_SEC)
+    cutoff = now - timedelta(seconds=timeout)
+    dead = list(TaskInstance.objects.filter(state=S.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, start_date__lt=cutoff))
+        .select_related("dag_run__serialized_dag")[:500])
+    handled = 0
+    for ti in dead:
+        task = ti.dag_run.serialized_dag.data["tasks"].get(ti.task_id, {})
+        retry = ti.try_number <= ti.max_tries
+        state = S.UP_FOR_RETRY if retry else S.FAILED
+        extra = {"next_retry_at": now + next_retry_time(task)} if retry else {}
+        # Compare-and-swap on the heartbeat too: a beat that lands meanwhile keeps the try alive.
+        if TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number, heartbeat_at=ti.heartbeat_at).update(
+                state=state, end_date=now, duration=(now - ti.start_date).total_seconds() if ti.start_date else None, **extra):
+            log_line(ti.pk, ti.try_number, f"ERROR - No heartbeat for more than {timeout:.0f} s: the worker running this try "
+                     f"({ti.hostname or 'unknown host'}, pid {ti.pid}) died or was lost. Marking {state.upper()}.")
+            handled += 1
+    return handled
+
+
+def requeue_lost_task_instances(*, now: datetime | None = None) -> int:
+    """Queued instances that never started (their message was lost, e.g. with a broker restart)
+    go back to scheduled for the same try, so the next queueing sends them again."""
+    now = now or timezone.now()
+    timeout = float(settings.TASK_QUEUED_TIMEOUT_SEC)
+    stuck = list(TaskInstance.objects.filter(state=S.QUEUED, queued_at__lt=now - timedelta(seconds=timeout))
+                 .values_list("pk", "try_number")[:5000])
+    handled = 0
+    for pk, try_number in stuck:
+        if TaskInstance.objects.filter(pk=pk, state=S.QUEUED, try_number=try_number).update(
+                state=S.SCHEDULED, try_number=F("try_number") - 1, queued_at=None):
+            log_line(pk, try_number, f"WARNING - Queued for more than {timeout:.0f} s without starting: sending it again")
+            handled += 1
+    return handled

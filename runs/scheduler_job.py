@@ -20,11 +20,12 @@ from runs.dag_processing import folder_fingerprint, process_dags_folder
 from runs.executors import Executor
 from runs.models import DagModel, DagRun, DagRunState, DagRunType
 from runs.notify import SchedulerListener
-from runs.scheduler import active_dag_run_ids, schedule_dag_run
+from runs.scheduler import active_dag_run_ids, fail_dead_task_instances, requeue_lost_task_instances, schedule_dag_run
 from runs.services import DagRunError, create_dag_run
 
 log = logging.getLogger(__name__)
 DAG_DIR_CHECK_INTERVAL_SEC = 2.0
+HEALTH_CHECK_INTERVAL_SEC = 2.0
 
 
 def create_scheduled_dag_runs(*, now: datetime | None = None) -> bool:
@@ -62,6 +63,7 @@ class Scheduler:
         self.stop = threading.Event()
         self._fingerprint: tuple[tuple[str, float, int], ...] | None = None
         self._last_dir_check = 0.0
+        self._last_health_check = 0.0
 
     def parse_if_changed(self) -> bool:
         if not self.parse or time.monotonic() - self._last_dir_check < DAG_DIR_CHECK_INTERVAL_SEC:
@@ -82,11 +84,19 @@ class Scheduler:
     def run_once(self) -> bool:
         did = self.parse_if_changed()
         did |= create_scheduled_dag_runs()
+        did |= self.check_health()
         for dag_run_id in active_dag_run_ids():
             if self.stop.is_set():
                 break
             did |= schedule_dag_run(dag_run_id=dag_run_id, executor=self.executor)
         return did
+
+    def check_health(self) -> bool:
+        """Dead workers and lost messages, checked every few seconds rather than every pass."""
+        if time.monotonic() - self._last_health_check < HEALTH_CHECK_INTERVAL_SEC:
+            return False
+        self._last_health_check = time.monotonic()
+        return (fail_dead_task_instances() + requeue_lost_task_instances()) > 0
 
     def run_forever(self) -> None:
         def on_signal(signum: int, frame: object) -> None:

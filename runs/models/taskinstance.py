@@ -39,6 +39,8 @@ class TaskInstance(models.Model):
     pid = models.IntegerField(null=True, blank=True)
     rendered_map_index = models.CharField(max_length=250, null=True, blank=True)
     next_retry_at = models.DateTimeField(null=True, blank=True)
+    # Written by the worker while the try runs; a stale heartbeat means the worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Resolved arguments and rendered template fields of the current try, for the Details/Rendered tabs.
     rendered_fields = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
