@@ -39,10 +39,12 @@ def run_folder(ds: str, run_id: str) -> Path:
 def example_elt() -> None:
     @task
     def create_table() -> None:
-        # Once, before the loads: concurrent CREATE TABLE IF NOT EXISTS can still collide in PostgreSQL.
-        from django.db import connection
+        # Once per run, before the loads, and under a lock: two concurrent CREATE TABLE IF NOT
+        # EXISTS can still collide in PostgreSQL (a unique violation on the catalog).
+        from django.db import connection, transaction
 
-        with connection.cursor() as cur:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [TABLE])
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} ("
                 " run_id text NOT NULL, file text NOT NULL, line integer NOT NULL,"
