@@ -67,7 +67,7 @@ def aggregate_state(counts: dict[str, int]) -> str | None:
 def state_tooltip(counts: dict[str, int]) -> str:
     order = {s: i for i, s in enumerate((*STATE_PRIORITY, S.REMOVED))}
     items = sorted(((s, n) for s, n in counts.items() if n), key=lambda sn: (-sn[1], order.get(sn[0], 99)))
-    return ", ".join(f"{n} {S(s).label if s in S.values else s}" for s, n in items)
+    return ", ".join(f"{n} {'no status' if s == S.NONE else s.replace('_', ' ')}" for s, n in items)
 
 
 def latest_runs(dag_id: str, num_runs: int) -> list[DagRun]:
