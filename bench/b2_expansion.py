@@ -1,0 +1,56 @@
+"""2. Expansion: runs.scheduler.expand_mapped_task from the -1 placeholder to N rows, ready to queue.
+
+The upstream's length is recorded directly (a TaskMap row), as if it had just succeeded; the
+timing covers the expansion and its commit, as inside the scheduler's pass over a run.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+
+from bench.common import Context, Figure, finished_run
+
+TITLE = "expansion"
+NEEDS_STACK = False
+
+
+def sizes(ctx: Context) -> list[tuple[int, int]]:
+    if ctx.quick:
+        return [(1000, 1)]
+    return [(1000, 5), (10_000, 5), (100_000, 5)]
+
+
+def expand_once(n: int) -> float:
+    from django.db import transaction
+    from django.test.utils import override_settings
+
+    from runs.models import DagRun, TaskInstance, TaskInstanceState, TaskMap
+    from runs.scheduler import expand_mapped_task
+
+    run = finished_run("bench_throughput", run_id=f"bench_expand_{n}_{uuid.uuid4().hex[:8]}")
+    TaskInstance.objects.filter(dag_run=run, task_id="numbers").update(state=TaskInstanceState.SUCCESS, try_number=1)
+    TaskMap.objects.create(dag_run=run, task_id="numbers", map_index=-1, length=n)
+    run = DagRun.objects.select_related("serialized_dag").get(pk=run.pk)
+    data = run.serialized_dag.data
+    with override_settings(MAX_MAP_LENGTH=max(n, 1024)):
+        t0 = time.perf_counter()
+        with transaction.atomic():
+            created = expand_mapped_task(dag_run=run, data=data, task_id="add")
+        elapsed = time.perf_counter() - t0
+    if created != n:
+        raise RuntimeError(f"expand_mapped_task created {created} instances, expected {n}")
+    return elapsed
+
+
+def run(ctx: Context) -> list[Figure]:
+    figures = []
+    for n, repeats in sizes(ctx):
+        samples = [expand_once(n) for _ in range(repeats)]
+        big = n == 100_000
+        figures.append(Figure("expansion: placeholder -> N rows", f"N={n}", "s", samples,
+                              target_op="<" if big else None, target_value=3.0 if big else None))
+    return figures
+
+
+def expected(ctx: Context) -> list[tuple[str, str, str]]:
+    return [("expansion: placeholder -> N rows", f"N={n}", "s") for n, _ in sizes(ctx)]

@@ -1,0 +1,344 @@
+"""What the benchmarks share: figures, repeated timings, the live stack, bulk-inserted runs."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from bench.env import BASE_DIR, var_dir
+
+Op = Literal["<", "<=", ">", ">=", "=="]
+
+
+@dataclass
+class Context:
+    """What every benchmark gets: the size to run at and the environment for child processes."""
+
+    quick: bool
+    env: dict[str, str]
+
+
+@dataclass
+class Figure:
+    """One row of the results table: the samples of one measurement and its target."""
+
+    name: str
+    size: str
+    unit: str
+    samples: list[float] = field(default_factory=list)
+    target_op: Op | None = None
+    target_value: float | None = None
+    # Why there is no value (a view not built yet, a benchmark that failed).
+    missing: str | None = None
+    note: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.samples) if self.samples else None
+
+    @property
+    def min(self) -> float | None:
+        return min(self.samples) if self.samples else None
+
+    @property
+    def max(self) -> float | None:
+        return max(self.samples) if self.samples else None
+
+    @property
+    def target(self) -> str:
+        if self.target_op is None or self.target_value is None:
+            return "-"
+        return f"{self.target_op} {fmt(self.target_value)}"
+
+    @property
+    def status(self) -> str:
+        if self.missing:
+            return f"n/a ({self.missing})"
+        if self.target_op is None or self.target_value is None or self.median is None:
+            return "-"
+        ok = {
+            "<": self.median < self.target_value, "<=": self.median <= self.target_value,
+            ">": self.median > self.target_value, ">=": self.median >= self.target_value,
+            "==": self.median == self.target_value,
+        }[self.target_op]
+        return "pass" if ok else "FAIL"
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(median=self.median, min=self.min, max=self.max, target=self.target, status=self.status, runs=len(self.samples))
+        return out
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == int(value) and abs(value) >= 10:
+        return f"{int(value)}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def missing(name: str, size: str, unit: str, reason: str, *, target_op: Op | None = None, target_value: float | None = None) -> Figure:
+    return Figure(name, size, unit, target_op=target_op, target_value=target_value, missing=reason)
+
+
+def timed(fn: Callable[[], Any], *, repeats: int, warmup: int = 0) -> list[float]:
+    """Wall times of ``fn`` in milliseconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * pct / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+# ----- the live stack: scheduler + Celery worker as subprocesses, as `make run` starts them -----
+
+READY_TIMEOUT_SEC = 60.0
+
+
+class Stack:
+    """Processes started for a benchmark; stopped (their whole process groups) by ``stop()``."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = {**os.environ, **env}
+        self.log_dir = var_dir() / "bench-logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        with open(self.log_dir / f"{name}.log", "wb") as log:
+            process = subprocess.Popen(argv, cwd=BASE_DIR, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    def start_worker(self, name: str, *, app: str, queue: str, concurrency: int = 2) -> None:
+        node = f"{name}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+        self.start(name, [
+            sys.executable, "-m", "celery", "-A", app, "worker", "--pool", "prefork", "--concurrency", str(concurrency),
+            "-Q", queue, "-n", node, "--without-mingle", "--without-gossip", "--loglevel", "WARNING",
+        ])
+        control = _celery_app(app).control
+        deadline = time.monotonic() + READY_TIMEOUT_SEC
+        while time.monotonic() < deadline:
+            if self.processes[name].poll() is not None:
+                break
+            # The reply comes through the broker's pidbox: no result backend needed.
+            if control.ping(destination=[node], timeout=1.0):
+                return
+        raise RuntimeError(f"worker {name} did not answer a ping:\n{self.output(name)}")
+
+    def output(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        _stop(list(self.processes.values()))
+        self.processes.clear()
+
+    def stop_one(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None:
+            _stop([process])
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM, then SIGKILL to each whole process group (a worker's pool processes too)."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def _celery_app(module: str) -> Any:
+    import importlib
+
+    mod = importlib.import_module(module)
+    return getattr(mod, "app", None) or mod.celery_app
+
+
+_engine_stack: Stack | None = None
+
+
+def engine_stack(env: dict[str, str]) -> Stack:
+    """The scheduler and a 2-process Celery worker on the benchmark database, started once."""
+    global _engine_stack
+    if _engine_stack is None:
+        from config import celery_app
+
+        celery_app.control.purge()  # messages of an interrupted earlier run would run against this one
+        stack = Stack(env)
+        try:
+            stack.start_worker("worker", app="config", queue=celery_app.conf.task_default_queue)
+            stack.start("scheduler", [sys.executable, "manage.py", "scheduler"])
+        except BaseException:
+            stack.stop()
+            raise
+        _engine_stack = stack
+    return _engine_stack
+
+
+def stop_engine_stack() -> None:
+    global _engine_stack
+    if _engine_stack is not None:
+        _engine_stack.stop()
+        _engine_stack = None
+
+
+def wait_for_run(run_pk: int, *, timeout: float, poll: float = 0.02) -> Any:
+    from runs.models import DagRun
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = DagRun.objects.filter(pk=run_pk).only("state", "end_date", "start_date", "queued_at").first()
+        if run is not None and run.is_finished:
+            return run
+        time.sleep(poll)
+    raise TimeoutError(f"run {run_pk} did not finish within {timeout:.0f} s")
+
+
+# ----- data set up in bulk -----
+
+def reset_runs() -> None:
+    """Every run, instance, result and log of earlier benchmark runs, gone in one statement."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("TRUNCATE runs_taskinstancelog, runs_xcom, runs_taskmap, runs_taskinstance, runs_dagrun CASCADE")
+
+
+def sync_bench_dags() -> None:
+    from runs.dag_processing import process_dags_folder
+
+    from bench.env import DAGS_FOLDER
+
+    process_dags_folder(DAGS_FOLDER)
+
+
+def finished_run(dag_id: str, *, run_id: str, offset_minutes: int = 0) -> Any:
+    """A run with its placeholders, marked finished so no scheduler ever picks it up."""
+    from django.utils import timezone
+
+    from runs.models import DagRun, DagRunState
+    from runs.services import create_dag_run
+
+    when = timezone.now() - timedelta(days=1) + timedelta(minutes=offset_minutes)
+    run = create_dag_run(dag_id=dag_id, run_id=run_id, logical_date=when)
+    DagRun.objects.filter(pk=run.pk).update(state=DagRunState.SUCCESS, start_date=when, end_date=when + timedelta(minutes=5))
+    run.refresh_from_db()
+    return run
+
+
+# A realistic mix for a finished mapped task: mostly success, some failed / skipped / upstream failed.
+STATE_MIX_SQL = """CASE WHEN i % 50 = 7 THEN 'failed' WHEN i % 97 = 3 THEN 'skipped'
+                   WHEN i % 211 = 5 THEN 'upstream_failed' ELSE 'success' END"""
+
+
+def insert_mapped_instances(run: Any, task_ids: Iterable[str], n: int) -> None:
+    """Replace each task's placeholder by n finished instances (varied states and durations), in SQL."""
+    from django.db import connection
+
+    from runs.models import TaskInstance
+
+    task_ids = list(task_ids)
+    TaskInstance.objects.filter(dag_run=run, task_id__in=task_ids, map_index=-1).delete()
+    with connection.cursor() as cur:
+        for task_id in task_ids:
+            cur.execute(
+                f"""
+                INSERT INTO runs_taskinstance (dag_run_id, task_id, map_index, state, try_number, max_tries, hostname,
+                                               start_date, end_date, duration, updated_at)
+                SELECT %s, %s, i, {STATE_MIX_SQL}, 1, 0, 'bench',
+                       %s + i * interval '1 millisecond',
+                       %s + i * interval '1 millisecond' + ((i * 7919) % 10007) * interval '1 millisecond',
+                       ((i * 7919) % 10007) / 1000.0, now()
+                FROM generate_series(0, %s) AS i
+                """,
+                [run.pk, task_id, run.start_date, run.start_date, n - 1],
+            )
+
+
+def finish_unmapped(run: Any) -> None:
+    """The run's remaining placeholders and plain tasks: success, with a start, end and try."""
+    from runs.models import TaskInstance, TaskInstanceState
+
+    TaskInstance.objects.filter(dag_run=run, map_index=-1).update(
+        state=TaskInstanceState.SUCCESS, try_number=1, start_date=run.start_date, end_date=run.end_date, duration=300.0)
+
+
+def analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE runs_taskinstance, runs_dagrun, runs_xcom, runs_taskinstancelog, runs_taskmap")
+
+
+def logged_in_client() -> Any:
+    """A Django test Client logged in as a superuser (operator), requests served in this process."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    user, created = User.objects.get_or_create(username="bench", defaults={"is_superuser": True, "is_staff": True})
+    if created:
+        user.set_unusable_password()
+        user.save()
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def view_missing(url_name: str) -> str | None:
+    """Why a view can't be measured yet (its URL name is not registered), or None."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse(url_name, kwargs=_DUMMY_KWARGS.get(url_name, {}))
+    except NoReverseMatch:
+        return "view missing"
+    except Exception as exc:  # noqa: BLE001 - the URLconf itself is broken (a view module being written)
+        return f"view missing: {type(exc).__name__}"
+    return None
+
+
+_DUMMY_KWARGS = {
+    "runs:grid": {"dag_id": "d"},
+    "runs:graph": {"dag_id": "d"},
+    "runs:api_mapped_instances": {"dag_id": "d", "run_id": "r", "task_id": "t"},
+    "runs:task_panel": {"dag_id": "d", "run_id": "r", "task_id": "t"},
+}
+
+
+def bench_path(*parts: str) -> Path:
+    return BASE_DIR / "bench" / Path(*parts)
