@@ -64,7 +64,7 @@ def task_instance_log(request: HtmxHttpRequest, dag_id: str, run_id: str, task_i
     run = _get_dag_run_or_404(dag_id, run_id)
     ti = _get_task_instance_or_404(run, task_id, map_index)
     try_number = int_param(request.GET.get("try"), default=max(ti.try_number, 1), minimum=1, maximum=max(ti.try_number, 1))
-    after = int_param(request.GET.get("after"), default=-1, minimum=-1, maximum=2**31 - 1)
+    after = int_param(request.GET.get("after"), default=-1, minimum=-1, maximum=2**63 - 1)
     text, seq = read_log(ti.pk, try_number, after_seq=after if request.htmx else -1)
     if not request.htmx:
         return HttpResponse(text, content_type="text/plain; charset=utf-8")

@@ -1,0 +1,145 @@
+"""The mapped task panel, one instance's page with its tabs, and the live log tail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.test import Client
+
+from runs.models import DagRun, TaskInstance, TaskInstanceLog, XCom
+
+XSS = "<script>alert(1)</script>"
+
+
+def _panel(run: DagRun, task_id: str = "add") -> str:
+    return f"/dags/{run.dag_id}/runs/{run.run_id}/tasks/{task_id}/"
+
+
+def _ti(run: DagRun, task_id: str, map_index: int, suffix: str = "") -> str:
+    return f"/dags/{run.dag_id}/runs/{run.run_id}/tasks/{task_id}/mapped/{map_index}/{suffix}"
+
+
+def _rows(body: str) -> list[int]:
+    import re
+
+    return [int(m) for m in re.findall(r'<tr id="ti-add-(\d+)"', body)]
+
+
+class MappedPanelTests:
+    def test_it_returns_the_panel_fragment_to_htmx(self, operator_client: Client, run: DagRun) -> None:
+        response = operator_client.get(_panel(run), HTTP_HX_REQUEST="true")
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert body.lstrip().startswith('<div id="task-panel"')
+        assert "2 success" in body and "1 running" in body
+        assert 'id="mapped-instance-select"' in body and "1: x=2" in body
+        assert 'class="progress"' in body
+        assert "every 2s" in body
+
+    def test_it_is_a_full_grid_page_without_htmx(self, operator_client: Client, run: DagRun) -> None:
+        body = operator_client.get(_panel(run)).content.decode()
+        assert "<html" in body and 'id="grid-body"' in body and 'id="task-panel"' in body
+
+    def test_it_stops_polling_when_the_run_is_finished(self, operator_client: Client, run: DagRun) -> None:
+        DagRun.objects.filter(pk=run.pk).update(state="success")
+        response = operator_client.get(_panel(run), HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="task-panel")
+        assert response.status_code == 286
+        assert "every 2s" not in response.content.decode()
+
+    def test_it_sorts_filters_searches_and_paginates(self, operator_client: Client, make_run: Callable[..., DagRun],
+                                                     expand_task: Callable[..., None]) -> None:
+        run = make_run()
+        expand_task(run, "add", 120, state="success", names=lambda i: f"item-{i:03d}")
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index__gte=100).update(state="none", start_date=None, end_date=None, duration=None)
+        get = lambda **q: operator_client.get(_panel(run), q, HTTP_HX_REQUEST="true").content.decode()  # noqa: E731
+        assert _rows(get()) == list(range(50))
+        assert _rows(get(page="3")) == list(range(100, 120))
+        assert _rows(get(page="99")) == list(range(100, 120))
+        assert _rows(get(order_by="-map_index"))[:2] == [119, 118]
+        assert _rows(get(order_by="-duration"))[:2] == [99, 98]
+        assert _rows(get(order_by="duration", page="3"))[-1] == 119  # not started: last
+        assert _rows(get(state="none")) == list(range(100, 120))
+        assert _rows(get(q="item-01")) == list(range(10, 20))
+        assert "page 1 of 3" in get()
+        for bad in ({"order_by": "pk; drop"}, {"page": "x"}, {"state": "bogus"}, {"page": "-1"}):
+            assert operator_client.get(_panel(run), bad, HTTP_HX_REQUEST="true").status_code == 200
+
+    def test_it_shows_removed_instances_greyed(self, operator_client: Client, run: DagRun) -> None:
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=2).update(state="removed")
+        body = operator_client.get(_panel(run), HTTP_HX_REQUEST="true").content.decode()
+        assert '<tr id="ti-add-2" class="removed">' in body
+
+    def test_it_is_404_for_unknown_run_or_task(self, operator_client: Client, run: DagRun) -> None:
+        assert operator_client.get(f"/dags/{run.dag_id}/runs/nope/tasks/add/").status_code == 404
+        assert operator_client.get(_panel(run, "nope")).status_code == 404
+
+    def test_it_escapes_rendered_names(self, operator_client: Client, run: DagRun) -> None:
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=0).update(rendered_map_index=XSS)
+        for url in (_panel(run), _ti(run, "add", 0), _ti(run, "add", 1)):
+            for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+                body = operator_client.get(url, **headers).content.decode()
+                assert "<script>alert" not in body, url
+
+
+class TaskInstancePageTests:
+    def test_it_shows_details_as_page_and_fragment(self, operator_client: Client, run: DagRun) -> None:
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=1).update(
+            rendered_fields={"mapped_kwargs": {"x": 2}, "fields": {"op_kwargs": {"x": 2, "y": 10}}}, hostname="worker-1")
+        page = operator_client.get(_ti(run, "add", 1)).content.decode()
+        assert "<html" in page and "worker-1" in page and "&quot;x&quot;: 2" in page
+        assert 'id="prev-instance"' in page and 'id="next-instance"' in page
+        fragment = operator_client.get(_ti(run, "add", 1), HTTP_HX_REQUEST="true").content.decode()
+        assert fragment.lstrip().startswith('<div id="instance-panel"')
+        rendered = operator_client.get(_ti(run, "add", 1) + "?tab=rendered").content.decode()
+        assert "&quot;y&quot;: 10" in rendered
+
+    def test_it_serves_unmapped_tasks_at_index_minus_one(self, operator_client: Client, run: DagRun) -> None:
+        assert operator_client.get(_ti(run, "total", -1)).status_code == 200
+
+    def test_it_is_404_for_bad_map_indexes(self, operator_client: Client, run: DagRun) -> None:
+        for bad in ("-2", "abc", "99999999999999999999", "7"):
+            assert operator_client.get(f"/dags/{run.dag_id}/runs/{run.run_id}/tasks/add/mapped/{bad}/").status_code == 404, bad
+
+    def test_it_shows_the_log_per_try_escaped(self, operator_client: Client, run: DagRun) -> None:
+        ti = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=0)
+        TaskInstance.objects.filter(pk=ti.pk).update(try_number=2)
+        TaskInstanceLog.objects.create(task_instance=ti, try_number=1, text="first try " + XSS)
+        TaskInstanceLog.objects.create(task_instance=ti, try_number=2, text="second try\n")
+        body = operator_client.get(_ti(run, "add", 0) + "?tab=log").content.decode()
+        assert "second try" in body and "first try" not in body
+        body = operator_client.get(_ti(run, "add", 0) + "?tab=log&try=1", HTTP_HX_REQUEST="true").content.decode()
+        assert "first try &lt;script&gt;" in body and "<script>alert" not in body
+        raw = operator_client.get(_ti(run, "add", 0, "log/") + "?try=1")
+        assert raw["Content-Type"].startswith("text/plain")
+
+    def test_it_tails_a_running_log_and_stops_when_finished(self, operator_client: Client, run: DagRun) -> None:
+        ti = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=2)
+        first = TaskInstanceLog.objects.create(task_instance=ti, try_number=1, text="line one\n")
+        page = operator_client.get(_ti(run, "add", 2) + "?tab=log").content.decode()
+        assert 'id="log-poller"' in page and "every 1s" in page and f"after={first.pk}" in page
+        second = TaskInstanceLog.objects.create(task_instance=ti, try_number=1, text="line two " + XSS)
+        tail = operator_client.get(_ti(run, "add", 2, "log/"), {"try": 1, "after": first.pk}, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="log-poller")
+        body = tail.content.decode()
+        assert tail.status_code == 200
+        assert "line two &lt;script&gt;" in body and "line one" not in body
+        assert f"after={second.pk}" in body
+        TaskInstance.objects.filter(pk=ti.pk).update(state="success", end_date=None)
+        done = operator_client.get(_ti(run, "add", 2, "log/"), {"try": 1, "after": second.pk}, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="log-poller")
+        assert done.status_code == 286
+        assert "every 1s" not in done.content.decode()
+
+    def test_it_shows_xcom_escaped(self, operator_client: Client, run: DagRun) -> None:
+        XCom.objects.create(dag_run=run, task_id="add", map_index=0, key="return_value", value={"v": XSS})
+        XCom.objects.create(dag_run=run, task_id="add", map_index=0, key="other", value=[1, 2])
+        body = operator_client.get(_ti(run, "add", 0) + "?tab=xcom").content.decode()
+        assert "return_value" in body and "other" in body
+        assert "&lt;script&gt;" in body and "<script>alert" not in body
+
+    def test_it_polls_the_summary_until_the_instance_finishes(self, operator_client: Client, run: DagRun) -> None:
+        ti = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=2)
+        trigger = f"ti-summary-{ti.pk}"
+        r = operator_client.get(_ti(run, "add", 2) + "?part=summary", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER=trigger)
+        assert r.status_code == 200 and "every 2s" in r.content.decode()
+        TaskInstance.objects.filter(pk=ti.pk).update(state="success")
+        r = operator_client.get(_ti(run, "add", 2) + "?part=summary", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER=trigger)
+        assert r.status_code == 286
