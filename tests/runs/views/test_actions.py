@@ -1,0 +1,76 @@
+"""Operator actions: clear one instance, clear and re-expand, mark one or a selection."""
+
+from __future__ import annotations
+
+from django.test import Client
+
+from runs.models import DagRun, TaskInstance
+
+
+def _base(run: DagRun) -> str:
+    return f"/dags/{run.dag_id}/runs/{run.run_id}/tasks/add"
+
+
+def _states(run: DagRun) -> dict[int, tuple[str, int]]:
+    rows = TaskInstance.objects.filter(dag_run=run, task_id="add").values_list("map_index", "state", "try_number")
+    return {i: (s, t) for i, s, t in rows}
+
+
+class ClearInstanceTests:
+    def test_it_clears_one_index_and_leaves_its_siblings(self, operator_client: Client, run: DagRun) -> None:
+        response = operator_client.post(f"{_base(run)}/mapped/1/clear/")
+        assert response.status_code == 302
+        assert response["Location"].endswith("/tasks/add/mapped/1/")
+        assert _states(run) == {0: ("success", 1), 1: ("none", 1), 2: ("running", 1)}
+        assert "Cleared 1 task instance" in operator_client.get(response["Location"]).content.decode()
+
+    def test_it_answers_htmx_with_the_panel_and_a_grid_refresh(self, operator_client: Client, run: DagRun) -> None:
+        response = operator_client.post(f"{_base(run)}/mapped/0/clear/", {"downstream": "on"}, HTTP_HX_REQUEST="true")
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert body.lstrip().startswith('<div id="instance-panel"')
+        assert 'hx-swap-oob="true"' in body and "with downstream" in body
+        assert "runs-changed" in response["HX-Trigger"]
+        assert _states(run)[0] == ("none", 1)
+        assert TaskInstance.objects.get(dag_run=run, task_id="total").state == "none"
+
+
+class MarkTests:
+    def test_it_marks_one_instance(self, operator_client: Client, run: DagRun) -> None:
+        response = operator_client.post(f"{_base(run)}/mapped/2/mark/", {"state": "failed"}, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        assert _states(run)[2] == ("failed", 1)
+        assert _states(run)[0] == ("success", 1)
+
+    def test_it_refuses_other_states(self, operator_client: Client, run: DagRun) -> None:
+        assert operator_client.post(f"{_base(run)}/mapped/2/mark/", {"state": "running"}).status_code == 400
+        assert _states(run)[2] == ("running", 1)
+
+    def test_it_marks_a_selection(self, operator_client: Client, run: DagRun) -> None:
+        response = operator_client.post(f"{_base(run)}/selection/", {"action": "failed", "map_index": ["0", "2"]}, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        assert response.content.decode().lstrip().startswith('<div id="task-panel"')
+        assert _states(run) == {0: ("failed", 1), 1: ("success", 1), 2: ("failed", 1)}
+
+    def test_it_clears_a_selection(self, operator_client: Client, run: DagRun) -> None:
+        response = operator_client.post(f"{_base(run)}/selection/", {"action": "clear", "map_index": ["1"]})
+        assert response.status_code == 302
+        assert _states(run)[1] == ("none", 1)
+
+    def test_it_rejects_a_bad_selection(self, operator_client: Client, run: DagRun) -> None:
+        for data in ({"action": "delete", "map_index": ["1"]}, {"action": "success", "map_index": ["x"]}, {"action": "success", "map_index": ["-1"]}):
+            assert operator_client.post(f"{_base(run)}/selection/", data).status_code == 400
+        assert _states(run)[1] == ("success", 1)
+
+
+class ReexpandTests:
+    def test_it_clears_all_instances_for_a_new_expansion(self, operator_client: Client, run: DagRun) -> None:
+        response = operator_client.post(f"{_base(run)}/clear/", HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        states = _states(run)
+        assert states[-1][0] == "none"  # the placeholder that makes the scheduler expand again
+        assert {s for i, (s, _) in states.items() if i >= 0} == {"none"}
+        assert "add [ ]" in operator_client.get("/dags/view_add/grid/").content.decode()
+
+    def test_it_refuses_an_unmapped_task(self, operator_client: Client, run: DagRun) -> None:
+        assert operator_client.post(f"/dags/{run.dag_id}/runs/{run.run_id}/tasks/total/clear/").status_code == 400
