@@ -178,6 +178,8 @@ DATABASES = {
         **_database,
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
+        # One test database per pytest process, so two test runs in one checkout never collide.
+        "TEST": {"NAME": f"test_{_database['NAME']}_{os.getpid()}"} if "PYTEST_VERSION" in os.environ else {},
     },
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

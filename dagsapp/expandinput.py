@@ -90,7 +90,9 @@ class DictOfListsExpandInput:
         return list(self.value.values())
 
     def serialize(self) -> dict[str, Any]:
-        return {"type": "dict_of_lists", "args": {k: serialize_source(v) for k, v in self.value.items()}}
+        # "order" because the database's jsonb does not keep object key order, and the keyword
+        # order decides the cross product's order.
+        return {"type": "dict_of_lists", "args": {k: serialize_source(v) for k, v in self.value.items()}, "order": list(self.value)}
 
     def resolve(self, scope: ResolveScope, map_index: int) -> tuple[dict[str, Any], MappingInfo]:
         lengths = []
@@ -135,3 +137,66 @@ class ListOfDictsExpandInput:
 
 
 ExpandInput = DictOfListsExpandInput | ListOfDictsExpandInput
+
+
+class NotResolvableHere(MappingError):
+    """The item needs user code (``.map(f)``) or a literal too big to store: only a worker can resolve it."""
+
+
+def serialized_item(src: Mapping[str, Any], resolver: Any, index: int) -> tuple[Any, Any, Any]:
+    """``(key, value passed, value shown)`` of item ``index`` of a serialized source, without user code."""
+    kind = src["t"]
+    if kind == "literal":
+        if "items" in src:
+            item = src["items"][index]
+            return index, item, item
+        if "pairs" in src:
+            key, value = src["pairs"][index]
+            return key, (key, value), value
+        raise NotResolvableHere("literal values were not stored")
+    if kind == "xcom":
+        return resolver.xcom_item(src["task_id"], mapped=bool(src["mapped"]), index=index)
+    if kind in ("param", "variable"):
+        value = resolver.ref_value(kind, src["key"])
+        if isinstance(value, dict):
+            key = list(value)[index]
+            return key, (key, value[key]), value[key]
+        return index, value[index], value[index]
+    if kind == "zip":
+        values = []
+        for arg in src["args"]:
+            length = source_length(arg, resolver)
+            values.append(None if length is not None and index >= length else serialized_item(arg, resolver, index)[1])
+        return index, tuple(values), tuple(values)
+    if kind == "concat":
+        offset = index
+        for arg in src["args"]:
+            length = source_length(arg, resolver) or 0
+            if offset < length:
+                _k, value, shown = serialized_item(arg, resolver, offset)
+                return index, value, shown
+            offset -= length
+        raise IndexError(f"concat() index {index} out of range")
+    raise NotResolvableHere(f"{kind}() needs user code")
+
+
+def resolve_serialized(spec: Mapping[str, Any], resolver: Any, map_index: int) -> MappingInfo:
+    """The ``mapping`` of one instance from the serialized expand input (as the scheduler sees it)."""
+    if spec["type"] == "list_of_dicts":
+        _k, item, _s = serialized_item(spec["source"], resolver, map_index)
+        if not isinstance(item, dict):
+            raise MappingError(f"expand_kwargs() expects each item to be a dict, but item {map_index} is {type(item).__name__!r}")
+        return MappingInfo(key=map_index, value=dict(item), kwargs=dict(item))
+    names = list(spec.get("order") or spec["args"])
+    lengths = []
+    for name in names:
+        length = source_length(spec["args"][name], resolver)
+        if length is None:
+            raise MappingError(f"the length of {name!r} is not known yet")
+        lengths.append(length)
+    kwargs, keys, shown = {}, {}, {}
+    for name, pos in zip(names, unravel_index(map_index, lengths)):
+        keys[name], kwargs[name], shown[name] = serialized_item(spec["args"][name], resolver, pos)
+    if len(names) == 1:
+        return MappingInfo(key=keys[names[0]], value=shown[names[0]], kwargs=kwargs)
+    return MappingInfo(key=keys, value=shown, kwargs=kwargs)

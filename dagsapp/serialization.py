@@ -15,14 +15,45 @@ from dagsapp.taskmixin import Node
 FORMAT_VERSION = 1
 
 
+MAX_STORED_LITERAL_ITEMS = 10_000
+
+
+def _literal_values(spec: dict[str, Any], live: Any) -> None:
+    """Store literal lists/dicts (JSON-able, not huge) in the spec, so the scheduler can name
+    instances without importing the DAG file. Dicts become pairs: jsonb does not keep key order."""
+    if spec.get("t") == "literal" and isinstance(live, (list, tuple, dict)) and len(live) <= MAX_STORED_LITERAL_ITEMS:
+        try:
+            if isinstance(live, dict):
+                candidate: dict[str, Any] = {"pairs": [[k, v] for k, v in live.items()]}
+            else:
+                candidate = {"items": list(live)}
+            json.dumps(candidate)
+        except (TypeError, ValueError):
+            return
+        spec.update(candidate)
+    elif spec.get("t") in ("zip", "concat"):
+        for sub_spec, sub_live in zip(spec["args"], live.args):
+            _literal_values(sub_spec, sub_live)
+
+
+def _input_spec(expand_input: Any) -> dict[str, Any]:
+    spec = expand_input.serialize()
+    if isinstance(expand_input, DictOfListsExpandInput):
+        for name, live in expand_input.value.items():
+            _literal_values(spec["args"][name], live)
+    elif isinstance(expand_input.value, (list, tuple)) and all(isinstance(i, dict) for i in expand_input.value):
+        _literal_values(spec["source"], expand_input.value)
+    return spec
+
+
 def _mapping(task: Node) -> dict[str, Any] | None:
     if isinstance(task, MappedOperator):
         kind = "expand" if isinstance(task.expand_input, DictOfListsExpandInput) else "expand_kwargs"
-        return {"kind": kind, "input": task.expand_input.serialize()}
+        return {"kind": kind, "input": _input_spec(task.expand_input)}
     group = task.mapped_group
     if group is not None:
         assert group.expand_input is not None
-        return {"kind": "group", "group_id": group.group_id, "input": group.expand_input.serialize()}
+        return {"kind": "group", "group_id": group.group_id, "input": _input_spec(group.expand_input)}
     return None
 
 

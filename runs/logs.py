@@ -48,9 +48,16 @@ class _Flusher:
                 self._thread.start()
 
     def _run(self) -> None:
+        from django.db import connections
+
         while True:
             time.sleep(FLUSH_INTERVAL_SEC)
-            for writer in list(self.writers):
+            writers = list(self.writers)
+            if not writers:
+                # Idle: give the connection back (it would otherwise pin the database forever).
+                connections.close_all()
+                continue
+            for writer in writers:
                 try:
                     writer.flush_pending()
                     writer.heartbeat_if_due()

@@ -21,6 +21,7 @@ from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import expand_input_length
 from runs.executors import Executor
 from runs.logs import log_line
+from runs.naming import name_mapped_instances
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState
 from runs.models.taskinstance import FINISHED_STATES, UNFINISHED_STATES
 from runs.resolver import DbResolver
@@ -236,7 +237,9 @@ def update_dag_run_state(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
 
 def start_dag_run(*, dag_run: DagRun) -> bool:
     """queued -> running while the DAG has fewer than max_active_runs running."""
-    dag = DagModel.objects.filter(dag_id=dag_run.dag_id).first()
+    # The DAG's row lock serializes starts: two schedulers starting two runs of one DAG would
+    # otherwise both count the running runs before either commits, and exceed the cap.
+    dag = DagModel.objects.select_for_update().filter(dag_id=dag_run.dag_id).first()
     cap = dag.max_active_runs if dag is not None else 16
     running = DagRun.objects.filter(dag_id=dag_run.dag_id, state=DagRunState.RUNNING).count()
     if running >= cap:
@@ -247,7 +250,9 @@ def start_dag_run(*, dag_run: DagRun) -> bool:
 def schedule_dag_run(*, dag_run_id: int, executor: Executor) -> bool:
     """One pass over one run, under its row lock; skipped if another scheduler holds it."""
     with transaction.atomic():
-        dag_run = (DagRun.objects.select_for_update(skip_locked=True).select_related("serialized_dag")
+        # of=("self",): lock the run only; locking the joined SerializedDag too would make other
+        # schedulers skip every run of the same DAG version while this pass holds it.
+        dag_run = (DagRun.objects.select_for_update(skip_locked=True, of=("self",)).select_related("serialized_dag")
                    .filter(pk=dag_run_id, state__in=[DagRunState.QUEUED, DagRunState.RUNNING]).first())
         if dag_run is None:
             return False
@@ -262,6 +267,8 @@ def schedule_dag_run(*, dag_run_id: int, executor: Executor) -> bool:
         did |= schedule_task_instances(dag_run=dag_run, data=data)
         did |= queue_task_instances(dag_run=dag_run, data=data, executor=executor)
         did |= update_dag_run_state(dag_run=dag_run, data=data)
+        # Last: queueing work matters more than names, which come in batches over passes.
+        did |= name_mapped_instances(dag_run=dag_run, data=data)
         return did
 
 

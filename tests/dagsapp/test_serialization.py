@@ -58,10 +58,13 @@ class SerializeDagTests:
         tasks = serialize_dag(the_dag)["tasks"]
         assert tasks["add"]["is_mapped"] is True
         assert tasks["add"]["mapping"] == {
-            "kind": "expand", "input": {"type": "dict_of_lists", "args": {"x": {"t": "literal", "length": 3}}},
+            "kind": "expand",
+            "input": {"type": "dict_of_lists", "args": {"x": {"t": "literal", "length": 3, "items": [1, 2, 3]}}, "order": ["x"]},
         }
         assert tasks["b"]["mapping"]["kind"] == "expand_kwargs"
-        assert tasks["b"]["mapping"]["input"] == {"type": "list_of_dicts", "source": {"t": "literal", "length": 1}}
+        assert tasks["b"]["mapping"]["input"] == {
+            "type": "list_of_dicts", "source": {"t": "literal", "length": 1, "items": [{"bash_command": "true"}]},
+        }
         assert tasks["b"]["operator"] == "BashOperator"
 
     def test_it_marks_an_unmapped_task_whose_result_is_mapped_over(self) -> None:
@@ -99,7 +102,7 @@ class SerializeDagTests:
         first, second = data["tasks"]["per_number.add"], data["tasks"]["per_number.show"]
         assert first["mapping"] == {
             "kind": "group", "group_id": "per_number",
-            "input": {"type": "dict_of_lists", "args": {"n": {"t": "literal", "length": 3}}},
+            "input": {"type": "dict_of_lists", "args": {"n": {"t": "literal", "length": 3, "items": [1, 2, 3]}}, "order": ["n"]},
         }
         assert second["mapping"]["kind"] == "group"
         assert first["produces_many"] is True and second["produces_many"] is True
