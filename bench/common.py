@@ -262,8 +262,8 @@ def finished_run(dag_id: str, *, run_id: str, offset_minutes: int = 0) -> Any:
 
 
 # A realistic mix for a finished mapped task: mostly success, some failed / skipped / upstream failed.
-STATE_MIX_SQL = """CASE WHEN i % 50 = 7 THEN 'failed' WHEN i % 97 = 3 THEN 'skipped'
-                   WHEN i % 211 = 5 THEN 'upstream_failed' ELSE 'success' END"""
+STATE_MIX_SQL = """CASE WHEN i %% 50 = 7 THEN 'failed' WHEN i %% 97 = 3 THEN 'skipped'
+                   WHEN i %% 211 = 5 THEN 'upstream_failed' ELSE 'success' END"""
 
 
 def insert_mapped_instances(run: Any, task_ids: Iterable[str], n: int) -> None:
@@ -282,8 +282,8 @@ def insert_mapped_instances(run: Any, task_ids: Iterable[str], n: int) -> None:
                                                start_date, end_date, duration, updated_at)
                 SELECT %s, %s, i, {STATE_MIX_SQL}, 1, 0, 'bench',
                        %s + i * interval '1 millisecond',
-                       %s + i * interval '1 millisecond' + ((i * 7919) % 10007) * interval '1 millisecond',
-                       ((i * 7919) % 10007) / 1000.0, now()
+                       %s + i * interval '1 millisecond' + ((i * 7919) %% 10007) * interval '1 millisecond',
+                       ((i * 7919) %% 10007) / 1000.0, now()
                 FROM generate_series(0, %s) AS i
                 """,
                 [run.pk, task_id, run.start_date, run.start_date, n - 1],
@@ -342,3 +342,18 @@ _DUMMY_KWARGS = {
 
 def bench_path(*parts: str) -> Path:
     return BASE_DIR / "bench" / Path(*parts)
+
+
+def big_mapped_run(n: int) -> Any:
+    """bench_reduce's run whose ``item`` has n finished instances; built once per invocation."""
+    from runs.models import DagRun
+
+    run_id = f"bench_big_{n}"
+    run = DagRun.objects.select_related("serialized_dag").filter(dag_id="bench_reduce", run_id=run_id).first()
+    if run is None:
+        run = finished_run("bench_reduce", run_id=run_id)
+        insert_mapped_instances(run, ["item"], n)
+        finish_unmapped(run)
+        analyze()
+        run = DagRun.objects.select_related("serialized_dag").get(pk=run.pk)
+    return run
