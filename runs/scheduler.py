@@ -239,7 +239,9 @@ def start_dag_run(*, dag_run: DagRun) -> bool:
     """queued -> running while the DAG has fewer than max_active_runs running."""
     # The DAG's row lock serializes starts: two schedulers starting two runs of one DAG would
     # otherwise both count the running runs before either commits, and exceed the cap.
-    dag = DagModel.objects.select_for_update().filter(dag_id=dag_run.dag_id).first()
+    dag = DagModel.objects.select_for_update(skip_locked=True).filter(dag_id=dag_run.dag_id).first()
+    if dag is None and DagModel.objects.filter(dag_id=dag_run.dag_id).exists():
+        return False  # another scheduler is starting a run of this DAG; try again on the next pass
     cap = dag.max_active_runs if dag is not None else 16
     running = DagRun.objects.filter(dag_id=dag_run.dag_id, state=DagRunState.RUNNING).count()
     if running >= cap:
