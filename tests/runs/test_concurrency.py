@@ -238,3 +238,53 @@ class SchedulerProcessesTests:
         assert set(TaskInstance.objects.filter(dag_run__in=runs).values_list("try_number", flat=True)) == {1}
         assert list(XCom.objects.filter(dag_run__in=runs, task_id="total").values_list("value", flat=True)) == [120] * 3
         assert "Traceback" not in first.output("scheduler") + second.output("scheduler")
+
+
+ONE_AT_A_TIME = """
+with DAG("one_at_a_time", max_active_runs=1) as the_dag:
+    EmptyOperator(task_id="a")
+"""
+
+
+class RunLockThreadsTests:
+    def test_it_starts_one_run_when_two_schedulers_start_different_runs_of_a_dag(self, tmp_path: Path) -> None:
+        write_dag(tmp_path, ONE_AT_A_TIME)
+        process_dags_folder(tmp_path)
+        for attempt in range(10):
+            runs = [create_dag_run(dag_id="one_at_a_time", run_id=f"r{attempt}_{i}") for i in range(THREADS)]
+
+            def starter(i: int, runs: list[DagRun] = runs) -> bool:
+                return schedule_dag_run(dag_run_id=runs[i].pk, executor=InlineExecutor())
+
+            in_threads(starter)
+
+            assert DagRun.objects.filter(dag_id="one_at_a_time", state=DagRunState.RUNNING).count() == 1
+            DagRun.objects.filter(dag_id="one_at_a_time").update(state=DagRunState.SUCCESS)
+
+    def test_it_works_on_another_run_of_the_same_dag_while_one_is_locked(self, busy_runs: list[DagRun]) -> None:
+        DagRun.objects.filter(pk__in=[r.pk for r in busy_runs]).update(state=DagRunState.RUNNING)
+        locked, release = threading.Event(), threading.Event()
+
+        class SlowExecutor(InlineExecutor):
+            def queue(self, ti_ids: list[int]) -> None:
+                locked.set()
+                release.wait(30)
+
+        def holder() -> None:
+            # Another scheduler, stopped in the middle of its pass over run_0 (inside its transaction).
+            try:
+                schedule_dag_run(dag_run_id=busy_runs[0].pk, executor=SlowExecutor())
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=holder)
+        thread.start()
+        try:
+            assert locked.wait(30)
+            assert not schedule_dag_run(dag_run_id=busy_runs[0].pk, executor=InlineExecutor())
+            executor = InlineExecutor()
+            assert schedule_dag_run(dag_run_id=busy_runs[1].pk, executor=executor)
+        finally:
+            release.set()
+            thread.join(30)
+        assert len(executor.pending) == 11  # make and the ten group roots of run_1
