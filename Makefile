@@ -36,3 +36,21 @@ $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(BOOTSTRAP_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq --disable-pip-version-check -r requirements.txt
 	touch $@
+
+# Benchmarks (not part of `make test`): see docs/benchmarks.md. Matplotlib only for the plot.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): bench/requirements.txt
+	$(PY) -m pip install -qq --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+.PHONY: bench bench-peers
+
+bench: bootstrap $(BENCH_STAMP)
+	$(PY) -m bench.run
+	$(PY) -m bench.plot
+
+# Apache Airflow 2.10.5 and Prefect 3 in their own virtualenvs under var/peers/, the same
+# 1,000-instance map in each right after ours, and the ratios.
+bench-peers: bootstrap
+	$(PY) -m bench.peers

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import common
 
     started = time.monotonic()
+    load_before = os.getloadavg()
     call_command("migrate", verbosity=0, interactive=False)
     common.reset_runs()
     common.sync_bench_dags()
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick, "only": args.only, "commit": _git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
             "elapsed_s": round(time.monotonic() - started, 1), "errors": errors,
+            # Other work on the machine skews every timing: kept with the figures.
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         },
         "figures": [f.as_json() for f in figures],
     }
