@@ -131,7 +131,6 @@ _CLUSTER_TITLE = re.compile(r"<title>cluster_(.*?)</title>")
 _NODE_TITLE = re.compile(r"<title>t(\d+)</title>")
 _EDGE_TITLE = re.compile(r"<title>t(\d+)-&gt;t(\d+)</title>")
 _NODE_LINK = re.compile(r'<a xlink:href="@@U(\d+)@@" xlink:title="[^"]*">')
-_SIZE = re.compile(r'<svg width="[^"]*" height="[^"]*"')
 
 
 def _templatize(svg: str, data: Mapping[str, Any]) -> str:
@@ -140,8 +139,8 @@ def _templatize(svg: str, data: Mapping[str, Any]) -> str:
     order: list[str] = data["task_order"]
     # dot writes "-" as "&#45;"; plain hyphens keep ids such as node-add easy to select.
     svg = _COMMENT.sub("", _XML_PROLOGUE.sub("", svg, count=1)).replace("&#45;", "-")
-    # Scaled by CSS to the page's width; the viewBox keeps the proportions.
-    svg = _SIZE.sub('<svg class="dag-graph" role="img" preserveAspectRatio="xMidYMin meet"', svg, count=1)
+    # Drawn at dot's size; CSS shrinks a wide DAG to the page (the viewBox keeps the proportions).
+    svg = svg.replace("<svg ", '<svg class="dag-graph" role="img" ', 1)
     svg = _EDGE_TITLE.sub(lambda m: f"<title>{escape(order[int(m[1])])} → {escape(order[int(m[2])])}</title>", svg)
     svg = _CLUSTER_TITLE.sub(r"<title>\1</title>", svg)
     svg = _NODE_TITLE.sub(r"<title>@@T\1@@</title>", svg)

@@ -121,7 +121,7 @@ class TaskDurationsTests:
     def test_it_renders_the_chart_alone_for_htmx(self, viewer: Client, run: DagRun) -> None:
         timed(run, 0, start=0, seconds=1)
         html = viewer.get(url(run), HTTP_HX_REQUEST="true").content.decode()
-        assert 'id="durations-chart"' in html and "<html" not in html and "<h1>" not in html
+        assert 'id="durations-chart"' in html and "<html" not in html and "<h2>" not in html
 
     def test_it_charts_an_unmapped_task(self, viewer: Client, run: DagRun) -> None:
         now = timezone.now()

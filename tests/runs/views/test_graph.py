@@ -249,7 +249,7 @@ class RenderGraphTests:
             panel_urls={"t<&>": '/p?a=1&b="2"'}, push_urls={"t<&>": "/g?x=<y>"},
         )
         assert out == ('<a href="/p?a=1&amp;b=&quot;2&quot;" hx-push-url="/g?x=&lt;y&gt;">'
-                       "<title>t&lt;&amp;&gt;: 2 Success</title>x [2] success</a>")
+                       "<title>t&lt;&amp;&gt;: 2 success</title>x [2] success</a>")
 
     def test_it_shows_no_count_and_no_state_without_a_run(self) -> None:
         out = graphs.render_graph("x [@@N0@@] @@S0@@", order=["x"], cells=None, panel_urls={}, push_urls={})

@@ -1,0 +1,135 @@
+"""The user's story in a real browser: a run of example_add on a live scheduler and Celery worker,
+read in the Grid, one mapped instance's log read and cleared, seen running again, then the Graph."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from playwright.sync_api import Page, expect
+
+from runs.dag_processing import process_dags_folder
+from runs.models import DagRun, TaskInstance
+from runs.scheduler import expand_mapped_task
+from runs.services import create_dag_run
+from tests.browser.conftest import screenshot
+from tests.conftest import LiveStack
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RUN_TIMEOUT_MS = 60_000
+
+
+def user(name: str, group: str) -> User:
+    u = User.objects.create_user(username=name, password=f"pw-{name}-123")
+    u.groups.add(Group.objects.get_or_create(name=group)[0])
+    return u
+
+
+def log_in(page: Page, base: str, name: str) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", f"pw-{name}-123")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".topbar .who")).to_have_text(name)
+
+
+def wait_for_run(timeout: float, stack: LiveStack | None = None) -> DagRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = DagRun.objects.filter(dag_id="example_add").order_by("-logical_date").first()
+        if run is not None and run.is_finished:
+            return run
+        time.sleep(0.3)
+    pytest.fail("example_add did not finish" + (f"\n{stack.report()}" if stack else ""))
+
+
+def open_instance(page: Page, map_index: int) -> None:
+    """From the Grid: the mapped row, then one instance from the Mapped Instances dropdown."""
+    page.locator("#label-add").click()
+    expect(page.locator("#task-panel")).to_be_visible()
+    page.select_option("#mapped-instance-select", str(map_index))
+    page.locator(".pick-instance").get_by_role("button", name="Open").click()
+    expect(page.locator("#instance-panel h2")).to_contain_text(f"[{map_index}]")
+
+
+class DashboardStoryTests:
+    def test_an_operator_reads_and_clears_one_mapped_instance(
+        self, live_server: Any, live_stack: Callable[..., LiveStack], page: Page,
+    ) -> None:
+        process_dags_folder()
+        stack = live_stack()
+        user("olga", "Operator")
+        base = live_server.url
+
+        log_in(page, base, "olga")
+        page.goto(f"{base}/dags/example_add/grid/")
+        page.locator("#trigger summary").click()
+        page.locator("#trigger").get_by_role("button", name="Trigger").click()
+        run = wait_for_run(RUN_TIMEOUT_MS / 1000, stack)
+        assert run.state == "success", stack.report()
+
+        # The grid refreshes itself while the run is active, and shows the mapped task's count.
+        expect(page.locator("#label-add")).to_have_text("add [3]", timeout=RUN_TIMEOUT_MS)
+        expect(page.locator(f"#cell-{run.pk}-add")).to_have_class(re.compile(r"\bstate-success\b"))
+        screenshot(page, "1-grid")
+
+        open_instance(page, 1)
+        page.locator("#tab-log").click()
+        expect(page.locator("#log-content")).to_contain_text("adding 2 + 10")
+        screenshot(page, "2-instance-log")
+
+        dialogs: list[str] = []
+        page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+        page.locator("#clear-instance").click()
+        # It runs again (try 2) and turns green, while the panel refreshes itself.
+        expect(page.locator("#ti-state")).to_have_text("success", timeout=RUN_TIMEOUT_MS)
+        expect(page.locator(".ti-summary")).to_contain_text("try 2", timeout=RUN_TIMEOUT_MS)
+        assert dialogs and "Clear add[1]" in dialogs[0]
+        tries = dict(TaskInstance.objects.filter(dag_run=run, task_id="add").values_list("map_index", "try_number"))
+        assert tries == {0: 1, 1: 2, 2: 1}, "only instance 1 ran again"
+        screenshot(page, "3-cleared")
+
+        page.locator("a", has_text="Graph").first.click()
+        expect(page).to_have_url(re.compile(r"/dags/example_add/graph/"))
+        node = page.locator('[id="node-add"]')
+        expect(node.locator("text")).to_have_text("add [3]")
+        expect(node).to_have_class(re.compile(r"\bstate-success\b"), timeout=RUN_TIMEOUT_MS)
+        # A node opens the same details panel as the Grid, in place.
+        node.locator("a").click()
+        expect(page.locator("#details #task-panel")).to_be_visible()
+        expect(page).to_have_url(re.compile(r"/graph/\?run_id=.*&task_id=add"))
+        screenshot(page, "4-graph")
+
+    def test_a_viewer_reads_but_cannot_clear(self, live_server: Any, page: Page) -> None:
+        process_dags_folder()
+        run = create_dag_run(dag_id="example_add")
+        assert expand_mapped_task(dag_run=run, data=run.serialized_dag.data, task_id="add") == 3
+        TaskInstance.objects.filter(dag_run=run).update(state="success", try_number=1)
+        DagRun.objects.filter(pk=run.pk).update(state="success")
+        user("vera", "Viewer")
+        base = live_server.url
+
+        log_in(page, base, "vera")
+        page.goto(f"{base}/dags/example_add/grid/")
+        expect(page.locator("#label-add")).to_have_text("add [3]")
+        open_instance(page, 1)
+        expect(page.locator("#clear-instance")).to_have_count(0)
+        expect(page.locator("#trigger")).to_have_count(0)
+
+        # Posting anyway, with a valid CSRF token, is refused and changes nothing.
+        csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+        response = page.request.post(
+            f"{base}/dags/example_add/runs/{run.run_id}/tasks/add/mapped/1/clear/",
+            headers={"X-CSRFToken": csrf, "Referer": f"{base}/"},
+        )
+        assert response.status == 403
+        ti = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=1)
+        assert (ti.state, ti.try_number) == ("success", 1)
+
+        page.goto(f"{base}/dags/example_add/graph/")
+        expect(page.locator('[id="node-add"] text')).to_have_text("add [3]")
