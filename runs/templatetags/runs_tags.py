@@ -17,6 +17,11 @@ def pretty_json(value: Any) -> str:
 
 
 @register.filter
+def compact_json(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+@register.filter
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
