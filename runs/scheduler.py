@@ -99,13 +99,14 @@ def expand_mapped_task(*, dag_run: DagRun, data: dict[str, Any], task_id: str) -
 
 
 def expand_mapped_tasks(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
-    pending = TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE).values_list("task_id", flat=True)
-    did = False
-    for task_id in list(pending):
+    pending = list(TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE).values_list("task_id", flat=True))
+    for task_id in pending:
         task = data["tasks"].get(task_id)
         if task is not None and task["mapping"] is not None:
-            did |= expand_mapped_task(dag_run=dag_run, data=data, task_id=task_id) > 0
-    return did
+            expand_mapped_task(dag_run=dag_run, data=data, task_id=task_id)
+    # Work was done when a placeholder went away: expanded (even if only shrunk), skipped or failed.
+    left = TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE, task_id__in=pending).count()
+    return left < len(pending)
 
 
 def _counts_by_task(dag_run: DagRun) -> dict[str, dict[str, int]]:

@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, transaction
 from django.utils import timezone
 
 from dagsapp.schedules import interval_end, next_logical_date
@@ -44,11 +44,13 @@ def create_scheduled_dag_runs(*, now: datetime | None = None) -> bool:
             continue
         if DagRun.objects.filter(dag_id=dm.dag_id, state__in=[DagRunState.QUEUED, DagRunState.RUNNING]).count() >= dm.max_active_runs:
             continue
-        if not DagModel.objects.filter(pk=dm.pk, next_dagrun=logical).update(next_dagrun=following):
-            continue  # another scheduler created this run
         try:
-            create_dag_run(dag_id=dm.dag_id, run_type=DagRunType.SCHEDULED, logical_date=logical,
-                           run_id=f"scheduled__{logical.isoformat()}", data_interval=(logical, end))
+            # One transaction: if the run cannot be created, next_dagrun is not advanced past it.
+            with transaction.atomic():
+                if not DagModel.objects.filter(pk=dm.pk, next_dagrun=logical).update(next_dagrun=following):
+                    continue  # another scheduler created this run
+                create_dag_run(dag_id=dm.dag_id, run_type=DagRunType.SCHEDULED, logical_date=logical,
+                               run_id=f"scheduled__{logical.isoformat()}", data_interval=(logical, end))
             did = True
         except DagRunError as exc:
             log.warning("Could not create scheduled run of %s: %s", dm.dag_id, exc)
