@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import datetime
 
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, transaction
 from django.utils import timezone
@@ -117,8 +118,9 @@ class Scheduler:
                 backoff = 1.0
                 if not did and not self.stop.is_set():
                     listener.wait(settings.SCHEDULER_HEARTBEAT_SEC)
-            except (OperationalError, InterfaceError, DatabaseError, OSError) as exc:
-                # Database restarts are survivable: drop connections, back off, carry on.
+            except (OperationalError, InterfaceError, DatabaseError, psycopg.Error, OSError) as exc:
+                # Database restarts are survivable: drop connections, back off, carry on. psycopg.Error:
+                # the LISTEN connection is psycopg's own, not Django's, and raises psycopg's errors.
                 log.warning("Database unavailable (%s); retrying in %.0f s", exc, backoff)
                 close_old_connections()
                 from django.db import connection
