@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -22,6 +23,17 @@ def _orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
     # Playwright's sync API runs an event loop in this thread, so Django takes the test's own
     # ORM calls (setting up rows, checking results) for calls from async code and refuses them.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_live_server_sessions(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """The live server's request threads keep their database sessions open (CONN_MAX_AGE) past
+    its stop, and the test database then cannot be dropped. Set up after the database and torn
+    down before it (and after live_server), this ends the sessions left on *this* test database."""
+    yield
+    with django_db_blocker.unblock(), connection.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
 
 @pytest.fixture(autouse=True)
