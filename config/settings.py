@@ -219,6 +219,10 @@ SCHEDULER_HEARTBEAT_SEC = env_float("SCHEDULER_HEARTBEAT_SEC", 1.0, minimum=0.0)
 # its worker is taken for dead and the instance is retried or failed.
 TASK_HEARTBEAT_SEC = env_float("TASK_HEARTBEAT_SEC", 5.0, minimum=0.1)
 TASK_HEARTBEAT_TIMEOUT_SEC = env_float("TASK_HEARTBEAT_TIMEOUT_SEC", 60.0, minimum=1.0)
+# Dispatch: up to DISPATCH_BATCH_MAX instances per Celery message once there are more than
+# DISPATCH_MIN_MESSAGES to send (each instance still has its own state, log, tries and result).
+DISPATCH_BATCH_MAX = env_int("DISPATCH_BATCH_MAX", 16, minimum=1)
+DISPATCH_MIN_MESSAGES = env_int("DISPATCH_MIN_MESSAGES", 32, minimum=1)
 # Queued but never started (its message was lost): handed back to be queued again after this long.
 TASK_QUEUED_TIMEOUT_SEC = env_float("TASK_QUEUED_TIMEOUT_SEC", 600.0, minimum=1.0)
 

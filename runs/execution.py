@@ -27,15 +27,16 @@ from dagsapp.exceptions import (
 from dagsapp.instance import prepare_instance, render_fields, render_map_index
 from runs.dagbag import get_dag
 from runs.logs import TaskLogWriter, WriterHandler
-from runs.models import DagRun, TaskInstance, TaskInstanceState, TaskMap, Variable, XCom
+from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap, Variable, XCom
 from runs.models.xcom import RETURN_VALUE
-from runs.notify import notify_scheduler
+from runs.notify import CHANNEL, notify_scheduler
 from runs.resolver import DbResolver
 
 log = logging.getLogger(__name__)
 S = TaskInstanceState
 DISCARDED = "discarded"
 T = TypeVar("T")
+BATCH_TOUCH_SEC = 30.0
 INTERRUPT_SIGNAL = signal.SIGUSR2
 
 
@@ -195,14 +196,15 @@ def execute_task_instance(ti_id: int) -> str | None:
         cur.execute(
             "UPDATE runs_taskinstance SET state = 'running', start_date = %s, end_date = NULL, duration = NULL,"
             " hostname = %s, pid = %s, next_retry_at = NULL, heartbeat_at = %s, updated_at = %s"
-            " WHERE id = %s AND state = 'queued' RETURNING id",
+            " WHERE id = %s AND state = 'queued' RETURNING dag_run_id, task_id, map_index, try_number, max_tries",
             [started, hostname, os.getpid(), started, started, ti_id],
         )
-        if cur.fetchone() is None:
-            return None
-    ti = TaskInstance.objects.select_related("dag_run__serialized_dag").get(pk=ti_id)
-    run = ti.dag_run
-    data = run.serialized_dag.data
+        row = cur.fetchone()
+    if row is None:
+        return None
+    run, data = load_dag_run(row[0])
+    ti = TaskInstance(pk=ti_id, dag_run=run, task_id=row[1], map_index=row[2], try_number=row[3], max_tries=row[4],
+                      state=S.RUNNING, start_date=started, hostname=hostname)
     task_data = data["tasks"][ti.task_id]
     writer = TaskLogWriter(ti.pk, ti.try_number, on_lost=_watch_try((ti.pk, ti.try_number)))
     handler = WriterHandler(writer)
@@ -258,8 +260,20 @@ def execute_task_instance(ti_id: int) -> str | None:
     root.removeHandler(handler)
     root.setLevel(old_level)
     with_db_retry(writer.close)
-    with_db_retry(notify_scheduler)
+    if final != S.SUCCESS or task_data["feeds_mapping"]:
+        with_db_retry(notify_scheduler)  # the plain success path already woke the scheduler
     return final
+
+
+def execute_task_instances(ti_ids: list[int]) -> None:
+    """A batch from one message: each instance keeps its own claim, log, tries and result."""
+    touched = time.monotonic()
+    for i, ti_id in enumerate(ti_ids):
+        if time.monotonic() - touched > BATCH_TOUCH_SEC:
+            # Those still waiting in this batch are not lost messages: keep them off the re-queue sweep.
+            TaskInstance.objects.filter(pk__in=ti_ids[i:], state=S.QUEUED).update(queued_at=timezone.now())
+            touched = time.monotonic()
+        execute_task_instance(ti_id)
 
 
 def with_db_retry(fn: Callable[[], T], *, attempts: int = 8) -> T:
@@ -278,16 +292,65 @@ def with_db_retry(fn: Callable[[], T], *, attempts: int = 8) -> T:
     raise AssertionError("unreachable")
 
 
+# A run's identity, conf and DAG version never change, so each worker process loads them once
+# per run instead of once per instance.
+_dag_runs: dict[int, tuple[DagRun, dict[str, Any]]] = {}
+_serialized: dict[int, dict[str, Any]] = {}
+
+
+def load_dag_run(dag_run_id: int) -> tuple[DagRun, dict[str, Any]]:
+    cached = _dag_runs.get(dag_run_id)
+    if cached is None:
+        run = DagRun.objects.get(pk=dag_run_id)
+        if run.serialized_dag_id not in _serialized:
+            if len(_serialized) > 64:
+                _serialized.clear()
+            _serialized[run.serialized_dag_id] = SerializedDag.objects.values_list("data", flat=True).get(pk=run.serialized_dag_id)
+        if len(_dag_runs) > 256:
+            _dag_runs.clear()
+        cached = _dag_runs[dag_run_id] = (run, _serialized[run.serialized_dag_id])
+    return cached
+
+
+_COMMIT_SUCCESS_SQL = """
+WITH done AS (
+    UPDATE runs_taskinstance SET state = 'success', end_date = %(end)s, duration = %(duration)s, updated_at = %(end)s
+    WHERE id = %(id)s AND state = 'running' AND try_number = %(try)s RETURNING id
+), pushed AS (
+    INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at)
+    SELECT %(run)s, %(task)s, %(index)s, 'return_value', %(value)s::jsonb, %(end)s FROM done WHERE %(value)s::jsonb IS NOT NULL
+    ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, created_at = EXCLUDED.created_at
+)
+SELECT (SELECT count(*) FROM done), pg_notify(%(channel)s, '')
+"""
+
+
 def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any) -> str:
-    """Store the result and mark success in one transaction, only if this try still owns the instance."""
+    """Store the result and mark success atomically, only if this try still owns the instance.
+
+    One statement (and one round trip) for the common case: the compare-and-swap, the XCom and
+    the scheduler's wake-up; a result that feeds a mapping also records its TaskMap.
+    """
+    end = timezone.now()
+    duration = (end - ti.start_date).total_seconds() if ti.start_date else None
+    if not task_data["feeds_mapping"]:
+        try:
+            payload = json.dumps(result) if result is not None else None
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the return value of task {ti.task_id!r} is not JSON-serializable: {exc}") from None
+        with connection.cursor() as cur:
+            cur.execute(_COMMIT_SUCCESS_SQL, {"end": end, "duration": duration, "id": ti.pk, "try": ti.try_number,
+                                              "run": ti.dag_run_id, "task": ti.task_id, "index": ti.map_index,
+                                              "value": payload, "channel": CHANNEL})
+            (owned, _) = cur.fetchone()
+        return S.SUCCESS if owned else DISCARDED
     with transaction.atomic():
         if result is not None:
             push_xcom(dag_run_id=ti.dag_run_id, task_id=ti.task_id, map_index=ti.map_index, key=RETURN_VALUE, value=result)
         if task_data["feeds_mapping"]:
             record_task_map(ti=ti, task=task_data, value=result)
-        end = timezone.now()
         owned = TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
-            state=S.SUCCESS, end_date=end, duration=(end - ti.start_date).total_seconds() if ti.start_date else None)
+            state=S.SUCCESS, end_date=end, duration=duration)
         if not owned:
             # Cleared or marked while it ran: this try's result must not be kept.
             transaction.set_rollback(True)

@@ -67,13 +67,21 @@ class DbResolver:
     def __init__(self, dag_run: DagRun, data: dict[str, Any]) -> None:
         self.dag_run = dag_run
         self.data = data
+        # One instance resolves a length and then an item of the same result: read its TaskMap once.
+        self._task_maps: dict[str, TaskMap | None] = {}
+
+    def _task_map(self, task_id: str) -> TaskMap | None:
+        if task_id not in self._task_maps:
+            self._task_maps[task_id] = TaskMap.objects.filter(dag_run=self.dag_run, task_id=task_id, map_index=-1).first()
+        return self._task_maps[task_id]
 
     # lengths (scheduler)
     def xcom_length(self, task_id: str, *, mapped: bool) -> int | None:
         if not mapped:
-            tm = TaskMap.objects.filter(dag_run=self.dag_run, task_id=task_id, map_index=-1).first()
+            tm = self._task_map(task_id)
             if tm is not None:
                 return tm.length
+            self._task_maps.pop(task_id, None)  # not there yet: ask again next time
             state = TaskInstance.objects.filter(dag_run=self.dag_run, task_id=task_id, map_index=-1).values_list("state", flat=True).first()
             if state == TaskInstanceState.SUCCESS:
                 raise MappingError(f"task {task_id!r} succeeded but recorded no length to map over; clear it to run it again")
@@ -115,7 +123,7 @@ class DbResolver:
         if mapped:
             value = LazyXComSequence(self.dag_run.pk, task_id)[index]
             return index, value, value
-        tm = TaskMap.objects.filter(dag_run=self.dag_run, task_id=task_id, map_index=-1).first()
+        tm = self._task_map(task_id)
         if tm is None:
             raise MappingError(f"the result of {task_id!r} has no recorded length")
         key: int | str = tm.keys[index] if tm.keys is not None else index
