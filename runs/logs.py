@@ -63,6 +63,9 @@ class _Flusher:
                     writer.heartbeat_if_due()
                 except Exception:  # noqa: BLE001 - a failed flush is retried at close, a beat at the next turn
                     logging.getLogger(__name__).debug("log flush or heartbeat failed", exc_info=True)
+                    # After a database restart this thread's connection is dead for good: drop it so
+                    # the next turn reconnects, or the tries here stop heartbeating and are taken for dead.
+                    connections.close_all()
 
 
 _flusher = _Flusher()
@@ -103,7 +106,13 @@ class TaskLogWriter(io.TextIOBase):
         with self._io_lock:
             text = self._take()
             if text:
-                _store(self.ti_id, self.try_number, text)
+                try:
+                    _store(self.ti_id, self.try_number, text)
+                except BaseException:
+                    # Kept for the next flush (the database may be restarting): never lose a line.
+                    with self._lock:
+                        self._buf.insert(0, text)
+                    raise
 
     def heartbeat_if_due(self) -> None:
         from django.conf import settings
@@ -121,10 +130,10 @@ class TaskLogWriter(io.TextIOBase):
             callback()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        _flusher.writers.discard(self)
+        # Called again by with_db_retry when the last flush failed: it flushes what is left.
+        if not self._closed:
+            self._closed = True
+            _flusher.writers.discard(self)
         self.flush_pending()
         super().close()
 
