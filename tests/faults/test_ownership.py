@@ -10,7 +10,7 @@ from kombu import Connection
 from tests.faults import dags
 from tests.faults.harness import Stack, wait_until
 
-RECEIVED = "Task runs.run_task_instance["
+RECEIVED = "Task runs.run_task_instance"  # either task: one id or a batch
 
 
 class ClearWhileRunningTests:
