@@ -1,0 +1,22 @@
+"""Request checks that apply to every view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+
+
+def reject_nul_middleware(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """400 for a NUL anywhere in the path, query or form: PostgreSQL text cannot hold one, so any
+    lookup with it would fail with a 500 instead of a plain "no such run"."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        values = [request.path, *(v for _, vs in request.GET.lists() for v in vs)]
+        if request.method == "POST" and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += [v for _, vs in request.POST.lists() for v in vs]
+        if any("\x00" in v for v in values):
+            return HttpResponseBadRequest("NUL characters are not allowed in a request.", content_type="text/plain")
+        return get_response(request)
+
+    return middleware
