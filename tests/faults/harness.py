@@ -343,13 +343,17 @@ class FaultCluster:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.pg = PrivatePostgres()
-        self.pg.create_database(self.TEMPLATE)
         self._count = 0
-        redis = PrivateRedis()
         try:
-            Stack(self.pg, redis, self.TEMPLATE, root / "migrate").manage("migrate", "--noinput", timeout=180)
-        finally:
-            redis.close()
+            self.pg.create_database(self.TEMPLATE)
+            redis = PrivateRedis()
+            try:
+                Stack(self.pg, redis, self.TEMPLATE, root / "migrate").manage("migrate", "--noinput", timeout=180)
+            finally:
+                redis.close()
+        except BaseException:
+            self.close()  # the fixture never yields, so its teardown would not stop the server
+            raise
 
     @contextmanager
     def stack(self, root: Path, **extra_env: str) -> Iterator[Stack]:
