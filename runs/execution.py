@@ -5,6 +5,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import time
@@ -220,7 +221,7 @@ def execute_task_instance(ti_id: int) -> str | None:
             task_log.info("Starting attempt %d of %d", ti.try_number, ti.max_tries + 1)
             task_log.info("Executing <Task(%s): %s> map_index=%d on %s", task_data["operator"], ti.task_id, ti.map_index, hostname)
             with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):
-                result = _run(ti, run, data, task_data, task_log)
+                result = _run(ti, run, data, task_data, task_log, writer=writer)
             final = S.SUCCESS
         finally:
             # From here on a heartbeat finding the try gone can no longer interrupt this thread.
@@ -358,7 +359,42 @@ def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any) 
     return S.SUCCESS
 
 
-def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[str, Any], task_log: logging.Logger) -> Any:
+# An argument whose name looks secret is shown as MASK in the Rendered tab, and its value is
+# replaced by MASK in the try's log (Airflow's sensitive field names, minimal version).
+SECRET_NAME = re.compile(r"password|passwd|secret|token|api_?key|private_key|credential", re.IGNORECASE)
+MASK = "***"
+MIN_SECRET_CHARS = 3  # shorter values would mask ordinary text all over the log
+
+
+def mask_secrets(value: Any, found: set[str]) -> Any:
+    """``value`` with every item under a secret-looking key replaced by MASK; collects the hidden text."""
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and SECRET_NAME.search(key) and item not in (None, ""):
+                _collect_secret_text(item, found)
+                out[key] = MASK
+            else:
+                out[key] = mask_secrets(item, found)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [mask_secrets(item, found) for item in value]
+    return value
+
+
+def _collect_secret_text(value: Any, found: set[str]) -> None:
+    if isinstance(value, dict):
+        for item in value.values():
+            _collect_secret_text(item, found)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _collect_secret_text(item, found)
+    elif value is not None and not isinstance(value, bool) and len(str(value)) >= MIN_SECRET_CHARS:
+        found.add(str(value))
+
+
+def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[str, Any], task_log: logging.Logger,
+         *, writer: TaskLogWriter | None = None) -> Any:
     """Resolve, render and execute; returns the value to push (None for nothing)."""
     dag = get_dag(run.dag_id, data["fileloc"])
     task = dag.get_task(ti.task_id)
@@ -372,15 +408,21 @@ def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[st
             updates["rendered_map_index"] = (render_map_index(task_data["map_index_template"], context) or "")[:250]
         except Exception as exc:  # noqa: BLE001 - a bad name template must not fail the task
             task_log.warning("Could not render map_index_template: %s", exc)
-    mapped = {"mapped_kwargs": _json_safe(prepared.mapping.kwargs)} if prepared.mapping is not None else {}
+    secrets: set[str] = set()
+    mapped = {"mapped_kwargs": mask_secrets(_json_safe(prepared.mapping.kwargs), secrets)} if prepared.mapping is not None else {}
     try:
         rendered = render_fields(prepared, task, resolver, ti.map_index, context)
     except Exception:
         # The resolved arguments still help to understand a template error: keep them.
         TaskInstance.objects.filter(pk=ti.pk).update(**updates, rendered_fields=mapped or None)
+        if writer is not None:
+            writer.redact(secrets)
         raise
+    fields = mask_secrets(_json_safe(rendered), secrets)
+    if writer is not None:
+        writer.redact(secrets)
     # Stored before the task runs, so the Rendered tab and the name show while it is running.
-    TaskInstance.objects.filter(pk=ti.pk).update(**updates, rendered_fields={**mapped, "fields": _json_safe(rendered)})
+    TaskInstance.objects.filter(pk=ti.pk).update(**updates, rendered_fields={**mapped, "fields": fields})
     token = set_current_context(context)
     try:
         result = prepared.operator.execute(context)

@@ -85,7 +85,14 @@ class TaskLogWriter(io.TextIOBase):
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()
         self._closed = False
+        self._secrets: list[str] = []
         _flusher.register(self)
+
+    def redact(self, secrets: set[str]) -> None:
+        """Replace these values by *** in everything stored from now on (secret task arguments)."""
+        with self._lock:
+            # Longest first, so a secret that contains another is hidden whole.
+            self._secrets = sorted(set(self._secrets) | secrets, key=len, reverse=True)
 
     def writable(self) -> bool:
         return True
@@ -99,6 +106,8 @@ class TaskLogWriter(io.TextIOBase):
         with self._lock:
             text = "".join(self._buf)
             self._buf.clear()
+            for secret in self._secrets:
+                text = text.replace(secret, "***")
         return text
 
     def flush_pending(self) -> None:
