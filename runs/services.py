@@ -30,6 +30,16 @@ def parse_conf(raw: str | None) -> dict[str, Any]:
     return value
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def create_dag_run(
     *,
     dag_id: str,
@@ -45,6 +55,8 @@ def create_dag_run(
         raise DagRunError(f"DAG {dag_id!r} does not exist or has no parsed version")
     if conf is not None and not isinstance(conf, dict):
         raise DagRunError(f"conf must be a JSON object, not {type(conf).__name__}")
+    if conf and _has_nul(conf):
+        raise DagRunError("conf cannot contain a NUL character (\\u0000): PostgreSQL cannot store it")
     logical_date = logical_date or timezone.now()
     run_id = run_id or f"{run_type}__{logical_date.isoformat()}"
     if len(run_id) > 250 or any(c in run_id for c in "/\\\x00"):
