@@ -118,7 +118,8 @@ def _secret_key(path: Path) -> str:
 VAR_DIR = env_path("VAR_DIR", BASE_DIR / "var")
 
 SECRET_KEY = env_optional("DJANGO_SECRET_KEY") or _secret_key(VAR_DIR / "secret_key")
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: debug pages would show settings such as the broker URL with its password.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
 INSTALLED_APPS = [

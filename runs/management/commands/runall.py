@@ -44,7 +44,8 @@ class Command(BaseCommand):
         children = [
             Child("scheduler", [sys.executable, manage, "scheduler"]),
             Child("worker", [sys.executable, *worker]),
-            Child("web", [sys.executable, manage, "runserver", addrport, "--noreload"]),
+            # --insecure: serve static/ with DEBUG off (a local dashboard; a deployment puts a web server in front).
+            Child("web", [sys.executable, manage, "runserver", addrport, "--noreload", "--insecure"]),
         ]
         stopping = threading.Event()
 
