@@ -26,7 +26,6 @@ class GridCell:
     run: DagRun
     cell: Cell
     href: str = ""
-    panel_url: str = ""
     selected: bool = False
 
 
@@ -41,6 +40,8 @@ class GridNode:
     children: list[GridNode] = field(default_factory=list)
     cells: list[GridCell] = field(default_factory=list)
     mapped_label: str = ""
+    # The Grid with this task selected in the selected run (the label's link).
+    href: str = ""
 
 
 def build_tree(data: dict[str, Any]) -> list[GridNode]:
@@ -64,9 +65,14 @@ def build_tree(data: dict[str, Any]) -> list[GridNode]:
     return nodes(data["root_children"])
 
 
+def select_url(dag_id: str, run_id: str, task_id: str | None, num_runs: int) -> str:
+    """The Grid with a run (and a task) selected: a cell's, a label's or a run bar's link."""
+    params = {"run_id": run_id, "task_id": task_id or "", "num_runs": num_runs if num_runs != DEFAULT_NUM_RUNS else ""}
+    return reverse("runs:grid", args=[dag_id]) + "?" + urlencode({k: v for k, v in params.items() if v})
+
+
 def _fill(nodes: list[GridNode], runs: list[DagRun], cells: dict[tuple[int, str], Cell], dag_id: str,
           selected_run: DagRun | None, selected_task: str | None, num_runs: int) -> None:
-    grid_url = reverse("runs:grid", args=[dag_id])
     for node in nodes:
         if node.kind == "group":
             _fill(node.children, runs, cells, dag_id, selected_run, selected_task, num_runs)
@@ -77,11 +83,11 @@ def _fill(nodes: list[GridNode], runs: list[DagRun], cells: dict[tuple[int, str]
                 node.cells.append(GridCell(run, total))
             continue
         for run in runs:
-            params = {"run_id": run.run_id, "task_id": node.id, **({"num_runs": num_runs} if num_runs != DEFAULT_NUM_RUNS else {})}
             node.cells.append(GridCell(
-                run, cells.get((run.pk, node.id), Cell()), href=f"{grid_url}?{urlencode(params)}",
-                panel_url=reverse("runs:task_panel", args=[dag_id, run.run_id, node.id]),
+                run, cells.get((run.pk, node.id), Cell()), href=select_url(dag_id, run.run_id, node.id, num_runs),
                 selected=selected_run is not None and run.pk == selected_run.pk and node.id == selected_task))
+        if selected_run is not None:
+            node.href = select_url(dag_id, selected_run.run_id, node.id, num_runs)
         if node.is_mapped and selected_run is not None:
             n = cells.get((selected_run.pk, node.id), Cell()).mapped_count
             node.mapped_label = "[ ]" if n is None else f"[{n}]"
@@ -105,7 +111,9 @@ def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | 
         "dag": dag, "data": dag.data, "runs": runs, "nodes": nodes, "selected_run": selected, "selected_task": task_id,
         "num_runs": num_runs, "more_runs": num_runs + DEFAULT_NUM_RUNS, "can_operate": is_operator(request.user),
         "active": any(not r.is_finished for r in runs),
+        # The grid's refresh keeps the selection it was rendered with (a click re-renders the grid).
         "grid_query": urlencode({k: v for k, v in request.GET.items() if k in ("run_id", "task_id", "map_index", "num_runs")}),
+        "run_columns": [(r, select_url(dag.dag_id, r.run_id, task_id, num_runs)) for r in runs],
     }
     if with_panel and selected is not None and task_id and task_id in selected.serialized_dag.data["tasks"]:
         panel = panel_context(request, selected, task_id, map_index)
@@ -118,11 +126,14 @@ def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | 
 @login_required
 def grid(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
     dag = _get_dag_or_404(dag_id)
+    # htmx: the grid's own refresh, or a click on a cell, a label or a run bar that selects a run and a task;
+    # a click re-renders the grid around the new selection and sends the panel out of band.
+    refresh = bool(request.htmx) and request.htmx.trigger == "grid-body"
     context = grid_page_context(request, dag, run_id=request.GET.get("run_id"), task_id=request.GET.get("task_id"),
-                                map_index=map_index_param(request), with_panel=not request.htmx)
+                                map_index=map_index_param(request), with_panel=not refresh)
     if request.htmx:
-        response = render(request, "runs/grid.html#grid-body", context)
-        if not context["active"] and request.htmx.trigger == "grid-body":
+        response = render(request, "runs/grid.html#grid-body", {**context, "details_oob": not refresh})
+        if not context["active"] and refresh:
             response.status_code = HttpResponseStopPolling.status_code
         return response
     return render(request, "runs/grid.html", context)

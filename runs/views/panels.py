@@ -72,14 +72,21 @@ def instance_context(request: HtmxHttpRequest, run: DagRun, task: dict[str, Any]
     except ValueError:
         try_number = last_try
     url = reverse("runs:task_instance", args=[run.dag_id, run.run_id, ti.task_id, ti.map_index])
+    # The poll keeps the tab and a try the user picked; without one, the log follows the latest try.
+    shown = {"tab": tab if tab != "details" else "", "try": try_number if tab == "log" and "try" in request.GET else ""}
     context: dict[str, Any] = {
         "kind": "instance", "run": run, "task": task, "ti": ti, "task_id": ti.task_id, "dag_id": run.dag_id,
         "tab": tab, "tabs": TABS, "try_number": try_number, "tries": range(1, ti.try_number + 1),
         "ti_url": url, "is_mapped": task["mapping"] is not None,
         "ti_active": ti.state in UNFINISHED_STATES, "can_operate": is_operator(request.user),
         "panel_url": reverse("runs:task_panel", args=[run.dag_id, run.run_id, ti.task_id]),
+        # Another instance (upstream, a clear from elsewhere) can still change this one while its run is active.
+        "panel_live": ti.state in UNFINISHED_STATES or not run.is_finished,
+        "shown_query": urlencode({k: v for k, v in shown.items() if v}),
+        "grid_url": reverse("runs:grid", args=[run.dag_id]),
     }
-    context["prev_index"], context["next_index"] = neighbour_indexes(run, ti.task_id, ti.map_index)
+    prev_index, next_index = neighbour_indexes(run, ti.task_id, ti.map_index)
+    context["neighbours"] = ((prev_index, "prev"), (next_index, "next"))
     if tab == "log":
         context["log_text"], context["log_seq"] = read_log(ti.pk, try_number) if ti.try_number else ("", -1)
         context["log_live"] = context["ti_active"] and try_number == ti.try_number

@@ -51,10 +51,8 @@ def task_instance(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: s
     context = instance_context(request, run, task, ti)
     if not request.htmx:
         return render(request, "runs/task_instance.html", context)
-    if request.GET.get("part") == "summary":
-        response = render(request, "runs/_instance_panel.html#ti-summary", context)
-        return _stop_polling_if(response, not context["ti_active"], request, f"ti-summary-{ti.pk}")
-    return render(request, "runs/_instance_panel.html", context)
+    response = render(request, "runs/_instance_panel.html", context)
+    return _stop_polling_if(response, not context["panel_live"], request, "instance-panel")
 
 
 @require_GET

@@ -23,9 +23,10 @@
     sessionStorage.setItem(KEY, JSON.stringify(closed));
   }, true);
 
-  // Polling pauses while the user is working in the panel: rows ticked, or typing in a field.
+  // Polling pauses while the user is working in the panel: a box ticked (rows, "with downstream"),
+  // or a field in use.
   window.dagsappIdle = function (elt) {
-    if (elt.querySelector("input.sel:checked")) return false;
+    if (elt.querySelector("input[type=checkbox]:checked")) return false;
     var active = document.activeElement;
     return !(active && elt.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName));
   };

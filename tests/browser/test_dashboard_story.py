@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from runs.dag_processing import process_dags_folder
@@ -48,12 +50,19 @@ def wait_for_run(timeout: float, stack: LiveStack | None = None) -> DagRun:
     pytest.fail("example_add did not finish" + (f"\n{stack.report()}" if stack else ""))
 
 
+def settled(page: Page) -> None:
+    """htmx has swapped and processed the new content (a pick made sooner would find no handler)."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-added, .htmx-settling')")
+
+
 def open_instance(page: Page, map_index: int) -> None:
     """From the Grid: the mapped row, then one instance from the Mapped Instances dropdown."""
     page.locator("#label-add").click()
     expect(page.locator("#task-panel")).to_be_visible()
+    settled(page)
+    # Picking is enough: the instance opens on change (the "Open" button is for pages without JavaScript).
+    expect(page.locator(".pick-instance").get_by_role("button", name="Open")).to_be_hidden()
     page.select_option("#mapped-instance-select", str(map_index))
-    page.locator(".pick-instance").get_by_role("button", name="Open").click()
     expect(page.locator("#instance-panel h2")).to_contain_text(f"[{map_index}]")
 
 
@@ -89,6 +98,15 @@ class DashboardStoryTests:
         # It runs again (try 2) and turns green, while the panel refreshes itself.
         expect(page.locator("#ti-state")).to_have_text("success", timeout=RUN_TIMEOUT_MS)
         expect(page.locator(".ti-summary")).to_contain_text("try 2", timeout=RUN_TIMEOUT_MS)
+        # The whole panel follows, not only the summary: the Log tab (still open) has both tries and
+        # shows the new one; the Details tab says the same as the summary.
+        expect(page.locator("#try-select option")).to_have_count(2)
+        expect(page.locator("#try-select")).to_have_value("2")
+        expect(page.locator("#log-content")).to_contain_text("Starting attempt 2")
+        page.locator("#tab-details").click()
+        details = page.locator("#ti-details")
+        expect(details.locator("dd").first).to_have_text("success")
+        expect(details).to_contain_text("Try2")
         assert dialogs and "Clear add[1]" in dialogs[0]
         tries = dict(TaskInstance.objects.filter(dag_run=run, task_id="add").values_list("map_index", "try_number"))
         assert tries == {0: 1, 1: 2, 2: 1}, "only instance 1 ran again"
@@ -133,3 +151,32 @@ class DashboardStoryTests:
 
         page.goto(f"{base}/dags/example_add/graph/")
         expect(page.locator('[id="node-add"] text')).to_have_text("add [3]")
+
+    def test_the_grid_follows_the_run_a_user_selects(self, live_server: Any, page: Page) -> None:
+        process_dags_folder()
+        older = create_dag_run(dag_id="example_add", logical_date=timezone.now() - timedelta(hours=1))
+        newer = create_dag_run(dag_id="example_add")
+        for run, n in ((older, 3), (newer, 2)):
+            data = dict(run.serialized_dag.data)
+            expand_mapped_task(dag_run=run, data=data, task_id="add")
+            TaskInstance.objects.filter(dag_run=run, task_id="add", map_index__gte=n).update(state="removed")
+        # The newer run is active, so the grid refreshes itself every 2s.
+        DagRun.objects.filter(pk=older.pk).update(state="success")
+        DagRun.objects.filter(pk=newer.pk).update(state="running")
+        user("gina", "Viewer")
+        base = live_server.url
+
+        log_in(page, base, "gina")
+        page.goto(f"{base}/dags/example_add/grid/")
+        expect(page.locator("#label-add")).to_have_text("add [2]")
+        expect(page.locator("#run-info")).to_contain_text(newer.run_id)
+        page.locator(f"#cell-{older.pk}-add").click()
+        expect(page.locator("#task-panel h2")).to_contain_text("[3]")
+        expect(page).to_have_url(re.compile(r"run_id=.*&task_id=add"))
+        # Past a refresh of the grid, the selection, the [N] labels and the run line are the clicked run's.
+        page.wait_for_timeout(2600)
+        expect(page.locator("#label-add")).to_have_text("add [3]")
+        expect(page.locator("#run-info")).to_contain_text(older.run_id)
+        expect(page.locator(f"#cell-{older.pk}-add")).to_have_class(re.compile(r"\bselected\b"))
+        expect(page.locator(f"#run-{older.pk}")).to_have_class(re.compile(r"\bselected\b"))
+        screenshot(page, "5-grid-selected-run")

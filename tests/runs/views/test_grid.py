@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from django.db import connection
 from django.test import Client
@@ -96,9 +99,43 @@ class GridTests:
     def test_it_links_cells_with_href_and_hx_get(self, operator_client: Client, run: DagRun) -> None:
         body = operator_client.get("/dags/view_add/grid/").content.decode()
         cell = _tag(body, f'id="cell-{run.pk}-add"')
-        assert 'href="/dags/view_add/grid/?run_id=' in cell
-        assert f'hx-get="/dags/view_add/runs/{run.run_id}/tasks/add/"' in cell
-        assert "hx-push-url=" in cell
+        href = re.search(r'href="([^"]+)"', cell).group(1)  # type: ignore[union-attr]
+        assert href.startswith("/dags/view_add/grid/?run_id=") and "task_id=add" in href
+        # A click re-renders the grid around the new selection (the panel comes out of band).
+        assert f'hx-get="{href}"' in cell and 'hx-target="#grid-body"' in cell
+        assert 'hx-push-url="true"' in cell
+
+    def test_a_click_selects_a_run_and_the_grid_follows_it(self, operator_client: Client, run: DagRun,
+                                                           make_run: Callable[..., DagRun], expand_task: Callable[..., None]) -> None:
+        newer = make_run()
+        expand_task(newer, "add", 5)
+        response = operator_client.get("/dags/view_add/grid/", {"run_id": run.run_id, "task_id": "add"},
+                                       HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER=f"cell-{run.pk}-add", HTTP_HX_TARGET="grid-body")
+        body = response.content.decode()
+        assert response.status_code == 200
+        grid_body = _tag(body, 'id="grid-body"')
+        assert f"run_id={quote(run.run_id)}" in html.unescape(grid_body) and "task_id=add" in grid_body
+        assert "add [3]" in body and "add [5]" not in body
+        assert 'id="run-info"' in body and run.run_id in body[body.index('id="run-info"'):]
+        assert "selected" in _tag(body, f'id="cell-{run.pk}-add"')
+        # The panel of the clicked cell, out of band.
+        details = _tag(body, 'id="details"')
+        assert 'hx-swap-oob="true"' in details
+        assert 'id="task-panel"' in body[body.index('id="details"'):]
+
+    def test_its_refresh_keeps_the_selected_run_and_sends_no_panel(self, operator_client: Client, run: DagRun,
+                                                                   make_run: Callable[..., DagRun], expand_task: Callable[..., None]) -> None:
+        newer = make_run()
+        expand_task(newer, "add", 5)
+        body = operator_client.get("/dags/view_add/grid/", {"run_id": run.run_id, "task_id": "add"},
+                                   HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="grid-body").content.decode()
+        assert "add [3]" in body and 'id="run-info"' in body and run.run_id in body[body.index('id="run-info"'):]
+        assert 'id="details"' not in body and 'id="task-panel"' not in body
+
+    def test_run_bars_keep_the_selected_task(self, operator_client: Client, run: DagRun) -> None:
+        body = operator_client.get("/dags/view_add/grid/", {"run_id": run.run_id, "task_id": "total"}).content.decode()
+        bar = html.unescape(_tag(body, f'id="run-{run.pk}"'))
+        assert "task_id=total" in bar and 'hx-target="#grid-body"' in bar
 
     def test_it_is_404_for_an_unknown_dag(self, operator_client: Client, db: None) -> None:
         assert operator_client.get("/dags/nope/grid/").status_code == 404

@@ -19,6 +19,11 @@ def _ti(run: DagRun, task_id: str, map_index: int, suffix: str = "") -> str:
     return f"/dags/{run.dag_id}/runs/{run.run_id}/tasks/{task_id}/mapped/{map_index}/{suffix}"
 
 
+def _start_tag(body: str, marker: str) -> str:
+    i = body.index(marker)
+    return body[body.rindex("<", 0, i) : body.index(">", i) + 1]
+
+
 def _rows(body: str) -> list[int]:
     import re
 
@@ -135,11 +140,54 @@ class TaskInstancePageTests:
         assert "return_value" in body and "other" in body
         assert "&lt;script&gt;" in body and "<script>alert" not in body
 
-    def test_it_polls_the_summary_until_the_instance_finishes(self, operator_client: Client, run: DagRun) -> None:
-        ti = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=2)
-        trigger = f"ti-summary-{ti.pk}"
-        r = operator_client.get(_ti(run, "add", 2) + "?part=summary", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER=trigger)
+    def test_it_refreshes_the_whole_panel_while_the_run_is_active(self, operator_client: Client, run: DagRun) -> None:
+        # add[1] succeeded, then is cleared: the whole panel (details, actions) follows it, not only the summary.
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=1).update(state="none", try_number=1, hostname="old-host")
+        poll = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TRIGGER": "instance-panel"}
+        r = operator_client.get(_ti(run, "add", 1), **poll)
+        panel = _start_tag(r.content.decode(), 'id="instance-panel"')
+        assert r.status_code == 200 and "every 2s" in panel and f'hx-get="{_ti(run, "add", 1)}"' in panel
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=1).update(state="success", try_number=2, hostname="worker-2")
+        body = operator_client.get(_ti(run, "add", 1), **poll).content.decode()
+        details = body[body.index('id="ti-details"'):]
+        assert "success" in details and "worker-2" in details and "<dt>Try</dt><dd>2</dd>" in details
+        assert "every 2s" in _start_tag(body, 'id="instance-panel"'), "the run is still active"
+        DagRun.objects.filter(pk=run.pk).update(state="success")
+        r = operator_client.get(_ti(run, "add", 1), **poll)
+        assert r.status_code == 286 and "every 2s" not in r.content.decode()
+
+    def test_it_keeps_polling_an_unfinished_instance_of_a_finished_run(self, operator_client: Client, run: DagRun) -> None:
+        DagRun.objects.filter(pk=run.pk).update(state="failed")
+        r = operator_client.get(_ti(run, "add", 2), HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="instance-panel")
         assert r.status_code == 200 and "every 2s" in r.content.decode()
-        TaskInstance.objects.filter(pk=ti.pk).update(state="success")
-        r = operator_client.get(_ti(run, "add", 2) + "?part=summary", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER=trigger)
-        assert r.status_code == 286
+
+    def test_its_log_tab_refresh_keeps_the_tab_a_picked_try_and_the_tailing_log(self, operator_client: Client, run: DagRun) -> None:
+        ti = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=2)
+        TaskInstance.objects.filter(pk=ti.pk).update(try_number=2)
+        body = operator_client.get(_ti(run, "add", 2) + "?tab=log", HTTP_HX_REQUEST="true").content.decode()
+        assert f'hx-get="{_ti(run, "add", 2)}?tab=log"' in _start_tag(body, 'id="instance-panel"')
+        # The log box is left as it is by the panel's refresh (its own poller appends to it), per try.
+        assert 'hx-preserve="true"' in _start_tag(body, f'id="log-{ti.pk}-2"')
+        assert '<option value="2" selected>' in body
+        body = operator_client.get(_ti(run, "add", 2) + "?tab=log&try=1", HTTP_HX_REQUEST="true").content.decode()
+        assert f'hx-get="{_ti(run, "add", 2)}?tab=log&amp;try=1"' in _start_tag(body, 'id="instance-panel"')
+        assert f'id="log-{ti.pk}-1"' in body and '<option value="1" selected>' in body
+        # Actions answer with the panel on the same tab.
+        assert f'hx-post="{_ti(run, "add", 2, "clear/")}?tab=log&amp;try=1"' in body
+
+    def test_its_neighbour_links_open_in_place_with_an_href(self, operator_client: Client, run: DagRun) -> None:
+        body = operator_client.get(_ti(run, "add", 1), HTTP_HX_REQUEST="true").content.decode()
+        prev = _start_tag(body, 'id="prev-instance"')
+        assert f'href="{_ti(run, "add", 0)}"' in prev and f'hx-get="{_panel(run)}?map_index=0"' in prev and 'hx-target="#details"' in prev
+        page = operator_client.get(_ti(run, "add", 1)).content.decode()
+        assert 'class="single" id="details"' in page
+
+
+class MappedInstancesDropdownTests:
+    def test_it_opens_the_picked_instance_on_change_with_a_no_js_button(self, operator_client: Client, run: DagRun) -> None:
+        body = operator_client.get(_panel(run), HTTP_HX_REQUEST="true").content.decode()
+        form = _start_tag(body, 'class="pick-instance"')
+        assert 'hx-trigger="change, submit"' in form and f'hx-get="{_panel(run)}"' in form
+        assert '<noscript><button type="submit">Open</button></noscript>' in body
+        # A placeholder first, so that picking index 0 is a change too.
+        assert '<option value="" disabled selected>' in body
