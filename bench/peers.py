@@ -24,7 +24,9 @@ N = 1000
 PEERS = {
     # Without Airflow's constraints file (not reachable from here): pip resolves the pins itself.
     "airflow": ["apache-airflow==2.10.5"],
-    "prefect": ["prefect>=3,<4"],
+    # FastAPI 0.120+ dropped Body(min_items=...), which Prefect's server still passes (3.8.8 fails
+    # at start with "Body() got an unexpected keyword argument 'min_items'"); pip then picks 3.7.x.
+    "prefect": ["prefect>=3,<4", "fastapi<0.120"],
 }
 TIMEOUT_SEC = 900
 
