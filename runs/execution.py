@@ -240,7 +240,8 @@ def execute_task_instance(ti_id: int) -> str | None:
         final = S.UP_FOR_RETRY if retry else S.FAILED
     if final == S.SUCCESS:
         try:
-            final = with_db_retry(lambda: commit_success(ti=ti, task_data=task_data, result=result))
+            pending = writer.take_pending_update()
+            final = with_db_retry(lambda: commit_success(ti=ti, task_data=task_data, result=result, pending=pending))
         except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
             task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
             final = S.UP_FOR_RETRY if ti.try_number <= ti.max_tries else S.FAILED
@@ -256,6 +257,7 @@ def execute_task_instance(ti_id: int) -> str | None:
             task_log.info("Marking task as UP_FOR_RETRY; retry %d of %d at %s", ti.try_number, ti.max_tries, extra["next_retry_at"].isoformat())
         else:
             task_log.info("Marking task as %s", final.upper())
+        extra.update(writer.take_pending_update())
         with_db_retry(lambda: TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
             state=final, end_date=end, duration=(end - started).total_seconds(), **extra))
     root.removeHandler(handler)
@@ -315,7 +317,8 @@ def load_dag_run(dag_run_id: int) -> tuple[DagRun, dict[str, Any]]:
 
 _COMMIT_SUCCESS_SQL = """
 WITH done AS (
-    UPDATE runs_taskinstance SET state = 'success', end_date = %(end)s, duration = %(duration)s, updated_at = %(end)s
+    UPDATE runs_taskinstance SET state = 'success', end_date = %(end)s, duration = %(duration)s, updated_at = %(end)s,
+        rendered_fields = COALESCE(%(fields)s::jsonb, rendered_fields), rendered_map_index = COALESCE(%(name)s, rendered_map_index)
     WHERE id = %(id)s AND state = 'running' AND try_number = %(try)s RETURNING id
 ), pushed AS (
     INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at)
@@ -326,7 +329,7 @@ SELECT (SELECT count(*) FROM done), pg_notify(%(channel)s, '')
 """
 
 
-def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any) -> str:
+def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None) -> str:
     """Store the result and mark success atomically, only if this try still owns the instance.
 
     One statement (and one round trip) for the common case: the compare-and-swap, the XCom and
@@ -340,9 +343,12 @@ def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any) 
         except (TypeError, ValueError) as exc:
             raise TypeError(f"the return value of task {ti.task_id!r} is not JSON-serializable: {exc}") from None
         with connection.cursor() as cur:
+            pending = pending or {}
             cur.execute(_COMMIT_SUCCESS_SQL, {"end": end, "duration": duration, "id": ti.pk, "try": ti.try_number,
                                               "run": ti.dag_run_id, "task": ti.task_id, "index": ti.map_index,
-                                              "value": payload, "channel": CHANNEL})
+                                              "value": payload, "channel": CHANNEL,
+                                              "fields": json.dumps(pending["rendered_fields"]) if "rendered_fields" in pending else None,
+                                              "name": pending.get("rendered_map_index")})
             (owned, _) = cur.fetchone()
         return S.SUCCESS if owned else DISCARDED
     with transaction.atomic():
@@ -351,7 +357,7 @@ def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any) 
         if task_data["feeds_mapping"]:
             record_task_map(ti=ti, task=task_data, value=result)
         owned = TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
-            state=S.SUCCESS, end_date=end, duration=duration)
+            state=S.SUCCESS, end_date=end, duration=duration, **(pending or {}))
         if not owned:
             # Cleared or marked while it ran: this try's result must not be kept.
             transaction.set_rollback(True)
@@ -393,6 +399,13 @@ def _collect_secret_text(value: Any, found: set[str]) -> None:
         found.add(str(value))
 
 
+def _store_rendered(ti: TaskInstance, writer: TaskLogWriter | None, fields: dict[str, Any]) -> None:
+    if writer is not None:
+        writer.defer_update(fields)
+    else:
+        TaskInstance.objects.filter(pk=ti.pk).update(**fields)
+
+
 def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[str, Any], task_log: logging.Logger,
          *, writer: TaskLogWriter | None = None) -> Any:
     """Resolve, render and execute; returns the value to push (None for nothing)."""
@@ -414,15 +427,16 @@ def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[st
         rendered = render_fields(prepared, task, resolver, ti.map_index, context)
     except Exception:
         # The resolved arguments still help to understand a template error: keep them.
-        TaskInstance.objects.filter(pk=ti.pk).update(**updates, rendered_fields=mapped or None)
+        _store_rendered(ti, writer, {**updates, "rendered_fields": mapped or None})
         if writer is not None:
             writer.redact(secrets)
         raise
     fields = mask_secrets(_json_safe(rendered), secrets)
     if writer is not None:
         writer.redact(secrets)
-    # Stored before the task runs, so the Rendered tab and the name show while it is running.
-    TaskInstance.objects.filter(pk=ti.pk).update(**updates, rendered_fields={**mapped, "fields": fields})
+    # Shown while the task runs (written by the flusher within half a second, off this path),
+    # or stored with the final state if the task is done sooner.
+    _store_rendered(ti, writer, {**updates, "rendered_fields": {**mapped, "fields": fields}})
     token = set_current_context(context)
     try:
         result = prepared.operator.execute(context)
