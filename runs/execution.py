@@ -239,15 +239,25 @@ def execute_task_instance(ti_id: int) -> str | None:
         retry = ti.try_number <= ti.max_tries and not isinstance(exc, AirflowFailException)
         final = S.UP_FOR_RETRY if retry else S.FAILED
     if final == S.SUCCESS:
+        # The common case takes the try's last log lines along in the commit's statement: one
+        # round trip fewer per instance. A result that feeds a mapping is checked first, so its
+        # "Marking task as SUCCESS" is written only once the check passed.
+        fast = not task_data["feeds_mapping"]
+        if fast:
+            task_log.info("Marking task as SUCCESS")
+        log_text = writer.take_for_commit() if fast else None
         try:
             pending = writer.take_pending_update()
-            final = with_db_retry(lambda: commit_success(ti=ti, task_data=task_data, result=result, pending=pending))
+            final = with_db_retry(lambda: commit_success(ti=ti, task_data=task_data, result=result, pending=pending,
+                                                         log_text=log_text))
         except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
+            if log_text:
+                writer.restore(log_text)
             task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
             final = S.UP_FOR_RETRY if ti.try_number <= ti.max_tries else S.FAILED
         if final == DISCARDED:
             task_log.warning("Instance was changed while running (cleared or marked); result discarded")
-        elif final == S.SUCCESS:
+        elif final == S.SUCCESS and not fast:
             task_log.info("Marking task as SUCCESS")
     if final not in (S.SUCCESS, DISCARDED):
         end = timezone.now()
@@ -324,12 +334,16 @@ WITH done AS (
     INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at)
     SELECT %(run)s, %(task)s, %(index)s, 'return_value', %(value)s::jsonb, %(end)s FROM done WHERE %(value)s::jsonb IS NOT NULL
     ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, created_at = EXCLUDED.created_at
+), logged AS (
+    INSERT INTO runs_taskinstancelog (task_instance_id, try_number, text, created_at)
+    SELECT %(id)s, %(try)s, %(log)s, %(end)s WHERE %(log)s::text IS NOT NULL
 )
 SELECT (SELECT count(*) FROM done), pg_notify(%(channel)s, '')
 """
 
 
-def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None) -> str:
+def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None,
+                   log_text: str | None = None) -> str:
     """Store the result and mark success atomically, only if this try still owns the instance.
 
     One statement (and one round trip) for the common case: the compare-and-swap, the XCom and
@@ -348,7 +362,7 @@ def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, 
                                               "run": ti.dag_run_id, "task": ti.task_id, "index": ti.map_index,
                                               "value": payload, "channel": CHANNEL,
                                               "fields": json.dumps(pending["rendered_fields"]) if "rendered_fields" in pending else None,
-                                              "name": pending.get("rendered_map_index")})
+                                              "name": pending.get("rendered_map_index"), "log": log_text})
             (owned, _) = cur.fetchone()
         return S.SUCCESS if owned else DISCARDED
     with transaction.atomic():
@@ -411,7 +425,7 @@ def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[st
     """Resolve, render and execute; returns the value to push (None for nothing)."""
     dag = get_dag(run.dag_id, data["fileloc"])
     task = dag.get_task(ti.task_id)
-    resolver = DbResolver(run, data)
+    resolver = DbResolver(run, data, prefetch_index=ti.map_index)
     prepared = prepare_instance(task, resolver, ti.map_index)
     runtime_ti = RuntimeTaskInstance(ti, resolver, data)
     context = build_context(ti, run, data, dag, prepared.operator, runtime_ti, prepared.mapping)

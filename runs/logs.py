@@ -130,6 +130,21 @@ class TaskLogWriter(io.TextIOBase):
                 text = text.replace(secret, "***")
         return text
 
+    def take_for_commit(self) -> str | None:
+        """What is not stored yet, to be inserted by the caller's own statement (in order: the
+        flusher cannot be storing an earlier chunk meanwhile, it holds the same lock)."""
+        with self._io_lock:
+            text = self._take()
+            if len(text) > MAX_CHUNK_CHARS:
+                # Too long for one chunk: stored the ordinary way, before the commit.
+                _store(self.ti_id, self.try_number, text)
+                return None
+        return text.replace("\x00", "\\x00") if text else None
+
+    def restore(self, text: str) -> None:
+        with self._lock:
+            self._buf.insert(0, text)
+
     def flush_update(self) -> None:
         from runs.models import TaskInstance
 

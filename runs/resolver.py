@@ -69,20 +69,32 @@ class TaskMapRow(NamedTuple):
 class DbResolver:
     """Implements dagsapp's MappingResolver against one DagRun."""
 
-    def __init__(self, dag_run: DagRun, data: dict[str, Any]) -> None:
+    def __init__(self, dag_run: DagRun, data: dict[str, Any], *, prefetch_index: int | None = None) -> None:
         self.dag_run = dag_run
         self.data = data
         # One instance resolves a length and then an item of the same result: read its TaskMap once.
         self._task_maps: dict[str, TaskMapRow | None] = {}
+        # The instance's own map_index: with one mapped keyword, the item it needs is item
+        # map_index, so it is fetched with the length in the same query.
+        self._prefetch_index = prefetch_index
+        self._prefetched: dict[tuple[str, int], Any] = {}
 
     def _task_map(self, task_id: str) -> TaskMapRow | None:
         if task_id not in self._task_maps:
             # Plain SQL: read once per mapped instance, where the ORM's overhead is most of the cost.
+            i = self._prefetch_index if self._prefetch_index is not None and self._prefetch_index >= 0 else None
             with connection.cursor() as cur:
-                cur.execute("SELECT length, keys::text FROM runs_taskmap WHERE dag_run_id = %s AND task_id = %s AND map_index = -1",
-                            [self.dag_run.pk, task_id])
+                cur.execute(
+                    "SELECT tm.length, tm.keys::text, (SELECT (CASE WHEN tm.keys IS NULL THEN x.value -> %(i)s::int"
+                    " ELSE x.value -> (tm.keys ->> %(i)s::int) END)::text FROM runs_xcom x WHERE %(i)s::int IS NOT NULL"
+                    " AND x.dag_run_id = tm.dag_run_id AND x.task_id = tm.task_id AND x.key = 'return_value' AND x.map_index = -1)"
+                    " FROM runs_taskmap tm WHERE tm.dag_run_id = %(run)s AND tm.task_id = %(task)s AND tm.map_index = -1",
+                    {"i": i, "run": self.dag_run.pk, "task": task_id},
+                )
                 row = cur.fetchone()
             self._task_maps[task_id] = TaskMapRow(row[0], json.loads(row[1]) if row[1] is not None else None) if row else None
+            if row is not None and i is not None and i < row[0]:
+                self._prefetched[task_id, i] = json.loads(row[2]) if row[2] is not None else None
         return self._task_maps[task_id]
 
     # lengths (scheduler)
@@ -137,6 +149,9 @@ class DbResolver:
         if tm is None:
             raise MappingError(f"the result of {task_id!r} has no recorded length")
         key: int | str = tm.keys[index] if tm.keys is not None else index
+        if (task_id, index) in self._prefetched:
+            value = self._prefetched[task_id, index]
+            return (key, (key, value), value) if tm.keys is not None else (key, value, value)
         # Read one element in SQL (jsonb -> key) instead of loading a 100,000-item list per instance.
         with connection.cursor() as cur:
             cur.execute(
