@@ -165,7 +165,7 @@ def run_cells(dag_run: DagRun | None) -> dict[str, Cell] | None:
     Graph colours and counts with exactly the Grid's rules. None when there is no run."""
     if dag_run is None:
         return None
-    return {task_id: cell for (_run, task_id), cell in grid_cells([dag_run.pk]).items()}
+    return {task_id: cell for (_run, task_id), cell in grid_cells([dag_run]).items()}
 
 
 def render_graph(template: str, *, order: list[str], cells: Mapping[str, Cell] | None,

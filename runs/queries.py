@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, F, Max, Min, Q, Sum, Window
+from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
+from runs import summaries
 from runs.models import DagRun, TaskInstance, TaskInstanceState
 
 S = TaskInstanceState
@@ -77,18 +78,16 @@ def latest_runs(dag_id: str, num_runs: int) -> list[DagRun]:
     return runs
 
 
-def grid_cells(run_ids: Iterable[int]) -> dict[tuple[int, str], Cell]:
-    """(dag_run_id, task_id) -> Cell, from one grouped query whatever the number of instances."""
+def grid_cells(runs: Iterable[DagRun]) -> dict[tuple[int, str], Cell]:
+    """(dag_run_id, task_id) -> Cell. Finished runs read their frozen summary; the active ones
+    come from one grouped query, whatever the number of instances."""
     cells: dict[tuple[int, str], Cell] = defaultdict(Cell)
-    rows = (TaskInstance.objects.filter(dag_run_id__in=list(run_ids))
-            .values_list("dag_run_id", "task_id", "state")
-            .annotate(n=Count("id"), placeholder=Count("id", filter=Q(map_index=-1)))
-            .order_by())
-    for run_id, task_id, state, n, placeholder in rows:
-        cell = cells[(run_id, task_id)]
-        cell.counts[state] = n
-        if placeholder:
-            cell.placeholder[state] = placeholder
+    for run_id, rows in summaries.run_summaries(runs).items():
+        for task_id, state, n, placeholder, *_timings in rows:
+            cell = cells[(run_id, task_id)]
+            cell.counts[state] = n
+            if placeholder:
+                cell.placeholder[state] = placeholder
     return cells
 
 
@@ -139,18 +138,17 @@ class MappedSummary:
 
 
 def mapped_summary(run: DagRun, task_id: str) -> MappedSummary:
-    """Counts per state and the timings of a mapped task's instances, in one grouped query."""
-    rows = (TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0)
-            .values_list("state").annotate(n=Count("id"), first=Min("start_date"), last=Max("end_date"), total=Sum("duration"))
-            .order_by())
+    """Counts per state and the timings of a mapped task's instances (frozen for a finished run)."""
     counts: dict[str, int] = {}
     firsts, lasts, totals = [], [], []
-    for state, n, first, last, total in rows:
-        counts[state] = n
+    for row_task, state, n, placeholder, first, last, total in summaries.run_summaries([run]).get(run.pk, []):
+        if row_task != task_id or n - placeholder == 0:
+            continue
+        counts[state] = n - placeholder
         if state == S.REMOVED:
             continue
-        firsts += [first] if first else []
-        lasts += [last] if last else []
+        firsts += [datetime.fromisoformat(first)] if first else []
+        lasts += [datetime.fromisoformat(last)] if last else []
         totals += [total] if total is not None else []
     return MappedSummary(counts=counts, first_start=min(firsts, default=None), last_end=max(lasts, default=None),
                          total_duration=sum(totals) if totals else None)

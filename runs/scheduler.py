@@ -21,6 +21,7 @@ from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import expand_input_length
 from runs.executors import Executor
 from runs.logs import log_line
+from runs import summaries
 from runs.naming import name_mapped_instances
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState
 from runs.models.taskinstance import FINISHED_STATES, UNFINISHED_STATES
@@ -233,7 +234,10 @@ def update_dag_run_state(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
     leaves = [t for t, v in data["tasks"].items() if not v["downstream"]]
     leaf_failed = TaskInstance.objects.filter(dag_run=dag_run, task_id__in=leaves, state__in=[S.FAILED, S.UPSTREAM_FAILED]).exists()
     state = DagRunState.FAILED if leaf_failed else DagRunState.SUCCESS
-    return DagRun.objects.filter(pk=dag_run.pk, state=DagRunState.RUNNING).update(state=state, end_date=timezone.now()) > 0
+    # Frozen with the final state: the Grid never aggregates a finished run's instances again.
+    summary = summaries.aggregate([dag_run.pk]).get(dag_run.pk, [])
+    return DagRun.objects.filter(pk=dag_run.pk, state=DagRunState.RUNNING).update(
+        state=state, end_date=timezone.now(), state_summary=summary) > 0
 
 
 def start_dag_run(*, dag_run: DagRun) -> bool:

@@ -113,7 +113,7 @@ def _reset(dag_run: DagRun, data: dict[str, Any], where: Any) -> int:
 
 
 def _reopen_run(dag_run: DagRun) -> None:
-    DagRun.objects.filter(pk=dag_run.pk).update(state=DagRunState.RUNNING, end_date=None)
+    DagRun.objects.filter(pk=dag_run.pk).update(state=DagRunState.RUNNING, end_date=None, state_summary=None)
     transaction.on_commit(notify_scheduler)
 
 

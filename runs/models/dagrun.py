@@ -30,6 +30,10 @@ class DagRun(models.Model):
     queued_at = models.DateTimeField(auto_now_add=True)
     start_date = models.DateTimeField(null=True, blank=True)
     end_date = models.DateTimeField(null=True, blank=True)
+    # Per task and state: instance counts and timings, frozen when the run finished, so the Grid
+    # and the task panels of finished runs never aggregate their instances again. Cleared
+    # (set to null) whenever the run is reopened by a clear or a mark.
+    state_summary = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["dag_id", "run_id"], name="dag_run_id_unique")]

@@ -106,7 +106,7 @@ def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | 
     if selected is None and run_id:
         selected = DagRun.objects.select_related("serialized_dag").filter(dag_id=dag.dag_id, run_id=run_id).first()
     nodes = build_tree(dag.data)
-    _fill(nodes, runs, grid_cells(r.pk for r in runs), dag.dag_id, selected, task_id, num_runs)
+    _fill(nodes, runs, grid_cells(runs), dag.dag_id, selected, task_id, num_runs)
     context: dict[str, Any] = {
         "dag": dag, "data": dag.data, "runs": runs, "nodes": nodes, "selected_run": selected, "selected_task": task_id,
         "num_runs": num_runs, "more_runs": num_runs + DEFAULT_NUM_RUNS, "can_operate": is_operator(request.user),
