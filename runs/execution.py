@@ -31,6 +31,7 @@ from runs.logs import TaskLogWriter, WriterHandler
 from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap, Variable, XCom
 from runs.models.xcom import RETURN_VALUE
 from runs.notify import CHANNEL, notify_scheduler
+from runs.prefetch import BatchPrefetch, Preloaded, prefetch_batch
 from runs.resolver import DbResolver
 
 log = logging.getLogger(__name__)
@@ -187,25 +188,31 @@ def record_task_map(*, ti: TaskInstance, task: dict[str, Any], value: Any) -> No
                                      defaults={"length": len(value), "keys": keys})
 
 
-def execute_task_instance(ti_id: int) -> str | None:
+def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> str | None:
     """queued -> running -> a final state. Returns the final state, or None if this call did not own the try."""
     hostname = socket.gethostname()
     started = timezone.now()
     # Claim the try in one statement: only a queued instance becomes running, once per try, so a
-    # redelivered message or a cleared instance is never run twice.
+    # redelivered message or a cleared instance is never run twice. With a prefetched item it
+    # also reads the upstream's TaskMap id, to use the item only if it is still that result's.
     with connection.cursor() as cur:
         cur.execute(
-            "UPDATE runs_taskinstance SET state = 'running', start_date = %s, end_date = NULL, duration = NULL,"
-            " hostname = %s, pid = %s, next_retry_at = NULL, heartbeat_at = %s, updated_at = %s"
-            " WHERE id = %s AND state = 'queued' RETURNING dag_run_id, task_id, map_index, try_number, max_tries",
-            [started, hostname, os.getpid(), started, started, ti_id],
+            "UPDATE runs_taskinstance ti SET state = 'running', start_date = %(now)s, end_date = NULL, duration = NULL,"
+            " hostname = %(host)s, pid = %(pid)s, next_retry_at = NULL, heartbeat_at = %(now)s, updated_at = %(now)s"
+            " WHERE ti.id = %(id)s AND ti.state = 'queued' RETURNING ti.dag_run_id, ti.task_id, ti.map_index, ti.try_number,"
+            " ti.max_tries, (SELECT tm.id FROM runs_taskmap tm WHERE tm.dag_run_id = ti.dag_run_id AND tm.task_id = %(up)s"
+            " AND tm.map_index = -1)",
+            {"now": started, "host": hostname, "pid": os.getpid(), "id": ti_id, "up": preloaded.upstream if preloaded else ""},
         )
         row = cur.fetchone()
     if row is None:
         return None
+    if preloaded is not None and row[5] != preloaded.task_map_id:
+        preloaded = None
     run, data = load_dag_run(row[0])
     ti = TaskInstance(pk=ti_id, dag_run=run, task_id=row[1], map_index=row[2], try_number=row[3], max_tries=row[4],
                       state=S.RUNNING, start_date=started, hostname=hostname)
+    ti._preloaded = preloaded  # type: ignore[attr-defined]
     task_data = data["tasks"][ti.task_id]
     writer = TaskLogWriter(ti.pk, ti.try_number, on_lost=_watch_try((ti.pk, ti.try_number)))
     handler = WriterHandler(writer)
@@ -280,13 +287,17 @@ def execute_task_instance(ti_id: int) -> str | None:
 
 def execute_task_instances(ti_ids: list[int]) -> None:
     """A batch from one message: each instance keeps its own claim, log, tries and result."""
+    try:
+        prefetch = prefetch_batch(ti_ids, lambda run_id: load_dag_run(run_id)[1])
+    except (OperationalError, InterfaceError):
+        prefetch = BatchPrefetch()  # an optimisation only: each instance reads its own item then
     touched = time.monotonic()
     for i, ti_id in enumerate(ti_ids):
         if time.monotonic() - touched > BATCH_TOUCH_SEC:
             # Those still waiting in this batch are not lost messages: keep them off the re-queue sweep.
             TaskInstance.objects.filter(pk__in=ti_ids[i:], state=S.QUEUED).update(queued_at=timezone.now())
             touched = time.monotonic()
-        execute_task_instance(ti_id)
+        execute_task_instance(ti_id, preloaded=prefetch.get(ti_id))
 
 
 def with_db_retry(fn: Callable[[], T], *, attempts: int = 8) -> T:
@@ -426,6 +437,9 @@ def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[st
     dag = get_dag(run.dag_id, data["fileloc"])
     task = dag.get_task(ti.task_id)
     resolver = DbResolver(run, data, prefetch_index=ti.map_index)
+    preloaded: Preloaded | None = getattr(ti, "_preloaded", None)
+    if preloaded is not None:
+        resolver.preload(preloaded.upstream, preloaded.task_map, ti.map_index, preloaded.item)
     prepared = prepare_instance(task, resolver, ti.map_index)
     runtime_ti = RuntimeTaskInstance(ti, resolver, data)
     context = build_context(ti, run, data, dag, prepared.operator, runtime_ti, prepared.mapping)

@@ -79,6 +79,11 @@ class DbResolver:
         self._prefetch_index = prefetch_index
         self._prefetched: dict[tuple[str, int], Any] = {}
 
+    def preload(self, task_id: str, task_map: TaskMapRow, index: int, item: Any) -> None:
+        """What a batch prefetch already read for this instance: no query needed to resolve it."""
+        self._task_maps[task_id] = task_map
+        self._prefetched[task_id, index] = item
+
     def _task_map(self, task_id: str) -> TaskMapRow | None:
         if task_id not in self._task_maps:
             # Plain SQL: read once per mapped instance, where the ORM's overhead is most of the cost.
