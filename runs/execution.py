@@ -218,8 +218,10 @@ def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> 
     handler = WriterHandler(writer)
     root = logging.getLogger()
     root.addHandler(handler)
-    old_level = root.level
-    root.setLevel(min(old_level, logging.INFO) if old_level else logging.INFO)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        # Once per process: a task's INFO lines must reach its log. (Setting and restoring the
+        # level around every try cleared logging's caches twice per instance.)
+        root.setLevel(logging.INFO)
     task_log = logging.getLogger("dagsapp.task")
     final: str
     result: Any = None
@@ -278,7 +280,6 @@ def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> 
         with_db_retry(lambda: TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
             state=final, end_date=end, duration=(end - started).total_seconds(), **extra))
     root.removeHandler(handler)
-    root.setLevel(old_level)
     with_db_retry(writer.close)
     if final != S.SUCCESS or task_data["feeds_mapping"]:
         with_db_retry(notify_scheduler)  # the plain success path already woke the scheduler
