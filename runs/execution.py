@@ -5,8 +5,6 @@ import contextlib
 import json
 import logging
 import os
-import re
-import signal
 import socket
 import time
 import traceback
@@ -28,147 +26,20 @@ from dagsapp.exceptions import (
 from dagsapp.instance import prepare_instance, render_fields, render_map_index
 from runs.dagbag import get_dag
 from runs.logs import TaskLogWriter, WriterHandler
-from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap, Variable, XCom
+from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
 from runs.models.xcom import RETURN_VALUE
 from runs.notify import CHANNEL, notify_scheduler
 from runs.prefetch import BatchPrefetch, Preloaded, prefetch_batch
+from runs.interrupts import TaskInstanceTakenAway, unwatch_try, watch_try
+from runs.rendering import json_safe, mask_secrets
 from runs.resolver import DbResolver
+from runs.task_context import RuntimeTaskInstance, build_context, push_xcom
 
 log = logging.getLogger(__name__)
 S = TaskInstanceState
 DISCARDED = "discarded"
 T = TypeVar("T")
 BATCH_TOUCH_SEC = 30.0
-INTERRUPT_SIGNAL = signal.SIGUSR2
-
-
-class RuntimeTaskInstance:
-    """What ``context['ti']`` offers user code: identity plus xcom_push / xcom_pull."""
-
-    def __init__(self, ti: TaskInstance, resolver: DbResolver, data: dict[str, Any]) -> None:
-        self._ti = ti
-        self._resolver = resolver
-        self._data = data
-        self.dag_id = ti.dag_run.dag_id
-        self.task_id = ti.task_id
-        self.run_id = ti.dag_run.run_id
-        self.map_index = ti.map_index
-        self.try_number = ti.try_number
-        self.max_tries = ti.max_tries
-        self.hostname = ti.hostname
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        push_xcom(dag_run_id=self._ti.dag_run_id, task_id=self.task_id, map_index=self.map_index, key=key, value=value)
-
-    def xcom_pull(self, task_ids: str | list[str] | None = None, key: str = RETURN_VALUE, map_indexes: int | None = None) -> Any:
-        if task_ids is None:
-            task_ids = self.task_id
-        if isinstance(task_ids, list):
-            return [self.xcom_pull(t, key, map_indexes) for t in task_ids]
-        task = self._data["tasks"].get(task_ids)
-        if task is not None and task["produces_many"] and map_indexes is None and key == RETURN_VALUE:
-            return self._resolver.xcom_value(task_ids, mapped=True)
-        qs = XCom.objects.filter(dag_run_id=self._ti.dag_run_id, task_id=task_ids, key=key)
-        qs = qs.filter(map_index=map_indexes if map_indexes is not None else -1)
-        return qs.values_list("value", flat=True).first()
-
-    def __repr__(self) -> str:
-        return f"<TaskInstance {self.dag_id}.{self.task_id} {self.run_id} map_index={self.map_index} try={self.try_number}>"
-
-
-class _VarAccessor:
-    def __init__(self, as_json: bool) -> None:
-        self._json = as_json
-
-    def __getattr__(self, key: str) -> Any:
-        var = Variable.objects.filter(key=key).first()
-        if var is None:
-            raise KeyError(f"Variable {key!r} does not exist")
-        return var.val if self._json else (var.val if isinstance(var.val, str) else json.dumps(var.val))
-
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return getattr(self, key)
-        except KeyError:
-            return default
-
-
-def _json_safe(value: Any) -> Any:
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        if isinstance(value, dict):
-            return {str(k): _json_safe(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [_json_safe(v) for v in value]
-        return repr(value)
-
-
-class TaskInstanceTakenAway(BaseException):
-    """Raised in the task's thread when its heartbeat finds the try taken away from it."""
-
-
-# The try this process is running, and tries found taken away. The handler stays installed for
-# the life of the process and acts only on the try running now: a late signal is harmless.
-_current_try: tuple[int, int] | None = None
-_lost_tries: set[tuple[int, int]] = set()
-_handler_installed = False
-
-
-def _on_interrupt(signum: int, frame: Any) -> None:
-    if _current_try is not None and _current_try in _lost_tries:
-        raise TaskInstanceTakenAway()
-
-
-def _watch_try(key: tuple[int, int]) -> Callable[[], None] | None:
-    """Start watching a try; returns the callback its heartbeat calls when it is taken away."""
-    global _current_try, _handler_installed
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None  # signals reach only the main thread; such a try is not interrupted
-    if not _handler_installed:
-        signal.signal(INTERRUPT_SIGNAL, _on_interrupt)
-        _handler_installed = True
-    _current_try = key
-
-    def on_lost() -> None:
-        _lost_tries.add(key)
-        os.kill(os.getpid(), INTERRUPT_SIGNAL)
-
-    return on_lost
-
-
-def _unwatch_try() -> None:
-    global _current_try
-    _current_try = None
-    _lost_tries.clear()
-
-
-def push_xcom(*, dag_run_id: int, task_id: str, map_index: int, key: str, value: Any) -> None:
-    try:
-        payload = json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"the value pushed as {key!r} by task {task_id!r} is not JSON-serializable: {exc}") from None
-    with connection.cursor() as cur:
-        cur.execute(
-            "INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at) VALUES (%s, %s, %s, %s, %s::jsonb, now())"
-            " ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, created_at = now()",
-            [dag_run_id, task_id, map_index, key, payload],
-        )
-
-
-def build_context(ti: TaskInstance, run: DagRun, data: dict[str, Any], dag: Any, op: Any, runtime_ti: RuntimeTaskInstance, mapping: Any) -> dict[str, Any]:
-    params = {**(data.get("params") or {}), **(run.conf or {})}
-    ld = run.logical_date
-    return {
-        "dag": dag, "dag_id": run.dag_id, "task": op, "task_id": ti.task_id, "ti": runtime_ti, "task_instance": runtime_ti,
-        "dag_run": run, "run_id": run.run_id, "logical_date": ld, "ds": ld.strftime("%Y-%m-%d"), "ds_nodash": ld.strftime("%Y%m%d"),
-        "ts": ld.isoformat(), "data_interval_start": run.data_interval_start, "data_interval_end": run.data_interval_end,
-        "params": params, "conf": run.conf or {}, "map_index": ti.map_index, "mapping": mapping, "try_number": ti.try_number,
-        "var": {"value": _VarAccessor(False), "json": _VarAccessor(True)},
-    }
 
 
 def record_task_map(*, ti: TaskInstance, task: dict[str, Any], value: Any) -> None:
@@ -214,7 +85,7 @@ def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> 
                       state=S.RUNNING, start_date=started, hostname=hostname)
     ti._preloaded = preloaded  # type: ignore[attr-defined]
     task_data = data["tasks"][ti.task_id]
-    writer = TaskLogWriter(ti.pk, ti.try_number, on_lost=_watch_try((ti.pk, ti.try_number)))
+    writer = TaskLogWriter(ti.pk, ti.try_number, on_lost=watch_try((ti.pk, ti.try_number)))
     handler = WriterHandler(writer)
     root = logging.getLogger()
     root.addHandler(handler)
@@ -234,7 +105,7 @@ def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> 
             final = S.SUCCESS
         finally:
             # From here on a heartbeat finding the try gone can no longer interrupt this thread.
-            _unwatch_try()
+            unwatch_try()
     except AirflowSkipException as exc:
         task_log.info("Skipping task: %s", exc)
         final = S.SKIPPED
@@ -393,38 +264,6 @@ def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, 
 
 # An argument whose name looks secret is shown as MASK in the Rendered tab, and its value is
 # replaced by MASK in the try's log (Airflow's sensitive field names, minimal version).
-SECRET_NAME = re.compile(r"password|passwd|secret|token|api_?key|private_key|credential", re.IGNORECASE)
-MASK = "***"
-MIN_SECRET_CHARS = 3  # shorter values would mask ordinary text all over the log
-
-
-def mask_secrets(value: Any, found: set[str]) -> Any:
-    """``value`` with every item under a secret-looking key replaced by MASK; collects the hidden text."""
-    if isinstance(value, dict):
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            if isinstance(key, str) and SECRET_NAME.search(key) and item not in (None, ""):
-                _collect_secret_text(item, found)
-                out[key] = MASK
-            else:
-                out[key] = mask_secrets(item, found)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [mask_secrets(item, found) for item in value]
-    return value
-
-
-def _collect_secret_text(value: Any, found: set[str]) -> None:
-    if isinstance(value, dict):
-        for item in value.values():
-            _collect_secret_text(item, found)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _collect_secret_text(item, found)
-    elif value is not None and not isinstance(value, bool) and len(str(value)) >= MIN_SECRET_CHARS:
-        found.add(str(value))
-
-
 def _store_rendered(ti: TaskInstance, writer: TaskLogWriter | None, fields: dict[str, Any]) -> None:
     if writer is not None:
         writer.defer_update(fields)
@@ -451,7 +290,7 @@ def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[st
         except Exception as exc:  # noqa: BLE001 - a bad name template must not fail the task
             task_log.warning("Could not render map_index_template: %s", exc)
     secrets: set[str] = set()
-    mapped = {"mapped_kwargs": mask_secrets(_json_safe(prepared.mapping.kwargs), secrets)} if prepared.mapping is not None else {}
+    mapped = {"mapped_kwargs": mask_secrets(json_safe(prepared.mapping.kwargs), secrets)} if prepared.mapping is not None else {}
     try:
         rendered = render_fields(prepared, task, resolver, ti.map_index, context)
     except Exception:
@@ -460,7 +299,7 @@ def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[st
         if writer is not None:
             writer.redact(secrets)
         raise
-    fields = mask_secrets(_json_safe(rendered), secrets)
+    fields = mask_secrets(json_safe(rendered), secrets)
     if writer is not None:
         writer.redact(secrets)
     # Shown while the task runs (written by the flusher within half a second, off this path),

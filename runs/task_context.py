@@ -1,0 +1,87 @@
+"""What a running task sees: its template context, ``ti`` with xcom_push / xcom_pull, ``var``."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import connection
+
+from runs.models import DagRun, TaskInstance, Variable, XCom
+from runs.models.xcom import RETURN_VALUE
+from runs.resolver import DbResolver
+
+
+class RuntimeTaskInstance:
+    """What ``context['ti']`` offers user code: identity plus xcom_push / xcom_pull."""
+
+    def __init__(self, ti: TaskInstance, resolver: DbResolver, data: dict[str, Any]) -> None:
+        self._ti = ti
+        self._resolver = resolver
+        self._data = data
+        self.dag_id = ti.dag_run.dag_id
+        self.task_id = ti.task_id
+        self.run_id = ti.dag_run.run_id
+        self.map_index = ti.map_index
+        self.try_number = ti.try_number
+        self.max_tries = ti.max_tries
+        self.hostname = ti.hostname
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        push_xcom(dag_run_id=self._ti.dag_run_id, task_id=self.task_id, map_index=self.map_index, key=key, value=value)
+
+    def xcom_pull(self, task_ids: str | list[str] | None = None, key: str = RETURN_VALUE, map_indexes: int | None = None) -> Any:
+        if task_ids is None:
+            task_ids = self.task_id
+        if isinstance(task_ids, list):
+            return [self.xcom_pull(t, key, map_indexes) for t in task_ids]
+        task = self._data["tasks"].get(task_ids)
+        if task is not None and task["produces_many"] and map_indexes is None and key == RETURN_VALUE:
+            return self._resolver.xcom_value(task_ids, mapped=True)
+        qs = XCom.objects.filter(dag_run_id=self._ti.dag_run_id, task_id=task_ids, key=key)
+        qs = qs.filter(map_index=map_indexes if map_indexes is not None else -1)
+        return qs.values_list("value", flat=True).first()
+
+    def __repr__(self) -> str:
+        return f"<TaskInstance {self.dag_id}.{self.task_id} {self.run_id} map_index={self.map_index} try={self.try_number}>"
+
+
+class _VarAccessor:
+    def __init__(self, as_json: bool) -> None:
+        self._json = as_json
+
+    def __getattr__(self, key: str) -> Any:
+        var = Variable.objects.filter(key=key).first()
+        if var is None:
+            raise KeyError(f"Variable {key!r} does not exist")
+        return var.val if self._json else (var.val if isinstance(var.val, str) else json.dumps(var.val))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return getattr(self, key)
+        except KeyError:
+            return default
+
+
+def push_xcom(*, dag_run_id: int, task_id: str, map_index: int, key: str, value: Any) -> None:
+    try:
+        payload = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"the value pushed as {key!r} by task {task_id!r} is not JSON-serializable: {exc}") from None
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at) VALUES (%s, %s, %s, %s, %s::jsonb, now())"
+            " ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, created_at = now()",
+            [dag_run_id, task_id, map_index, key, payload],
+        )
+
+
+def build_context(ti: TaskInstance, run: DagRun, data: dict[str, Any], dag: Any, op: Any, runtime_ti: RuntimeTaskInstance, mapping: Any) -> dict[str, Any]:
+    params = {**(data.get("params") or {}), **(run.conf or {})}
+    ld = run.logical_date
+    return {
+        "dag": dag, "dag_id": run.dag_id, "task": op, "task_id": ti.task_id, "ti": runtime_ti, "task_instance": runtime_ti,
+        "dag_run": run, "run_id": run.run_id, "logical_date": ld, "ds": ld.strftime("%Y-%m-%d"), "ds_nodash": ld.strftime("%Y%m%d"),
+        "ts": ld.isoformat(), "data_interval_start": run.data_interval_start, "data_interval_end": run.data_interval_end,
+        "params": params, "conf": run.conf or {}, "map_index": ti.map_index, "mapping": mapping, "try_number": ti.try_number,
+        "var": {"value": _VarAccessor(False), "json": _VarAccessor(True)},
+    }
