@@ -26,6 +26,9 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
     seconds = float(seconds)
+    if seconds < 1:
+        # Mapped instances are often short: "0.0s" for 40 ms would hide every difference.
+        return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
     minutes, sec = divmod(int(round(seconds)), 60)

@@ -191,3 +191,13 @@ class MappedInstancesDropdownTests:
         assert '<noscript><button type="submit">Open</button></noscript>' in body
         # A placeholder first, so that picking index 0 is a change too.
         assert '<option value="" disabled selected>' in body
+
+
+class DurationFilterTests:
+    def test_it_shows_short_durations_in_milliseconds(self) -> None:
+        from runs.templatetags.runs_tags import duration
+
+        assert duration(0.042) == "42ms"
+        assert duration(3.21) == "3.2s"
+        assert duration(75) == "1m 15s"
+        assert duration(None) == ""
