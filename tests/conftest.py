@@ -16,7 +16,9 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group, User
 from django.db import connection
+from django.test import Client
 
 from config import celery_app
 
@@ -149,3 +151,25 @@ def live_stack(transactional_db: None, tmp_path: Path) -> Iterator[Callable[...,
         # Shown by pytest only when the test failed.
         print(stack.report())
 
+
+
+def make_user(name: str, group: str | None) -> User:
+    """A user in the Viewer or Operator group (None: in no group)."""
+    user = User.objects.create_user(username=name, password="pw-" + name + "-long")
+    if group:
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
+    return user
+
+
+@pytest.fixture
+def operator_client(db: None) -> Client:
+    client = Client()
+    client.force_login(make_user("op", "Operator"))
+    return client
+
+
+@pytest.fixture
+def viewer_client(db: None) -> Client:
+    client = Client()
+    client.force_login(make_user("viewer", "Viewer"))
+    return client

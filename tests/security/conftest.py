@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.test import Client
 from django.utils import timezone
 
 from runs.cli import run_dag_run_inline
@@ -41,27 +39,6 @@ def hostile_run(db: None, tmp_path: Path) -> DagRun:
     run = run_dag_run_inline(run, timeout=30)
     assert run.state == "success"
     return run
-
-
-def _user(name: str, group: str | None) -> User:
-    user = User.objects.create_user(username=name, password="pw-" + name + "-long")
-    if group:
-        user.groups.add(Group.objects.get_or_create(name=group)[0])
-    return user
-
-
-@pytest.fixture
-def operator_client(db: None) -> Client:
-    client = Client()
-    client.force_login(_user("op", "Operator"))
-    return client
-
-
-@pytest.fixture
-def viewer_client(db: None) -> Client:
-    client = Client()
-    client.force_login(_user("viewer", "Viewer"))
-    return client
 
 
 @pytest.fixture

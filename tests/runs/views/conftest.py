@@ -7,8 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.test import Client
 from django.utils import timezone
 
 from runs.dag_processing import process_dags_folder
@@ -81,27 +79,6 @@ def run(make_run: Callable[..., DagRun]) -> DagRun:
     expand(r, "add", 3, state=S.SUCCESS, names=lambda i: f"x={i + 1}")
     TaskInstance.objects.filter(dag_run=r, task_id="add", map_index=2).update(state=S.RUNNING, end_date=None, duration=None)
     return r
-
-
-def _user(name: str, group: str | None) -> User:
-    user = User.objects.create_user(username=name, password="pw-" + name)
-    if group:
-        user.groups.add(Group.objects.get_or_create(name=group)[0])
-    return user
-
-
-@pytest.fixture
-def operator_client(db: None) -> Client:
-    client = Client()
-    client.force_login(_user("op", "Operator"))
-    return client
-
-
-@pytest.fixture
-def viewer_client(db: None) -> Client:
-    client = Client()
-    client.force_login(_user("viewer", "Viewer"))
-    return client
 
 
 @pytest.fixture
