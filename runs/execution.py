@@ -8,9 +8,9 @@ import os
 import socket
 import time
 import traceback
-from datetime import timedelta
+from datetime import datetime, timedelta
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -59,25 +59,55 @@ def record_task_map(*, ti: TaskInstance, task: dict[str, Any], value: Any) -> No
                                      defaults={"length": len(value), "keys": keys})
 
 
+# Claim a try in one statement: only a queued instance becomes running, once per try, so a
+# redelivered message or a cleared instance is never run twice. It also reads the upstream's
+# TaskMap id, so that a prefetched item is used only if it is still that result's.
+_CLAIM_SQL = (
+    "UPDATE runs_taskinstance ti SET state = 'running', start_date = %(c_now)s, end_date = NULL, duration = NULL,"
+    " hostname = %(c_host)s, pid = %(c_pid)s, next_retry_at = NULL, heartbeat_at = %(c_now)s, updated_at = %(c_now)s"
+    " WHERE ti.id = %(c_id)s AND ti.state = 'queued' RETURNING ti.dag_run_id, ti.task_id, ti.map_index, ti.try_number,"
+    " ti.max_tries, (SELECT tm.id FROM runs_taskmap tm WHERE tm.dag_run_id = ti.dag_run_id AND tm.task_id = %(c_up)s"
+    " AND tm.map_index = -1)"
+)
+
+
+class Claim(NamedTuple):
+    """The outcome of claiming one instance: its row (None if this call does not own the try)."""
+
+    row: tuple[Any, ...] | None
+    started: datetime
+
+
+def _claim_params(ti_id: int, preloaded: Preloaded | None, now: datetime) -> dict[str, Any]:
+    return {"c_now": now, "c_host": socket.gethostname(), "c_pid": os.getpid(), "c_id": ti_id,
+            "c_up": preloaded.upstream if preloaded else ""}
+
+
+def _claim(ti_id: int, preloaded: Preloaded | None) -> Claim:
+    started = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute(_CLAIM_SQL, _claim_params(ti_id, preloaded, started))
+        return Claim(cur.fetchone(), started)
+
+
 def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> str | None:
     """queued -> running -> a final state. Returns the final state, or None if this call did not own the try."""
+    return _execute(ti_id, preloaded=preloaded)[0]
+
+
+def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim | None = None,
+             claim_next: tuple[int, Preloaded | None] | None = None) -> tuple[str | None, Claim | None]:
+    """Run one instance; ``claimed`` is its claim if the previous instance's commit took it.
+
+    With ``claim_next``, a successful commit also claims the batch's next instance in the same
+    statement (one round trip per instance instead of two) and returns that claim.
+    """
     hostname = socket.gethostname()
-    started = timezone.now()
-    # Claim the try in one statement: only a queued instance becomes running, once per try, so a
-    # redelivered message or a cleared instance is never run twice. With a prefetched item it
-    # also reads the upstream's TaskMap id, to use the item only if it is still that result's.
-    with connection.cursor() as cur:
-        cur.execute(
-            "UPDATE runs_taskinstance ti SET state = 'running', start_date = %(now)s, end_date = NULL, duration = NULL,"
-            " hostname = %(host)s, pid = %(pid)s, next_retry_at = NULL, heartbeat_at = %(now)s, updated_at = %(now)s"
-            " WHERE ti.id = %(id)s AND ti.state = 'queued' RETURNING ti.dag_run_id, ti.task_id, ti.map_index, ti.try_number,"
-            " ti.max_tries, (SELECT tm.id FROM runs_taskmap tm WHERE tm.dag_run_id = ti.dag_run_id AND tm.task_id = %(up)s"
-            " AND tm.map_index = -1)",
-            {"now": started, "host": hostname, "pid": os.getpid(), "id": ti_id, "up": preloaded.upstream if preloaded else ""},
-        )
-        row = cur.fetchone()
+    if claimed is None:
+        claimed = _claim(ti_id, preloaded)
+    row, started = claimed
     if row is None:
-        return None
+        return None, None
     if preloaded is not None and row[5] != preloaded.task_map_id:
         preloaded = None
     run, data = load_dag_run(row[0])
@@ -96,6 +126,7 @@ def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> 
     task_log = logging.getLogger("dagsapp.task")
     final: str
     result: Any = None
+    next_claim: Claim | None = None
     try:
         try:
             task_log.info("Starting attempt %d of %d", ti.try_number, ti.max_tries + 1)
@@ -128,8 +159,8 @@ def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> 
         log_text = writer.take_for_commit() if fast else None
         try:
             pending = writer.take_pending_update()
-            final = with_db_retry(lambda: commit_success(ti=ti, task_data=task_data, result=result, pending=pending,
-                                                         log_text=log_text))
+            final, next_claim = with_db_retry(lambda: _commit_success(
+                ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text, claim_next=claim_next))
         except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
             if log_text:
                 writer.restore(log_text)
@@ -154,7 +185,7 @@ def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> 
     with_db_retry(writer.close)
     if final != S.SUCCESS or task_data["feeds_mapping"]:
         with_db_retry(notify_scheduler)  # the plain success path already woke the scheduler
-    return final
+    return final, next_claim
 
 
 def execute_task_instances(ti_ids: list[int]) -> None:
@@ -164,12 +195,15 @@ def execute_task_instances(ti_ids: list[int]) -> None:
     except (OperationalError, InterfaceError):
         prefetch = BatchPrefetch()  # an optimisation only: each instance reads its own item then
     touched = time.monotonic()
+    claimed: Claim | None = None
     for i, ti_id in enumerate(ti_ids):
         if time.monotonic() - touched > BATCH_TOUCH_SEC:
             # Those still waiting in this batch are not lost messages: keep them off the re-queue sweep.
             TaskInstance.objects.filter(pk__in=ti_ids[i:], state=S.QUEUED).update(queued_at=timezone.now())
             touched = time.monotonic()
-        execute_task_instance(ti_id, preloaded=prefetch.get(ti_id))
+        following = (ti_ids[i + 1], prefetch.get(ti_ids[i + 1])) if i + 1 < len(ti_ids) else None
+        # The previous instance's commit may have claimed this one already (None: claim it now).
+        _, claimed = _execute(ti_id, preloaded=prefetch.get(ti_id), claimed=claimed, claim_next=following)
 
 
 def with_db_retry(fn: Callable[[], T], *, attempts: int = 8) -> T:
@@ -223,10 +257,22 @@ WITH done AS (
 )
 SELECT (SELECT count(*) FROM done), pg_notify(%(channel)s, '')
 """
+# The same, also claiming the batch's next instance: it starts right after this commit.
+_COMMIT_SUCCESS_AND_CLAIM_SQL = _COMMIT_SUCCESS_SQL.replace(
+    "\nSELECT (SELECT count(*) FROM done), pg_notify(%(channel)s, '')",
+    ", claimed AS (" + _CLAIM_SQL + ")\nSELECT (SELECT count(*) FROM done), pg_notify(%(channel)s, ''), claimed.*"
+    " FROM (SELECT 1) AS one LEFT JOIN claimed ON true",
+)
 
 
 def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None,
                    log_text: str | None = None) -> str:
+    return _commit_success(ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text)[0]
+
+
+def _commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None,
+                    log_text: str | None = None, claim_next: tuple[int, Preloaded | None] | None = None,
+                    ) -> tuple[str, Claim | None]:
     """Store the result and mark success atomically, only if this try still owns the instance.
 
     One statement (and one round trip) for the common case: the compare-and-swap, the XCom and
@@ -239,15 +285,18 @@ def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, 
             payload = json.dumps(result) if result is not None else None
         except (TypeError, ValueError) as exc:
             raise TypeError(f"the return value of task {ti.task_id!r} is not JSON-serializable: {exc}") from None
+        params = _claim_params(claim_next[0], claim_next[1], end) if claim_next is not None else {}
         with connection.cursor() as cur:
             pending = pending or {}
-            cur.execute(_COMMIT_SUCCESS_SQL, {"end": end, "duration": duration, "id": ti.pk, "try": ti.try_number,
+            cur.execute(_COMMIT_SUCCESS_AND_CLAIM_SQL if claim_next is not None else _COMMIT_SUCCESS_SQL, {**params, "end": end, "duration": duration, "id": ti.pk, "try": ti.try_number,
                                               "run": ti.dag_run_id, "task": ti.task_id, "index": ti.map_index,
                                               "value": payload, "channel": CHANNEL,
                                               "fields": json.dumps(pending["rendered_fields"]) if "rendered_fields" in pending else None,
                                               "name": pending.get("rendered_map_index"), "log": log_text})
-            (owned, _) = cur.fetchone()
-        return S.SUCCESS if owned else DISCARDED
+            owned, _, *claimed = cur.fetchone()
+        # A claim that found the next instance no longer queued is a claim all the same (row None).
+        next_claim = Claim(tuple(claimed) if claimed[0] is not None else None, end) if claim_next is not None else None
+        return (S.SUCCESS if owned else DISCARDED), next_claim
     with transaction.atomic():
         if result is not None:
             push_xcom(dag_run_id=ti.dag_run_id, task_id=ti.task_id, map_index=ti.map_index, key=RETURN_VALUE, value=result)
@@ -258,8 +307,8 @@ def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, 
         if not owned:
             # Cleared or marked while it ran: this try's result must not be kept.
             transaction.set_rollback(True)
-            return DISCARDED
-    return S.SUCCESS
+            return DISCARDED, None
+    return S.SUCCESS, None
 
 
 # An argument whose name looks secret is shown as MASK in the Rendered tab, and its value is
