@@ -263,6 +263,8 @@ _COMMIT_SUCCESS_AND_CLAIM_SQL = _COMMIT_SUCCESS_SQL.replace(
     ", claimed AS (" + _CLAIM_SQL + ")\nSELECT (SELECT count(*) FROM done), pg_notify(%(channel)s, ''), claimed.*"
     " FROM (SELECT 1) AS one LEFT JOIN claimed ON true",
 )
+if "claimed AS (" not in _COMMIT_SUCCESS_AND_CLAIM_SQL:  # the rewrite above must have found its anchor
+    raise ImportError("runs.execution: the success statement changed; update _COMMIT_SUCCESS_AND_CLAIM_SQL")
 
 
 def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None,

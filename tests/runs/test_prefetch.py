@@ -67,3 +67,12 @@ class BatchPrefetchTests:
         for ti_id in ids:
             execute_task_instance(ti_id, preloaded=prefetch.get(ti_id))
         assert results(run, ids) == [2, 4, 6, 8, 10]
+
+    def test_it_skips_an_instance_cleared_before_its_turn_in_the_batch(self, tmp_path: Path) -> None:
+        run, ids = _expanded(tmp_path)
+        # Cleared while the batch waits: the previous instance's commit must not claim it.
+        TaskInstance.objects.filter(pk=ids[2]).update(state="none")
+        execute_task_instances(ids)
+        assert results(run, ids) == [20, 40, None, 80, 100]
+        states = dict(TaskInstance.objects.filter(pk__in=ids).values_list("pk", "state"))
+        assert [states[i] for i in ids] == ["success", "success", "none", "success", "success"]
