@@ -25,7 +25,7 @@ from dagsapp.exceptions import (
 )
 from dagsapp.instance import prepare_instance, render_fields, render_map_index
 from runs.dagbag import get_dag
-from runs.logs import TaskLogWriter, WriterHandler
+from runs.logs import TaskLogWriter, TryLogger, WriterHandler
 from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
 from runs.models.xcom import RETURN_VALUE
 from runs.notify import CHANNEL, notify_scheduler
@@ -123,7 +123,7 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
         # Once per process: a task's INFO lines must reach its log. (Setting and restoring the
         # level around every try cleared logging's caches twice per instance.)
         root.setLevel(logging.INFO)
-    task_log = logging.getLogger("dagsapp.task")
+    task_log = TryLogger(writer)
     final: str
     result: Any = None
     next_claim: Claim | None = None
@@ -322,7 +322,7 @@ def _store_rendered(ti: TaskInstance, writer: TaskLogWriter | None, fields: dict
         TaskInstance.objects.filter(pk=ti.pk).update(**fields)
 
 
-def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[str, Any], task_log: logging.Logger,
+def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[str, Any], task_log: TryLogger,
          *, writer: TaskLogWriter | None = None) -> Any:
     """Resolve, render and execute; returns the value to push (None for nothing)."""
     dag = get_dag(run.dag_id, data["fileloc"])

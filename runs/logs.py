@@ -193,6 +193,32 @@ class TaskLogWriter(io.TextIOBase):
         super().close()
 
 
+class TryLogger:
+    """The system's own lines in a try's log ("Starting attempt 1 of 2", "Marking task as ...").
+
+    Written straight into the try's log, in the same format as the task's own logging: not
+    through Python logging, which would format each line twice and also print it on the
+    worker's console for every instance.
+    """
+
+    def __init__(self, writer: TaskLogWriter) -> None:
+        self.writer = writer
+
+    def _line(self, level: str, msg: str, *args: Any) -> None:
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
+        self.writer.write(f"[{stamp}] {{dagsapp.task}} {level} - {msg % args if args else msg}\n")
+
+    def info(self, msg: str, *args: Any) -> None:
+        self._line("INFO", msg, *args)
+
+    def warning(self, msg: str, *args: Any) -> None:
+        self._line("WARNING", msg, *args)
+
+    def error(self, msg: str, *args: Any) -> None:
+        self._line("ERROR", msg, *args)
+
+
 class WriterHandler(logging.Handler):
     def __init__(self, writer: TaskLogWriter) -> None:
         super().__init__(logging.INFO)
