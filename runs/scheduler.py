@@ -125,10 +125,6 @@ def _upstream_counts(states: dict[str, int]) -> UpstreamCounts:
                           failed=states.get(S.FAILED, 0), upstream_failed=states.get(S.UPSTREAM_FAILED, 0), done=done)
 
 
-def _state_counts(state: str) -> UpstreamCounts:
-    return _upstream_counts({state: 1})
-
-
 def schedule_task_instances(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
     """Evaluate trigger rules for instances with no state yet, and release retries that are due."""
     now = timezone.now()
@@ -159,21 +155,44 @@ def schedule_task_instances(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
             did |= _apply(dag_run, task_id, outcome, Q())
             continue
         # Depth-first inside a mapped task group: index i waits only for index i upstream.
-        indexes = list(TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, state=S.NONE).values_list("map_index", flat=True))
-        up_states: dict[int, list[str]] = defaultdict(list)
-        for mi, state in TaskInstance.objects.filter(dag_run=dag_run, task_id__in=same_index, map_index__in=indexes).values_list("map_index", "state"):
-            up_states[mi].append(state)
-        by_outcome: dict[str, list[int]] = defaultdict(list)
-        for mi in indexes:
-            c = shared
-            for state in up_states.get(mi, []):
-                c = c + _state_counts(state)
-            missing = len(same_index) - len(up_states.get(mi, []))
-            c = c + UpstreamCounts(total=missing)
-            by_outcome[evaluate(task["trigger_rule"], c)].append(mi)
-        for outcome, mis in by_outcome.items():
-            for start in range(0, len(mis), 10_000):
-                did |= _apply(dag_run, task_id, outcome, Q(map_index__in=mis[start : start + 10_000]))
+        did |= _schedule_same_index(dag_run, task_id, task["trigger_rule"], shared, sorted(same_index))
+    return did
+
+
+# Per waiting index, the states of its same-index upstreams, only for indexes where at least one
+# of them has finished: the others all share one outcome, decided once without reading them.
+_SAME_INDEX_SQL = """
+SELECT t.map_index,
+       count(*) FILTER (WHERE u.state = 'success'), count(*) FILTER (WHERE u.state = 'skipped'),
+       count(*) FILTER (WHERE u.state = 'failed'), count(*) FILTER (WHERE u.state = 'upstream_failed'),
+       count(*) FILTER (WHERE u.state = 'removed')
+FROM runs_taskinstance t
+JOIN runs_taskinstance u ON u.dag_run_id = t.dag_run_id AND u.map_index = t.map_index AND u.task_id = ANY(%(ups)s)
+WHERE t.dag_run_id = %(run)s AND t.task_id = %(task)s AND t.state = 'none' AND t.map_index >= 0
+  AND u.state IN ('success', 'skipped', 'failed', 'upstream_failed', 'removed')
+GROUP BY t.map_index
+"""
+
+
+def _schedule_same_index(dag_run: DagRun, task_id: str, rule: str, shared: UpstreamCounts, same_index: list[str]) -> bool:
+    n = len(same_index)
+    did = False
+    by_outcome: dict[str, list[int]] = defaultdict(list)
+    with connection.cursor() as cur:
+        cur.execute(_SAME_INDEX_SQL, {"ups": same_index, "run": dag_run.pk, "task": task_id})
+        decided = cur.fetchall()
+    for mi, success, skipped, failed, upstream_failed, removed in decided:
+        # A removed upstream index counts for nothing, as removed instances do everywhere.
+        c = shared + UpstreamCounts(total=n - removed, success=success, skipped=skipped, failed=failed,
+                                    upstream_failed=upstream_failed, done=success + skipped + failed + upstream_failed)
+        by_outcome[evaluate(rule, c)].append(mi)
+    # Indexes with no finished same-index upstream all get this outcome (usually "wait").
+    untouched = evaluate(rule, shared + UpstreamCounts(total=n))
+    if untouched != "wait":
+        did |= _apply(dag_run, task_id, untouched, Q(map_index__gte=0) & ~Q(map_index__in=[r[0] for r in decided]))
+    for outcome, mis in by_outcome.items():
+        for start in range(0, len(mis), 10_000):
+            did |= _apply(dag_run, task_id, outcome, Q(map_index__in=mis[start : start + 10_000]))
     return did
 
 
