@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import connection
 
-from runs.resolver import TaskMapRow
+from runs.resolver import TaskMapRow, item_sql
 
 
 @dataclass
@@ -45,8 +45,7 @@ def single_upstream(task: dict[str, Any]) -> str | None:
 
 
 _ITEMS_SQL = """
-SELECT tm.id, tm.length, tm.keys::text, i,
-       (CASE WHEN tm.keys IS NULL THEN x.value -> i ELSE x.value -> (tm.keys ->> i) END)::text
+SELECT tm.id, tm.length, tm.keys::text, i, """ + item_sql("i") + """
 FROM runs_taskmap tm
 JOIN runs_xcom x ON x.dag_run_id = tm.dag_run_id AND x.task_id = tm.task_id AND x.key = 'return_value' AND x.map_index = -1
 CROSS JOIN unnest(%(indexes)s::int[]) AS i

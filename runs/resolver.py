@@ -61,6 +61,12 @@ class LazyXComSequence(Sequence[Any]):
         return f"LazyXComSequence(len={len(self)})"
 
 
+def item_sql(index: str) -> str:
+    """SQL for item ``index`` of a recorded result ``x.value`` (its TaskMap ``tm``), as JSON text:
+    the list element, or for a dict the value of the key the TaskMap lists at that position."""
+    return f"(CASE WHEN tm.keys IS NULL THEN x.value -> {index} ELSE x.value -> (tm.keys ->> {index}) END)::text"
+
+
 class TaskMapRow(NamedTuple):
     length: int
     keys: list[str] | None
@@ -90,8 +96,7 @@ class DbResolver:
             i = self._prefetch_index if self._prefetch_index is not None and self._prefetch_index >= 0 else None
             with connection.cursor() as cur:
                 cur.execute(
-                    "SELECT tm.length, tm.keys::text, (SELECT (CASE WHEN tm.keys IS NULL THEN x.value -> %(i)s::int"
-                    " ELSE x.value -> (tm.keys ->> %(i)s::int) END)::text FROM runs_xcom x WHERE %(i)s::int IS NOT NULL"
+                    "SELECT tm.length, tm.keys::text, (SELECT " + item_sql("%(i)s::int") + " FROM runs_xcom x WHERE %(i)s::int IS NOT NULL"
                     " AND x.dag_run_id = tm.dag_run_id AND x.task_id = tm.task_id AND x.key = 'return_value' AND x.map_index = -1)"
                     " FROM runs_taskmap tm WHERE tm.dag_run_id = %(run)s AND tm.task_id = %(task)s AND tm.map_index = -1",
                     {"i": i, "run": self.dag_run.pk, "task": task_id},
