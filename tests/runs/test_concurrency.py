@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Count
 
 from runs.cli import wait_for_dag_run
@@ -92,14 +92,19 @@ def in_threads(target: Callable[[int], Any], n: int = THREADS) -> list[Any]:
 
 
 def finish(ti_ids: list[int]) -> None:
-    """Plays the worker: each queued instance succeeds and leaves what a real one would."""
+    """Plays the worker: each queued instance succeeds and leaves what a real one would.
+
+    In one transaction, as the worker commits: the other scheduler must never see a success
+    whose result or TaskMap is not there yet (it would fail the downstream expansion).
+    """
     for ti in TaskInstance.objects.filter(pk__in=ti_ids).select_related("dag_run"):
-        if not TaskInstance.objects.filter(pk=ti.pk, state="queued").update(state="success"):
-            continue
-        value: Any = list(range(20)) if ti.task_id == "make" else ti.map_index
-        XCom.objects.create(dag_run=ti.dag_run, task_id=ti.task_id, map_index=ti.map_index, value=value)
-        if ti.task_id == "make":
-            TaskMap.objects.create(dag_run=ti.dag_run, task_id="make", map_index=-1, length=20)
+        with transaction.atomic():
+            if not TaskInstance.objects.filter(pk=ti.pk, state="queued").update(state="success"):
+                continue
+            value: Any = list(range(20)) if ti.task_id == "make" else ti.map_index
+            XCom.objects.create(dag_run=ti.dag_run, task_id=ti.task_id, map_index=ti.map_index, value=value)
+            if ti.task_id == "make":
+                TaskMap.objects.create(dag_run=ti.dag_run, task_id="make", map_index=-1, length=20)
 
 
 def duplicates() -> int:
