@@ -1,6 +1,6 @@
 """Scheduler steps. Each does one thing for one DagRun and returns whether it did any work.
 
-Concurrency: a pass over a DagRun holds that run's row lock (SELECT ... FOR UPDATE SKIP LOCKED),
+Concurrency: a pass over a DagRun holds that run's row lock (SELECT ... FOR NO KEY UPDATE SKIP LOCKED),
 so two schedulers never work on one run at once; task instance changes are compare-and-swap
 updates on the old state, and the unique (dag_run, task_id, map_index) constraint makes a
 duplicate expansion impossible even if that lock were bypassed.
@@ -278,7 +278,9 @@ def schedule_dag_run(*, dag_run_id: int, executor: Executor) -> bool:
     with transaction.atomic():
         # of=("self",): lock the run only; locking the joined SerializedDag too would make other
         # schedulers skip every run of the same DAG version while this pass holds it.
-        dag_run = (DagRun.objects.select_for_update(skip_locked=True, of=("self",)).select_related("serialized_dag")
+        # no_key: FOR NO KEY UPDATE still keeps other schedulers out, but not the workers, whose
+        # results and logs reference the run (a foreign key check takes FOR KEY SHARE on it).
+        dag_run = (DagRun.objects.select_for_update(skip_locked=True, no_key=True, of=("self",)).select_related("serialized_dag")
                    .filter(pk=dag_run_id, state__in=[DagRunState.QUEUED, DagRunState.RUNNING]).first())
         if dag_run is None:
             return False

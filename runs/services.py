@@ -127,7 +127,7 @@ def clear_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int
     if task_id not in data["tasks"]:
         raise DagRunError(f"Task {task_id!r} is not in DAG {dag_run.dag_id!r}")
     with transaction.atomic():
-        DagRun.objects.select_for_update().filter(pk=dag_run.pk).first()
+        DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
         n = _reset(dag_run, data, Q(task_id=task_id, map_index__in=map_indexes))
         if downstream:
             group = data["tasks"][task_id]["mapping"]
@@ -166,7 +166,7 @@ def clear_mapped_task(*, dag_run: DagRun, task_id: str, downstream: bool = False
     if task is None or task["mapping"] is None:
         raise DagRunError(f"Task {task_id!r} is not a mapped task of DAG {dag_run.dag_id!r}")
     with transaction.atomic():
-        DagRun.objects.select_for_update().filter(pk=dag_run.pk).first()
+        DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
         n = _reexpand(dag_run, data, task_id)
         if downstream:
             for d in _downstream_ids(data, task_id):
@@ -182,7 +182,7 @@ def mark_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int]
         raise DagRunError(f"Instances can be marked success or failed, not {state!r}")
     now = timezone.now()
     with transaction.atomic():
-        DagRun.objects.select_for_update().filter(pk=dag_run.pk).first()
+        DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
         n = (TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=map_indexes)
              .exclude(state__in=[state, TaskInstanceState.REMOVED])
              .update(state=state, end_date=now, next_retry_at=None))

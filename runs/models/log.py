@@ -6,7 +6,8 @@ from django.db import models
 class TaskInstanceLog(models.Model):
     """A chunk of one try's log, in id order. Kept in PostgreSQL so the web server reads any worker's logs."""
 
-    task_instance = models.ForeignKey("TaskInstance", on_delete=models.CASCADE, related_name="logs")
+    # db_index=False: the (task_instance, try_number, id) index serves every lookup by instance.
+    task_instance = models.ForeignKey("TaskInstance", on_delete=models.CASCADE, related_name="logs", db_index=False)
     try_number = models.PositiveIntegerField()
     text = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -25,7 +25,9 @@ UNFINISHED_STATES = frozenset({S.NONE, S.SCHEDULED, S.QUEUED, S.RUNNING, S.UP_FO
 class TaskInstance(models.Model):
     """One run of one task, or of one index of a mapped task (``map_index`` 0..N-1; -1 when unmapped)."""
 
-    dag_run = models.ForeignKey("DagRun", on_delete=models.CASCADE, related_name="task_instances")
+    # db_index=False: every index below starts with dag_run, and each index is written again on every
+    # state change (a state change is never a HOT update), so a redundant one costs on the hot path.
+    dag_run = models.ForeignKey("DagRun", on_delete=models.CASCADE, related_name="task_instances", db_index=False)
     task_id = models.CharField(max_length=250)
     map_index = models.IntegerField(default=-1)
     state = models.CharField(max_length=20, choices=TaskInstanceState.choices, default=TaskInstanceState.NONE)
@@ -53,8 +55,9 @@ class TaskInstance(models.Model):
         indexes = [
             # grid + scheduler: per-task state aggregation within a run
             models.Index(fields=["dag_run", "task_id", "state"], name="ti_run_task_state"),
-            # scheduler: instances still to evaluate, queue or retry
-            models.Index(fields=["dag_run", "state"], name="ti_run_unfinished",
+            # scheduler: instances still to evaluate, queue or retry; task_id, map_index so that the
+            # queue step reads the next ones in order without scanning every instance of the run
+            models.Index(fields=["dag_run", "state", "task_id", "map_index"], name="ti_run_unfinished_ordered",
                          condition=models.Q(state__in=["none", "scheduled", "queued", "running", "up_for_retry"])),
             # mapped instances table sorted by duration / start
             models.Index(fields=["dag_run", "task_id", "duration"], name="ti_run_task_duration"),

@@ -8,7 +8,8 @@ RETURN_VALUE = "return_value"
 class XCom(models.Model):
     """A value pushed by a task instance, as JSON (PostgreSQL jsonb, so one item can be read in SQL)."""
 
-    dag_run = models.ForeignKey("DagRun", on_delete=models.CASCADE, related_name="xcoms")
+    # db_index=False: the unique (dag_run, task_id, key, map_index) index serves lookups by run.
+    dag_run = models.ForeignKey("DagRun", on_delete=models.CASCADE, related_name="xcoms", db_index=False)
     task_id = models.CharField(max_length=250)
     map_index = models.IntegerField(default=-1)
     key = models.CharField(max_length=250, default=RETURN_VALUE)
