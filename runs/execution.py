@@ -160,7 +160,8 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
         try:
             pending = writer.take_pending_update()
             final, next_claim = with_db_retry(lambda: _commit_success(
-                ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text, claim_next=claim_next))
+                ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text, claim_next=claim_next,
+                wake_always=wakes_scheduler_on_each_success(data, ti.task_id)))
         except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
             if log_text:
                 writer.restore(log_text)
@@ -255,16 +256,39 @@ WITH done AS (
     INSERT INTO runs_taskinstancelog (task_instance_id, try_number, text, created_at)
     SELECT %(id)s, %(try)s, %(log)s, %(end)s WHERE %(log)s::text IS NOT NULL
 )
-SELECT (SELECT count(*) FROM done), pg_notify(%(channel)s, '')
+SELECT (SELECT count(*) FROM done), CASE WHEN %(wake)s OR NOT EXISTS (
+    SELECT 1 FROM runs_taskinstance s WHERE s.dag_run_id = %(run)s AND s.task_id = %(task)s
+    AND s.state IN ('scheduled', 'queued', 'up_for_retry') AND s.id <> %(id)s
+) THEN pg_notify(%(channel)s, '') END
 """
 # The same, also claiming the batch's next instance: it starts right after this commit.
 _COMMIT_SUCCESS_AND_CLAIM_SQL = _COMMIT_SUCCESS_SQL.replace(
-    "\nSELECT (SELECT count(*) FROM done), pg_notify(%(channel)s, '')",
-    ", claimed AS (" + _CLAIM_SQL + ")\nSELECT (SELECT count(*) FROM done), pg_notify(%(channel)s, ''), claimed.*"
-    " FROM (SELECT 1) AS one LEFT JOIN claimed ON true",
-)
-if "claimed AS (" not in _COMMIT_SUCCESS_AND_CLAIM_SQL:  # the rewrite above must have found its anchor
+    "\nSELECT (SELECT count(*) FROM done), ",
+    ", claimed AS (" + _CLAIM_SQL + ")\nSELECT (SELECT count(*) FROM done), ",
+).replace(" THEN pg_notify(%(channel)s, '') END\n", " THEN pg_notify(%(channel)s, '') END, claimed.*"
+          " FROM (SELECT 1) AS one LEFT JOIN claimed ON true\n")
+if "claimed AS (" not in _COMMIT_SUCCESS_AND_CLAIM_SQL or "claimed.*" not in _COMMIT_SUCCESS_AND_CLAIM_SQL:
     raise ImportError("runs.execution: the success statement changed; update _COMMIT_SUCCESS_AND_CLAIM_SQL")
+
+
+# Most successes need not wake the scheduler: while a sibling of the same task still waits to
+# run, that sibling's own success will, as each success checks for waiting siblings in its
+# commit (the last ones always wake it). Waking it on every success made the workers' commits
+# queue behind PostgreSQL's NOTIFY lock, which each holds through its WAL flush. These tasks
+# need each success seen at once: a limit frees a slot, a downstream may start on one success
+# (or be skipped by one), or index i downstream waits only for index i here.
+_RULES_DECIDED_BY_ONE_SUCCESS = frozenset({"one_success", "all_failed"})
+
+
+def wakes_scheduler_on_each_success(data: dict[str, Any], task_id: str) -> bool:
+    task = data["tasks"][task_id]
+    if task.get("max_active_tis_per_dagrun"):
+        return True
+    for d in task["downstream"]:
+        down = data["tasks"][d]
+        if down["trigger_rule"] in _RULES_DECIDED_BY_ONE_SUCCESS or task_id in down.get("same_index_upstream", ()):
+            return True
+    return False
 
 
 def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None,
@@ -274,7 +298,7 @@ def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, 
 
 def _commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None,
                     log_text: str | None = None, claim_next: tuple[int, Preloaded | None] | None = None,
-                    ) -> tuple[str, Claim | None]:
+                    wake_always: bool = True) -> tuple[str, Claim | None]:
     """Store the result and mark success atomically, only if this try still owns the instance.
 
     One statement (and one round trip) for the common case: the compare-and-swap, the XCom and
@@ -292,7 +316,7 @@ def _commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any,
             pending = pending or {}
             cur.execute(_COMMIT_SUCCESS_AND_CLAIM_SQL if claim_next is not None else _COMMIT_SUCCESS_SQL, {**params, "end": end, "duration": duration, "id": ti.pk, "try": ti.try_number,
                                               "run": ti.dag_run_id, "task": ti.task_id, "index": ti.map_index,
-                                              "value": payload, "channel": CHANNEL,
+                                              "value": payload, "channel": CHANNEL, "wake": wake_always,
                                               "fields": json.dumps(pending["rendered_fields"]) if "rendered_fields" in pending else None,
                                               "name": pending.get("rendered_map_index"), "log": log_text})
             owned, _, *claimed = cur.fetchone()

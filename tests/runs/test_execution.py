@@ -299,3 +299,80 @@ with DAG("group") as the_dag:
 
         assert run.state == DagRunState.SUCCESS
         assert result(run, "collect") == ["n=2", "n=4", "n=6"]
+
+
+class SchedulerWakeUpTests:
+    """A success wakes the scheduler only when the scheduler can act on it."""
+
+    @pytest.fixture
+    def listener(self):  # type: ignore[no-untyped-def]
+        from runs.notify import SchedulerListener
+
+        listener = SchedulerListener()
+        yield listener
+        listener.close()
+
+    def run_with(self, tmp_path: Path, rule: str) -> tuple[DagRun, list[int]]:
+        run = make_run(tmp_path, f"""
+@task
+def add(x):
+    return x + 1
+
+@task(trigger_rule="{rule}")
+def total(values):
+    return sum(values)
+
+with DAG("wake") as the_dag:
+    total(add.expand(x=[1, 2, 3]))
+""", dag_id="wake")
+        queued = step(run)  # expands add and queues its instances
+        assert len(queued) == 3
+        return run, queued
+
+    def test_it_wakes_the_scheduler_only_once_no_sibling_waits_to_run(self, tmp_path: Path, listener) -> None:  # type: ignore[no-untyped-def]
+        run, queued = self.run_with(tmp_path, "all_success")
+        listener.wait(0.05)  # whatever the set-up sent
+
+        woken = []
+        for ti_id in queued:
+            assert execute_task_instance(ti_id) == "success"
+            woken.append(listener.wait(0.2, coalesce=0))
+
+        assert woken == [False, False, True]
+        assert step(run) and states(run, "total") == {-1: "queued"}
+
+    def test_it_wakes_the_scheduler_on_each_success_a_downstream_may_start_on(self, tmp_path: Path, listener) -> None:  # type: ignore[no-untyped-def]
+        _, queued = self.run_with(tmp_path, "one_success")
+        listener.wait(0.05)
+
+        woken = []
+        for ti_id in queued:
+            assert execute_task_instance(ti_id) == "success"
+            woken.append(listener.wait(0.2, coalesce=0))
+
+        assert woken == [True, True, True]
+
+
+class WakesSchedulerOnEachSuccessTests:
+    def data(self, **tasks: dict) -> dict:
+        base = {"max_active_tis_per_dagrun": None, "downstream": [], "trigger_rule": "all_success", "same_index_upstream": []}
+        return {"tasks": {name: {**base, **t} for name, t in tasks.items()}}
+
+    def test_it_waits_for_the_last_success_when_downstream_needs_every_upstream(self) -> None:
+        from runs.execution import wakes_scheduler_on_each_success
+
+        data = self.data(up={"downstream": ["down"]}, down={"trigger_rule": "none_failed"})
+        assert wakes_scheduler_on_each_success(data, "up") is False
+
+    def test_it_wakes_on_each_success_where_one_success_decides_or_a_slot_frees(self) -> None:
+        from runs.execution import wakes_scheduler_on_each_success
+
+        assert wakes_scheduler_on_each_success(self.data(up={"downstream": ["d"]}, d={"trigger_rule": "one_success"}), "up")
+        assert wakes_scheduler_on_each_success(self.data(up={"downstream": ["d"]}, d={"trigger_rule": "all_failed"}), "up")
+        assert wakes_scheduler_on_each_success(self.data(up={"max_active_tis_per_dagrun": 2}), "up")
+
+    def test_it_wakes_on_each_success_for_depth_first_mapped_groups(self) -> None:
+        from runs.execution import wakes_scheduler_on_each_success
+
+        data = self.data(first={"downstream": ["second"]}, second={"same_index_upstream": ["first"]})
+        assert wakes_scheduler_on_each_success(data, "first") is True
