@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Count
 
 from runs.cli import wait_for_dag_run
 from runs.dag_processing import process_dags_folder
+from runs import scheduler
 from runs.executors import InlineExecutor
 from runs.models import DagRun, DagRunState, TaskInstance, TaskMap, XCom
 from runs.scheduler import expand_mapped_task, queue_task_instances, schedule_dag_run, schedule_task_instances
@@ -176,6 +177,44 @@ class SchedulerThreadsTests:
             # make and the ten group roots; everything else waits on them.
             assert len(expected) == 11
             assert set(TaskInstance.objects.filter(dag_run=run, state="queued").values_list("try_number", flat=True)) == {1}
+
+
+    def test_it_lets_a_worker_store_a_result_while_a_scheduler_pass_holds_the_run(
+            self, busy_runs: list[DagRun], monkeypatch: pytest.MonkeyPatch) -> None:
+        # A result's foreign key check takes FOR KEY SHARE on its run: the pass's lock must not
+        # conflict with it, or every worker's commit waits for the scheduler.
+        run = busy_runs[0]
+        inside, release = threading.Event(), threading.Event()
+        expand = scheduler.expand_mapped_tasks
+
+        def held(**kwargs: Any) -> bool:
+            inside.set()
+            release.wait(10)
+            return expand(**kwargs)
+
+        monkeypatch.setattr(scheduler, "expand_mapped_tasks", held)
+
+        def scheduler_pass() -> None:
+            try:
+                schedule_dag_run(dag_run_id=run.pk, executor=InlineExecutor())
+            finally:
+                connections.close_all()
+
+        holder = threading.Thread(target=scheduler_pass)
+        holder.start()
+        try:
+            assert inside.wait(10)
+            with connection.cursor() as cur:
+                cur.execute("SET lock_timeout = '2s'")
+            with transaction.atomic():
+                XCom.objects.create(dag_run=run, task_id="make", map_index=-1, value=[1])
+        finally:
+            release.set()
+            holder.join(10)
+            with connection.cursor() as cur:
+                cur.execute("SET lock_timeout = 0")
+
+        assert XCom.objects.filter(dag_run=run, task_id="make").exists()
 
 
 DAILY = """
