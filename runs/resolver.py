@@ -115,9 +115,14 @@ class DbResolver:
                 return tm.length
             self._task_maps.pop(task_id, None)  # not there yet: ask again next time
             state = TaskInstance.objects.filter(dag_run=self.dag_run, task_id=task_id, map_index=-1).values_list("state", flat=True).first()
-            if state == TaskInstanceState.SUCCESS:
+            if state != TaskInstanceState.SUCCESS:
+                return None
+            # The success may have committed between the two reads above (each statement sees
+            # its own snapshot); the TaskMap commits with it, so read it once more before failing.
+            tm = self._task_map(task_id)
+            if tm is None:
                 raise MappingError(f"task {task_id!r} succeeded but recorded no length to map over; clear it to run it again")
-            return None
+            return tm.length
         unfinished = TaskInstance.objects.filter(dag_run=self.dag_run, task_id=task_id, state__in=UNFINISHED_STATES).exists()
         if unfinished:
             return None

@@ -109,6 +109,23 @@ class DbResolverLengthTests:
         with pytest.raises(MappingError, match="'make' succeeded but recorded no length"):
             DbResolver(run, data(run)).xcom_length("make", mapped=False)
 
+    def test_it_reads_a_length_that_committed_with_the_success_between_its_reads(
+            self, run: DagRun, monkeypatch: pytest.MonkeyPatch) -> None:
+        # The worker commits the success and the TaskMap together, but the resolver reads the
+        # TaskMap and the state in two statements: the commit can land between them.
+        read_task_map = DbResolver._task_map
+
+        def then_the_worker_commits(resolver: DbResolver, task_id: str) -> Any:
+            found = read_task_map(resolver, task_id)
+            if found is None and not TaskMap.objects.filter(dag_run=run, task_id=task_id).exists():
+                TaskMap.objects.create(dag_run=run, task_id=task_id, map_index=-1, length=3)
+                set_state(run, task_id, "success")
+            return found
+
+        monkeypatch.setattr(DbResolver, "_task_map", then_the_worker_commits)
+
+        assert DbResolver(run, data(run)).xcom_length("make", mapped=False) == 3
+
     def test_it_counts_a_mapped_upstream_once_every_index_finished(self, run: DagRun) -> None:
         TaskInstance.objects.filter(dag_run=run, task_id="add").delete()
         for map_index in range(3):
