@@ -256,11 +256,17 @@ WITH done AS (
     INSERT INTO runs_taskinstancelog (task_instance_id, try_number, text, created_at)
     SELECT %(id)s, %(try)s, %(log)s, %(end)s WHERE %(log)s::text IS NOT NULL
 )
-SELECT (SELECT count(*) FROM done), CASE WHEN %(wake)s OR NOT EXISTS (
-    SELECT 1 FROM runs_taskinstance s WHERE s.dag_run_id = %(run)s AND s.task_id = %(task)s
-    AND s.state IN ('scheduled', 'queued', 'up_for_retry') AND s.id <> %(id)s
-) THEN pg_notify(%(channel)s, '') END
-"""
+SELECT (SELECT count(*) FROM done), CASE WHEN %(wake)s OR COALESCE({waiting}) IS NULL THEN pg_notify(%(channel)s, '') END
+""".format(waiting=", ".join(
+    # One probe per waiting state, tried in turn: the highest waiting index of this task, read
+    # backwards from the ti_run_unfinished_ordered index. Instances run in map_index order, so
+    # a live one is met first; a range that only holds finished instances' old entries (every
+    # instance was 'scheduled' once) is read only when no sibling is queued, near the very end.
+    # Not NOT EXISTS: PostgreSQL drops the ORDER BY there and may pick a sequential scan that
+    # reads every finished instance first, once per success.
+    "(SELECT s.map_index FROM runs_taskinstance s WHERE s.dag_run_id = %(run)s AND s.state = '{state}'"
+    " AND s.task_id = %(task)s ORDER BY s.map_index DESC LIMIT 1)".format(state=state)
+    for state in ("queued", "scheduled", "up_for_retry")))
 # The same, also claiming the batch's next instance: it starts right after this commit.
 _COMMIT_SUCCESS_AND_CLAIM_SQL = _COMMIT_SUCCESS_SQL.replace(
     "\nSELECT (SELECT count(*) FROM done), ",
