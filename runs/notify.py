@@ -24,12 +24,14 @@ class SchedulerListener:
         self._conn = psycopg.connect(**params, autocommit=True)
         self._conn.execute(f"LISTEN {CHANNEL}")
 
-    def wait(self, timeout: float, *, coalesce: float = 0.03) -> bool:
+    def wait(self, timeout: float, *, coalesce: float = 0.005) -> bool:
         """Block up to ``timeout`` seconds; True if woken by a notification.
 
-        After a wake-up it gathers notifications for ``coalesce`` seconds more: hundreds of
-        instances finishing each second then cost a few scheduler passes, not one each, for a
-        few tens of milliseconds of latency.
+        After a wake-up it gathers notifications for ``coalesce`` seconds more, so that a burst
+        of successes that each wake it (a depth-first mapped group) costs fewer passes. Kept
+        short: most successes no longer notify, and every hand-off (trigger -> upstream ->
+        mapped -> reduce -> run end) waited the whole window. 30 ms cost 80 ms of a 1,000-instance
+        run and 12 % of a 500-index depth-first group run against 5 ms, interleaved run by run.
         """
         woke = False
         for _ in self._conn.notifies(timeout=timeout, stop_after=1):
