@@ -82,21 +82,34 @@ def expand_mapped_task(*, dag_run: DagRun, data: dict[str, Any], task_id: str) -
     deleted, _ = TaskInstance.objects.filter(pk=placeholder.pk, state=S.NONE).delete()
     if not deleted:
         return 0  # another scheduler expanded it first
+    initial = _initial_state(dag_run, task)
     with connection.cursor() as cur:
         # One statement for any N: 100,000 rows are generated inside PostgreSQL, not sent one by one.
         cur.execute(
             """
             INSERT INTO runs_taskinstance (dag_run_id, task_id, map_index, state, try_number, max_tries, hostname, updated_at)
-            SELECT %s, %s, i, 'none', 0, %s, '', now() FROM generate_series(0, %s) AS i
+            SELECT %s, %s, i, %s, 0, %s, '', now() FROM generate_series(0, %s) AS i
             ON CONFLICT (dag_run_id, task_id, map_index) DO NOTHING
             """,
-            [dag_run.pk, task_id, int(task["retries"]), length - 1],
+            [dag_run.pk, task_id, initial, int(task["retries"]), length - 1],
         )
         created = cur.rowcount
     TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__gte=length).exclude(state=S.REMOVED).update(state=S.REMOVED)
-    TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__lt=length, state=S.REMOVED).update(state=S.NONE)
+    TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__lt=length, state=S.REMOVED).update(state=initial)
     log.info("Expanded %s.%s in %s to %d instances", dag_run.dag_id, task_id, dag_run.run_id, length)
     return created
+
+
+def _initial_state(dag_run: DagRun, task: dict[str, Any]) -> str:
+    """New instances start scheduled when the trigger rule already lets every index run, so a
+    large expansion is not written a second time by the scheduling step in the same pass (at
+    100,000 instances that second write took longer than the insert). Indexes that wait for
+    their own same-index upstream in a mapped task group start with no state, as before."""
+    if task.get("same_index_upstream"):
+        return S.NONE
+    counts = _counts_by_task(dag_run, task_ids=task["upstream"])
+    shared = sum((_upstream_counts(counts.get(up, {})) for up in task["upstream"]), UpstreamCounts())
+    return S.SCHEDULED if evaluate(task["trigger_rule"], shared) == "run" else S.NONE
 
 
 def expand_mapped_tasks(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
@@ -110,8 +123,11 @@ def expand_mapped_tasks(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
     return left < len(pending)
 
 
-def _counts_by_task(dag_run: DagRun) -> dict[str, dict[str, int]]:
-    rows = TaskInstance.objects.filter(dag_run=dag_run).values("task_id", "state").annotate(n=Count("id"))
+def _counts_by_task(dag_run: DagRun, *, task_ids: list[str] | None = None) -> dict[str, dict[str, int]]:
+    rows = TaskInstance.objects.filter(dag_run=dag_run)
+    if task_ids is not None:
+        rows = rows.filter(task_id__in=task_ids)
+    rows = rows.values("task_id", "state").annotate(n=Count("id"))
     out: dict[str, dict[str, int]] = defaultdict(dict)
     for r in rows:
         out[r["task_id"]][r["state"]] = r["n"]

@@ -79,7 +79,34 @@ class ExpandMappedTaskTests:
 
         assert expand(run, "add") == 3
 
-        assert states(run, "add") == {0: NONE, 1: NONE, 2: NONE}
+        # Nothing upstream to wait for: ready to queue at once, not written twice.
+        assert states(run, "add") == {0: SCHEDULED, 1: SCHEDULED, 2: SCHEDULED}
+
+    def test_it_leaves_new_instances_to_the_trigger_rule_while_another_upstream_runs(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, """
+@task
+def make():
+    return [1, 2]
+
+@task
+def other():
+    return 1
+
+@task
+def add(x):
+    return x + 1
+
+with DAG("waits_other") as the_dag:
+    other() >> add.expand(x=make())
+""", dag_id="waits_other")
+        record_length(run, "make", 2)
+
+        assert expand(run, "add") == 2
+        assert states(run, "add") == {0: NONE, 1: NONE}
+
+        set_state(run, "other", SUCCESS)
+        assert schedule(run)
+        assert states(run, "add") == {0: SCHEDULED, 1: SCHEDULED}
 
     def test_it_does_nothing_the_second_time(self, tmp_path: Path) -> None:
         run = make_run(tmp_path, LITERAL, dag_id="literal")
@@ -97,7 +124,7 @@ class ExpandMappedTaskTests:
 
         record_length(run, "make", 4)
         assert expand(run, "add") == 4
-        assert states(run, "add") == {0: NONE, 1: NONE, 2: NONE, 3: NONE}
+        assert states(run, "add") == {0: SCHEDULED, 1: SCHEDULED, 2: SCHEDULED, 3: SCHEDULED}
 
     def test_it_fails_when_the_upstream_succeeded_without_a_length(self, tmp_path: Path) -> None:
         run = make_run(tmp_path, FROM_UPSTREAM, dag_id="from_upstream")
@@ -158,7 +185,7 @@ class ExpandMappedTaskTests:
         TaskInstance.objects.create(dag_run=run, task_id="add", map_index=-1, state=NONE)
         record_length(run, "make", 5)
         assert expand(run, "add") == 2
-        assert states(run, "add") == {0: SUCCESS, 1: SUCCESS, 2: SUCCESS, 3: NONE, 4: NONE}
+        assert states(run, "add") == {0: SUCCESS, 1: SUCCESS, 2: SUCCESS, 3: SCHEDULED, 4: SCHEDULED}
 
         # Cleared again, and now 2 items.
         TaskInstance.objects.create(dag_run=run, task_id="add", map_index=-1, state=NONE)
@@ -178,7 +205,7 @@ class ExpandMappedTaskTests:
 
         expand(run, "add")
 
-        assert states(run, "add") == {0: NONE, 1: NONE, 2: NONE}
+        assert states(run, "add") == {0: SCHEDULED, 1: SCHEDULED, 2: SCHEDULED}
 
     def test_it_removes_every_index_when_a_reexpansion_is_empty(self, tmp_path: Path) -> None:
         run = make_run(tmp_path, FROM_UPSTREAM, dag_id="from_upstream")
