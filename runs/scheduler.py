@@ -107,8 +107,7 @@ def _initial_state(dag_run: DagRun, task: dict[str, Any]) -> str:
     their own same-index upstream in a mapped task group start with no state, as before."""
     if task.get("same_index_upstream"):
         return S.NONE
-    counts = _counts_by_task(dag_run, task_ids=task["upstream"])
-    shared = sum((_upstream_counts(counts.get(up, {})) for up in task["upstream"]), UpstreamCounts())
+    shared = _shared_upstream_counts(task, _counts_by_task(dag_run, task_ids=task["upstream"]))
     return S.SCHEDULED if evaluate(task["trigger_rule"], shared) == "run" else S.NONE
 
 
@@ -141,6 +140,12 @@ def _upstream_counts(states: dict[str, int]) -> UpstreamCounts:
                           failed=states.get(S.FAILED, 0), upstream_failed=states.get(S.UPSTREAM_FAILED, 0), done=done)
 
 
+def _shared_upstream_counts(task: dict[str, Any], counts: dict[str, dict[str, int]]) -> UpstreamCounts:
+    """The upstream states every index of the task shares: all but its same-index upstreams."""
+    same_index = set(task.get("same_index_upstream", []))
+    return sum((_upstream_counts(counts.get(up, {})) for up in task["upstream"] if up not in same_index), UpstreamCounts())
+
+
 def schedule_task_instances(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
     """Evaluate trigger rules for instances with no state yet, and release retries that are due."""
     now = timezone.now()
@@ -156,10 +161,7 @@ def schedule_task_instances(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
         if task is None:
             continue
         same_index = set(task.get("same_index_upstream", []))
-        shared = UpstreamCounts()
-        for up in task["upstream"]:
-            if up not in same_index:
-                shared = shared + _upstream_counts(counts.get(up, {}))
+        shared = _shared_upstream_counts(task, counts)
         is_placeholder = task["mapping"] is not None and task_id in pending_placeholders
         if not same_index or is_placeholder:
             outcome = evaluate(task["trigger_rule"], shared)
