@@ -1,4 +1,4 @@
-"""2. Expansion: runs.scheduler.expand_mapped_task from the -1 placeholder to N rows, ready to queue.
+"""2. Expansion: runs.scheduling.steps.expand_mapped_task from the -1 placeholder to N rows, ready to queue.
 
 The upstream's length is recorded directly (a TaskMap row), as if it had just succeeded; the
 timing covers the expansion and its commit, as inside the scheduler's pass over a run.
@@ -25,7 +25,7 @@ def expand_once(n: int) -> float:
     from django.test.utils import override_settings
 
     from runs.models import DagRun, TaskInstance, TaskInstanceState, TaskMap
-    from runs.scheduler import expand_mapped_task
+    from runs.scheduling.steps import expand_mapped_task
 
     run = finished_run("bench_throughput", run_id=f"bench_expand_{n}_{uuid.uuid4().hex[:8]}")
     TaskInstance.objects.filter(dag_run=run, task_id="numbers").update(state=TaskInstanceState.SUCCESS, try_number=1)

@@ -240,7 +240,7 @@ def reset_runs() -> None:
 
 
 def sync_bench_dags() -> None:
-    from runs.dag_processing import process_dags_folder
+    from runs.scheduling.dag_processing import process_dags_folder
 
     from bench.env import DAGS_FOLDER
 

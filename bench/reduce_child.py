@@ -16,7 +16,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from runs.execution import execute_task_instance
+    from runs.execution.execute import execute_task_instance
 
     trace = "--tracemalloc" in sys.argv
     if trace:

@@ -3,5 +3,5 @@ from __future__ import annotations
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("runs.urls")),
+    path("", include("runs.web.urls")),
 ]

@@ -6,11 +6,11 @@ from typing import Any
 
 from django.utils import timezone
 
-from runs.execution import execute_task_instance
-from runs.executors import InlineExecutor
+from runs.execution.execute import execute_task_instance
+from runs.scheduling.executors import InlineExecutor
 from runs.models import DagRun, TaskInstance, TaskInstanceState, XCom
 from runs.models.xcom import RETURN_VALUE
-from runs.scheduler import schedule_dag_run
+from runs.scheduling.steps import schedule_dag_run
 
 
 def dag_run_summary(run: DagRun) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from django.core.management import call_command
 
 from tests.conftest import LiveStack
 from runs.cli import wait_for_dag_run
-from runs.dag_processing import process_dags_folder
+from runs.scheduling.dag_processing import process_dags_folder
 from runs.logs import read_log
 from runs.models import DagImportError, DagModel, DagRun, TaskInstance
 from runs.services import create_dag_run

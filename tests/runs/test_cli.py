@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 
-from runs.execution import execute_task_instance
+from runs.execution.execute import execute_task_instance
 from runs.logs import read_log
 from runs.models import DagImportError, DagModel, DagRun, TaskInstance, Variable, XCom
 from tests.runs.factories import write_dag

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from runs.cli import run_dag_run_inline
 from runs.models import DagRun, TaskInstance
-from runs.queries import grid_cells, mapped_summary
+from runs.web.queries import grid_cells, mapped_summary
 from runs.services import clear_task_instances
 from tests.runs.factories import make_run
 

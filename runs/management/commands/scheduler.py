@@ -5,8 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from runs.executors import CeleryExecutor
-from runs.scheduler_job import Scheduler
+from runs.scheduling.executors import CeleryExecutor
+from runs.scheduling.loop import Scheduler
 
 
 class Command(BaseCommand):

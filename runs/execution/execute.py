@@ -1,0 +1,396 @@
+"""Running one task instance: the same code in a Celery worker and in ``dags test``."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+from datetime import datetime, timedelta
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from dagsapp.context import reset_current_context, set_current_context
+from dagsapp.exceptions import (
+    AirflowFailException,
+    AirflowSkipException,
+    UnmappableXComLengthPushed,
+    UnmappableXComTypePushed,
+)
+from dagsapp.instance import prepare_instance, render_fields, render_map_index
+from runs.execution.dagbag import get_dag
+from runs.logs import TaskLogWriter, TryLogger, WriterHandler
+from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
+from runs.models.xcom import RETURN_VALUE
+from runs.notify import CHANNEL, notify_scheduler
+from runs.execution.prefetch import BatchPrefetch, Preloaded, prefetch_batch
+from runs.execution.interrupts import TaskInstanceTakenAway, unwatch_try, watch_try
+from runs.execution.rendering import json_safe, mask_secrets
+from runs.resolver import DbResolver
+from runs.execution.task_context import RuntimeTaskInstance, build_context, push_xcom
+
+log = logging.getLogger(__name__)
+S = TaskInstanceState
+DISCARDED = "discarded"
+T = TypeVar("T")
+BATCH_TOUCH_SEC = 30.0
+
+
+def record_task_map(*, ti: TaskInstance, task: dict[str, Any], value: Any) -> None:
+    """A result that a mapped task expands over must be a list or dict within the length limit."""
+    if not isinstance(value, (list, tuple, dict)):
+        raise UnmappableXComTypePushed(ti.task_id, value)
+    limits = [limit or settings.MAX_MAP_LENGTH for limit in task["feeds_mapping_limits"]] or [settings.MAX_MAP_LENGTH]
+    if len(value) > max(limits):
+        raise UnmappableXComLengthPushed(ti.task_id, len(value), max(limits))
+    keys = None
+    if isinstance(value, dict):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"Task {ti.task_id!r} returned a dict to map over with a non-string key {bad[0]!r}; keys must be strings")
+        keys = list(value)
+    TaskMap.objects.update_or_create(dag_run_id=ti.dag_run_id, task_id=ti.task_id, map_index=ti.map_index,
+                                     defaults={"length": len(value), "keys": keys})
+
+
+# Claim a try in one statement: only a queued instance becomes running, once per try, so a
+# redelivered message or a cleared instance is never run twice. It also reads the upstream's
+# TaskMap id, so that a prefetched item is used only if it is still that result's.
+_CLAIM_SQL = (
+    "UPDATE runs_taskinstance ti SET state = 'running', start_date = %(c_now)s, end_date = NULL, duration = NULL,"
+    " hostname = %(c_host)s, pid = %(c_pid)s, next_retry_at = NULL, heartbeat_at = %(c_now)s, updated_at = %(c_now)s"
+    " WHERE ti.id = %(c_id)s AND ti.state = 'queued' RETURNING ti.dag_run_id, ti.task_id, ti.map_index, ti.try_number,"
+    " ti.max_tries, (SELECT tm.id FROM runs_taskmap tm WHERE tm.dag_run_id = ti.dag_run_id AND tm.task_id = %(c_up)s"
+    " AND tm.map_index = -1)"
+)
+
+
+class Claim(NamedTuple):
+    """The outcome of claiming one instance: its row (None if this call does not own the try)."""
+
+    row: tuple[Any, ...] | None
+    started: datetime
+
+
+def _claim_params(ti_id: int, preloaded: Preloaded | None, now: datetime) -> dict[str, Any]:
+    return {"c_now": now, "c_host": socket.gethostname(), "c_pid": os.getpid(), "c_id": ti_id,
+            "c_up": preloaded.upstream if preloaded else ""}
+
+
+def _claim(ti_id: int, preloaded: Preloaded | None) -> Claim:
+    started = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute(_CLAIM_SQL, _claim_params(ti_id, preloaded, started))
+        return Claim(cur.fetchone(), started)
+
+
+def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> str | None:
+    """queued -> running -> a final state. Returns the final state, or None if this call did not own the try."""
+    return _execute(ti_id, preloaded=preloaded)[0]
+
+
+def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim | None = None,
+             claim_next: tuple[int, Preloaded | None] | None = None) -> tuple[str | None, Claim | None]:
+    """Run one instance; ``claimed`` is its claim if the previous instance's commit took it.
+
+    With ``claim_next``, a successful commit also claims the batch's next instance in the same
+    statement (one round trip per instance instead of two) and returns that claim.
+    """
+    hostname = socket.gethostname()
+    if claimed is None:
+        claimed = _claim(ti_id, preloaded)
+    row, started = claimed
+    if row is None:
+        return None, None
+    if preloaded is not None and row[5] != preloaded.task_map_id:
+        preloaded = None
+    run, data = load_dag_run(row[0])
+    ti = TaskInstance(pk=ti_id, dag_run=run, task_id=row[1], map_index=row[2], try_number=row[3], max_tries=row[4],
+                      state=S.RUNNING, start_date=started, hostname=hostname)
+    ti._preloaded = preloaded  # type: ignore[attr-defined]
+    task_data = data["tasks"][ti.task_id]
+    writer = TaskLogWriter(ti.pk, ti.try_number, on_lost=watch_try((ti.pk, ti.try_number)))
+    handler = WriterHandler(writer)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        # Once per process: a task's INFO lines must reach its log. (Setting and restoring the
+        # level around every try cleared logging's caches twice per instance.)
+        root.setLevel(logging.INFO)
+    task_log = TryLogger(writer)
+    final: str
+    result: Any = None
+    next_claim: Claim | None = None
+    try:
+        try:
+            task_log.info("Starting attempt %d of %d", ti.try_number, ti.max_tries + 1)
+            task_log.info("Executing <Task(%s): %s> map_index=%d on %s", task_data["operator"], ti.task_id, ti.map_index, hostname)
+            with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):
+                result = _run(ti, run, data, task_data, task_log, writer=writer)
+            final = S.SUCCESS
+        finally:
+            # From here on a heartbeat finding the try gone can no longer interrupt this thread.
+            unwatch_try()
+    except AirflowSkipException as exc:
+        task_log.info("Skipping task: %s", exc)
+        final = S.SKIPPED
+    except TaskInstanceTakenAway:
+        task_log.warning("This try is no longer running in the database (cleared, marked or declared dead): stopped it")
+        final = DISCARDED
+    except BaseException as exc:  # noqa: BLE001 - every failure of user code ends the try, never the worker
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        task_log.error("Task failed with exception\n%s", "".join(traceback.format_exception(exc)))
+        retry = ti.try_number <= ti.max_tries and not isinstance(exc, AirflowFailException)
+        final = S.UP_FOR_RETRY if retry else S.FAILED
+    if final == S.SUCCESS:
+        # The common case takes the try's last log lines along in the commit's statement: one
+        # round trip fewer per instance. A result that feeds a mapping is checked first, so its
+        # "Marking task as SUCCESS" is written only once the check passed.
+        fast = not task_data["feeds_mapping"]
+        if fast:
+            task_log.info("Marking task as SUCCESS")
+        log_text = writer.take_for_commit() if fast else None
+        try:
+            pending = writer.take_pending_update()
+            final, next_claim = with_db_retry(lambda: _commit_success(
+                ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text, claim_next=claim_next,
+                wake_always=wakes_scheduler_on_each_success(data, ti.task_id)))
+        except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
+            if log_text:
+                writer.restore(log_text)
+            task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
+            final = S.UP_FOR_RETRY if ti.try_number <= ti.max_tries else S.FAILED
+        if final == DISCARDED:
+            task_log.warning("Instance was changed while running (cleared or marked); result discarded")
+        elif final == S.SUCCESS and not fast:
+            task_log.info("Marking task as SUCCESS")
+    if final not in (S.SUCCESS, DISCARDED):
+        end = timezone.now()
+        extra: dict[str, Any] = {}
+        if final == S.UP_FOR_RETRY:
+            extra["next_retry_at"] = end + timedelta(seconds=float(task_data["retry_delay"]))
+            task_log.info("Marking task as UP_FOR_RETRY; retry %d of %d at %s", ti.try_number, ti.max_tries, extra["next_retry_at"].isoformat())
+        else:
+            task_log.info("Marking task as %s", final.upper())
+        extra.update(writer.take_pending_update())
+        with_db_retry(lambda: TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
+            state=final, end_date=end, duration=(end - started).total_seconds(), **extra))
+    root.removeHandler(handler)
+    with_db_retry(writer.close)
+    if final != S.SUCCESS or task_data["feeds_mapping"]:
+        with_db_retry(notify_scheduler)  # the plain success path already woke the scheduler
+    return final, next_claim
+
+
+def execute_task_instances(ti_ids: list[int]) -> None:
+    """A batch from one message: each instance keeps its own claim, log, tries and result."""
+    try:
+        prefetch = prefetch_batch(ti_ids, lambda run_id: load_dag_run(run_id)[1])
+    except (OperationalError, InterfaceError):
+        prefetch = BatchPrefetch()  # an optimisation only: each instance reads its own item then
+    touched = time.monotonic()
+    claimed: Claim | None = None
+    for i, ti_id in enumerate(ti_ids):
+        if time.monotonic() - touched > BATCH_TOUCH_SEC:
+            # Those still waiting in this batch are not lost messages: keep them off the re-queue sweep.
+            TaskInstance.objects.filter(pk__in=ti_ids[i:], state=S.QUEUED).update(queued_at=timezone.now())
+            touched = time.monotonic()
+        following = (ti_ids[i + 1], prefetch.get(ti_ids[i + 1])) if i + 1 < len(ti_ids) else None
+        # The previous instance's commit may have claimed this one already (None: claim it now).
+        _, claimed = _execute(ti_id, preloaded=prefetch.get(ti_id), claimed=claimed, claim_next=following)
+
+
+def with_db_retry(fn: Callable[[], T], *, attempts: int = 8) -> T:
+    """Run a database step, riding out a restart of PostgreSQL with exponential back-off (~2 min)."""
+    delay = 0.5
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (OperationalError, InterfaceError):
+            if attempt == attempts - 1:
+                raise
+            log.warning("Database unavailable; retrying in %.1f s", delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+    raise AssertionError("unreachable")
+
+
+# A run's identity, conf and DAG version never change, so each worker process loads them once
+# per run instead of once per instance.
+_dag_runs: dict[int, tuple[DagRun, dict[str, Any]]] = {}
+_serialized: dict[int, dict[str, Any]] = {}
+
+
+def load_dag_run(dag_run_id: int) -> tuple[DagRun, dict[str, Any]]:
+    cached = _dag_runs.get(dag_run_id)
+    if cached is None:
+        run = DagRun.objects.get(pk=dag_run_id)
+        if run.serialized_dag_id not in _serialized:
+            if len(_serialized) > 64:
+                _serialized.clear()
+            _serialized[run.serialized_dag_id] = SerializedDag.objects.values_list("data", flat=True).get(pk=run.serialized_dag_id)
+        if len(_dag_runs) > 256:
+            _dag_runs.clear()
+        cached = _dag_runs[dag_run_id] = (run, _serialized[run.serialized_dag_id])
+    return cached
+
+
+_COMMIT_SUCCESS_SQL = """
+WITH done AS (
+    UPDATE runs_taskinstance SET state = 'success', end_date = %(end)s, duration = %(duration)s, updated_at = %(end)s,
+        rendered_fields = COALESCE(%(fields)s::jsonb, rendered_fields), rendered_map_index = COALESCE(%(name)s, rendered_map_index)
+    WHERE id = %(id)s AND state = 'running' AND try_number = %(try)s RETURNING id
+), pushed AS (
+    INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at)
+    SELECT %(run)s, %(task)s, %(index)s, 'return_value', %(value)s::jsonb, %(end)s FROM done WHERE %(value)s::jsonb IS NOT NULL
+    ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, created_at = EXCLUDED.created_at
+), logged AS (
+    INSERT INTO runs_taskinstancelog (task_instance_id, try_number, text, created_at)
+    SELECT %(id)s, %(try)s, %(log)s, %(end)s WHERE %(log)s::text IS NOT NULL
+)
+SELECT (SELECT count(*) FROM done), CASE WHEN %(wake)s OR COALESCE({waiting}) IS NULL THEN pg_notify(%(channel)s, '') END
+""".format(waiting=", ".join(
+    # One probe per waiting state, tried in turn: the highest waiting index of this task, read
+    # backwards from the ti_run_unfinished_ordered index. Instances run in map_index order, so
+    # a live one is met first; a range that only holds finished instances' old entries (every
+    # instance was 'scheduled' once) is read only when no sibling is queued, near the very end.
+    # Not NOT EXISTS: PostgreSQL drops the ORDER BY there and may pick a sequential scan that
+    # reads every finished instance first, once per success.
+    "(SELECT s.map_index FROM runs_taskinstance s WHERE s.dag_run_id = %(run)s AND s.state = '{state}'"
+    " AND s.task_id = %(task)s ORDER BY s.map_index DESC LIMIT 1)".format(state=state)
+    for state in ("queued", "scheduled", "up_for_retry")))
+# The same, also claiming the batch's next instance: it starts right after this commit.
+_COMMIT_SUCCESS_AND_CLAIM_SQL = _COMMIT_SUCCESS_SQL.replace(
+    "\nSELECT (SELECT count(*) FROM done), ",
+    ", claimed AS (" + _CLAIM_SQL + ")\nSELECT (SELECT count(*) FROM done), ",
+).replace(" THEN pg_notify(%(channel)s, '') END\n", " THEN pg_notify(%(channel)s, '') END, claimed.*"
+          " FROM (SELECT 1) AS one LEFT JOIN claimed ON true\n")
+if "claimed AS (" not in _COMMIT_SUCCESS_AND_CLAIM_SQL or "claimed.*" not in _COMMIT_SUCCESS_AND_CLAIM_SQL:
+    raise ImportError("runs.execution.execute: the success statement changed; update _COMMIT_SUCCESS_AND_CLAIM_SQL")
+
+
+# Most successes need not wake the scheduler: while a sibling of the same task still waits to
+# run, that sibling's own success will, as each success checks for waiting siblings in its
+# commit (the last ones always wake it). Waking it on every success made the workers' commits
+# queue behind PostgreSQL's NOTIFY lock, which each holds through its WAL flush. These tasks
+# need each success seen at once: a limit frees a slot, a downstream may start on one success
+# (or be skipped by one), or index i downstream waits only for index i here.
+_RULES_DECIDED_BY_ONE_SUCCESS = frozenset({"one_success", "all_failed"})
+
+
+def wakes_scheduler_on_each_success(data: dict[str, Any], task_id: str) -> bool:
+    task = data["tasks"][task_id]
+    if task.get("max_active_tis_per_dagrun"):
+        return True
+    for d in task["downstream"]:
+        down = data["tasks"][d]
+        if down["trigger_rule"] in _RULES_DECIDED_BY_ONE_SUCCESS or task_id in down.get("same_index_upstream", ()):
+            return True
+    return False
+
+
+def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None,
+                   log_text: str | None = None) -> str:
+    return _commit_success(ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text)[0]
+
+
+def _commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None,
+                    log_text: str | None = None, claim_next: tuple[int, Preloaded | None] | None = None,
+                    wake_always: bool = True) -> tuple[str, Claim | None]:
+    """Store the result and mark success atomically, only if this try still owns the instance.
+
+    One statement (and one round trip) for the common case: the compare-and-swap, the XCom and
+    the scheduler's wake-up; a result that feeds a mapping also records its TaskMap.
+    """
+    end = timezone.now()
+    duration = (end - ti.start_date).total_seconds() if ti.start_date else None
+    if not task_data["feeds_mapping"]:
+        try:
+            payload = json.dumps(result) if result is not None else None
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the return value of task {ti.task_id!r} is not JSON-serializable: {exc}") from None
+        params = _claim_params(claim_next[0], claim_next[1], end) if claim_next is not None else {}
+        with connection.cursor() as cur:
+            pending = pending or {}
+            cur.execute(_COMMIT_SUCCESS_AND_CLAIM_SQL if claim_next is not None else _COMMIT_SUCCESS_SQL, {**params, "end": end, "duration": duration, "id": ti.pk, "try": ti.try_number,
+                                              "run": ti.dag_run_id, "task": ti.task_id, "index": ti.map_index,
+                                              "value": payload, "channel": CHANNEL, "wake": wake_always,
+                                              "fields": json.dumps(pending["rendered_fields"]) if "rendered_fields" in pending else None,
+                                              "name": pending.get("rendered_map_index"), "log": log_text})
+            owned, _, *claimed = cur.fetchone()
+        # A claim that found the next instance no longer queued is a claim all the same (row None).
+        next_claim = Claim(tuple(claimed) if claimed[0] is not None else None, end) if claim_next is not None else None
+        return (S.SUCCESS if owned else DISCARDED), next_claim
+    with transaction.atomic():
+        if result is not None:
+            push_xcom(dag_run_id=ti.dag_run_id, task_id=ti.task_id, map_index=ti.map_index, key=RETURN_VALUE, value=result)
+        if task_data["feeds_mapping"]:
+            record_task_map(ti=ti, task=task_data, value=result)
+        owned = TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
+            state=S.SUCCESS, end_date=end, duration=duration, **(pending or {}))
+        if not owned:
+            # Cleared or marked while it ran: this try's result must not be kept.
+            transaction.set_rollback(True)
+            return DISCARDED, None
+    return S.SUCCESS, None
+
+
+# An argument whose name looks secret is shown as MASK in the Rendered tab, and its value is
+# replaced by MASK in the try's log (Airflow's sensitive field names, minimal version).
+def _store_rendered(ti: TaskInstance, writer: TaskLogWriter | None, fields: dict[str, Any]) -> None:
+    if writer is not None:
+        writer.defer_update(fields)
+    else:
+        TaskInstance.objects.filter(pk=ti.pk).update(**fields)
+
+
+def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[str, Any], task_log: TryLogger,
+         *, writer: TaskLogWriter | None = None) -> Any:
+    """Resolve, render and execute; returns the value to push (None for nothing)."""
+    dag = get_dag(run.dag_id, data["fileloc"])
+    task = dag.get_task(ti.task_id)
+    resolver = DbResolver(run, data, prefetch_index=ti.map_index)
+    preloaded: Preloaded | None = getattr(ti, "_preloaded", None)
+    if preloaded is not None:
+        resolver.preload(preloaded.upstream, preloaded.task_map, ti.map_index, preloaded.item)
+    prepared = prepare_instance(task, resolver, ti.map_index)
+    runtime_ti = RuntimeTaskInstance(ti, resolver, data)
+    context = build_context(ti, run, data, dag, prepared.operator, runtime_ti, prepared.mapping)
+    updates: dict[str, Any] = {}
+    if task_data["map_index_template"]:
+        try:
+            updates["rendered_map_index"] = (render_map_index(task_data["map_index_template"], context) or "")[:250]
+        except Exception as exc:  # noqa: BLE001 - a bad name template must not fail the task
+            task_log.warning("Could not render map_index_template: %s", exc)
+    secrets: set[str] = set()
+    mapped = {"mapped_kwargs": mask_secrets(json_safe(prepared.mapping.kwargs), secrets)} if prepared.mapping is not None else {}
+    try:
+        rendered = render_fields(prepared, task, resolver, ti.map_index, context)
+    except Exception:
+        # The resolved arguments still help to understand a template error: keep them.
+        _store_rendered(ti, writer, {**updates, "rendered_fields": mapped or None})
+        if writer is not None:
+            writer.redact(secrets)
+        raise
+    fields = mask_secrets(json_safe(rendered), secrets)
+    if writer is not None:
+        writer.redact(secrets)
+    # Shown while the task runs (written by the flusher within half a second, off this path),
+    # or stored with the final state if the task is done sooner.
+    _store_rendered(ti, writer, {**updates, "rendered_fields": {**mapped, "fields": fields}})
+    token = set_current_context(context)
+    try:
+        result = prepared.operator.execute(context)
+    finally:
+        reset_current_context(token)
+    if not task_data.get("do_xcom_push", True):
+        return None
+    return result

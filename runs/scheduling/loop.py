@@ -1,0 +1,139 @@
+"""The scheduler loop: parse DAG files when they change, create scheduled runs, pass over active runs.
+
+Each iteration is a handful of small steps; when none did any work the loop sleeps on
+PostgreSQL LISTEN until a worker reports a finished instance or the heartbeat interval passes.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import datetime
+
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, transaction
+from django.utils import timezone
+
+from dagsapp.schedules import interval_end, next_logical_date
+from runs.scheduling.dag_processing import folder_fingerprint, process_dags_folder
+from runs.scheduling.executors import Executor
+from runs.models import DagModel, DagRun, DagRunState, DagRunType
+from runs.notify import SchedulerListener
+from runs.scheduling.steps import active_dag_run_ids, fail_dead_task_instances, requeue_lost_task_instances, schedule_dag_run
+from runs.services import DagRunError, create_dag_run
+
+log = logging.getLogger(__name__)
+DAG_DIR_CHECK_INTERVAL_SEC = 2.0
+HEALTH_CHECK_INTERVAL_SEC = 2.0
+
+
+def create_scheduled_dag_runs(*, now: datetime | None = None) -> bool:
+    """One run per DAG whose next interval has ended; next_dagrun advances by compare-and-swap."""
+    now = now or timezone.now()
+    did = False
+    for dm in DagModel.objects.filter(is_active=True, is_paused=False, next_dagrun__isnull=False, schedule__isnull=False):
+        assert dm.next_dagrun is not None and dm.schedule is not None
+        logical = dm.next_dagrun
+        if dm.schedule == "@once":
+            end, following = logical, None
+        else:
+            end = interval_end(dm.schedule, logical)
+            following = next_logical_date(dm.schedule, logical)
+        if end > now:
+            continue
+        if DagRun.objects.filter(dag_id=dm.dag_id, state__in=[DagRunState.QUEUED, DagRunState.RUNNING]).count() >= dm.max_active_runs:
+            continue
+        try:
+            # One transaction: if the run cannot be created, next_dagrun is not advanced past it.
+            with transaction.atomic():
+                if not DagModel.objects.filter(pk=dm.pk, next_dagrun=logical).update(next_dagrun=following):
+                    continue  # another scheduler created this run
+                create_dag_run(dag_id=dm.dag_id, run_type=DagRunType.SCHEDULED, logical_date=logical,
+                               run_id=f"scheduled__{logical.isoformat()}", data_interval=(logical, end))
+            did = True
+        except DagRunError as exc:
+            log.warning("Could not create scheduled run of %s: %s", dm.dag_id, exc)
+    return did
+
+
+class Scheduler:
+    def __init__(self, *, executor: Executor, dags_folder: str | None = None, parse: bool = True) -> None:
+        self.executor = executor
+        self.dags_folder = dags_folder or str(settings.DAGS_FOLDER)
+        self.parse = parse
+        self.stop = threading.Event()
+        self._fingerprint: tuple[tuple[str, float, int], ...] | None = None
+        self._last_dir_check = 0.0
+        self._last_health_check = 0.0
+
+    def parse_if_changed(self) -> bool:
+        if not self.parse or time.monotonic() - self._last_dir_check < DAG_DIR_CHECK_INTERVAL_SEC:
+            return False
+        self._last_dir_check = time.monotonic()
+        fp = folder_fingerprint(self.dags_folder)
+        if fp == self._fingerprint:
+            return False
+        try:
+            changed = process_dags_folder(self.dags_folder)
+        except Exception:
+            log.exception("Parsing the DAG folder failed; will retry")
+            return False
+        self._fingerprint = fp
+        log.info("Parsed DAG folder %s (%d DAGs changed)", self.dags_folder, changed)
+        return changed > 0
+
+    def run_once(self) -> bool:
+        did = self.parse_if_changed()
+        did |= create_scheduled_dag_runs()
+        did |= self.check_health()
+        for dag_run_id in active_dag_run_ids():
+            if self.stop.is_set():
+                break
+            did |= schedule_dag_run(dag_run_id=dag_run_id, executor=self.executor)
+        return did
+
+    def check_health(self) -> bool:
+        """Dead workers and lost messages, checked every few seconds rather than every pass."""
+        if time.monotonic() - self._last_health_check < HEALTH_CHECK_INTERVAL_SEC:
+            return False
+        self._last_health_check = time.monotonic()
+        return (fail_dead_task_instances() + requeue_lost_task_instances()) > 0
+
+    def run_forever(self) -> None:
+        def on_signal(signum: int, frame: object) -> None:
+            log.info("Received signal %d: finishing the current step, then exiting", signum)
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        listener: SchedulerListener | None = None
+        backoff = 1.0
+        while not self.stop.is_set():
+            try:
+                if listener is None:
+                    listener = SchedulerListener()
+                did = self.run_once()
+                backoff = 1.0
+                if not did and not self.stop.is_set():
+                    listener.wait(settings.SCHEDULER_HEARTBEAT_SEC)
+            except (OperationalError, InterfaceError, DatabaseError, psycopg.Error, OSError) as exc:
+                # Database restarts are survivable: drop connections, back off, carry on. psycopg.Error:
+                # the LISTEN connection is psycopg's own, not Django's, and raises psycopg's errors.
+                log.warning("Database unavailable (%s); retrying in %.0f s", exc, backoff)
+                close_old_connections()
+                from django.db import connection
+
+                connection.close()
+                if listener is not None:
+                    try:
+                        listener.close()
+                    except Exception:
+                        pass
+                    listener = None
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+        if listener is not None:
+            listener.close()
+        log.info("Scheduler stopped")

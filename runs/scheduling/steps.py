@@ -1,0 +1,367 @@
+"""Scheduler steps. Each does one thing for one DagRun and returns whether it did any work.
+
+Concurrency: a pass over a DagRun holds that run's row lock (SELECT ... FOR NO KEY UPDATE SKIP LOCKED),
+so two schedulers never work on one run at once; task instance changes are compare-and-swap
+updates on the old state, and the unique (dag_run, task_id, map_index) constraint makes a
+duplicate expansion impossible even if that lock were bypassed.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from dagsapp.exceptions import MappingError
+from dagsapp.expandinput import expand_input_length
+from runs.scheduling.executors import Executor
+from runs.logs import log_line
+from runs import summaries
+from runs.scheduling.instance_names import name_mapped_instances
+from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState
+from runs.models.taskinstance import FINISHED_STATES, UNFINISHED_STATES
+from runs.resolver import DbResolver
+from runs.scheduling.trigger_rules import UpstreamCounts, evaluate
+
+log = logging.getLogger(__name__)
+S = TaskInstanceState
+QUEUE_BATCH = 2000
+
+
+def map_length_limit(task: dict[str, Any]) -> int:
+    return int(task["max_map_length"] or settings.MAX_MAP_LENGTH)
+
+
+def fail_placeholder(*, dag_run: DagRun, task_id: str, reason: str) -> bool:
+    """An expansion that cannot happen fails the task's -1 instance, with the reason in its log."""
+    ti = TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index=-1, state=S.NONE).first()
+    if ti is None:
+        return False
+    now = timezone.now()
+    updated = TaskInstance.objects.filter(pk=ti.pk, state=S.NONE).update(
+        state=S.FAILED, try_number=F("try_number") + 1, start_date=now, end_date=now, duration=0)
+    if updated:
+        log_line(ti.pk, ti.try_number + 1, f"ERROR - Cannot expand mapped task {task_id!r}: {reason}")
+    return bool(updated)
+
+
+def expand_mapped_task(*, dag_run: DagRun, data: dict[str, Any], task_id: str) -> int:
+    """Turn the -1 placeholder into indexes 0..N-1 once N is known; returns N created (0 if not ready).
+
+    Also re-expands after a clear: indexes that exist are reused (their try history kept), new
+    ones are created, and indexes past the new length are marked removed.
+    """
+    task = data["tasks"][task_id]
+    placeholder = TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index=-1, state=S.NONE).first()
+    if placeholder is None:
+        return 0
+    try:
+        length = expand_input_length(task["mapping"]["input"], DbResolver(dag_run, data))
+    except MappingError as exc:
+        fail_placeholder(dag_run=dag_run, task_id=task_id, reason=str(exc))
+        return 0
+    if length is None:
+        return 0
+    limit = map_length_limit(task)
+    if length > limit:
+        fail_placeholder(dag_run=dag_run, task_id=task_id, reason=(
+            f"its input has {length} items, more than the limit of {limit} "
+            "(raise it with partial(max_map_length=...) or the MAX_MAP_LENGTH setting)"))
+        return 0
+    if length == 0:
+        # Empty input: the task is skipped and its downstream follows their trigger rules.
+        now = timezone.now()
+        TaskInstance.objects.filter(pk=placeholder.pk, state=S.NONE).update(state=S.SKIPPED, start_date=now, end_date=now, duration=0)
+        TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__gte=0).exclude(state=S.REMOVED).update(state=S.REMOVED)
+        return 0
+    deleted, _ = TaskInstance.objects.filter(pk=placeholder.pk, state=S.NONE).delete()
+    if not deleted:
+        return 0  # another scheduler expanded it first
+    initial = _initial_state(dag_run, task)
+    with connection.cursor() as cur:
+        # One statement for any N: 100,000 rows are generated inside PostgreSQL, not sent one by one.
+        cur.execute(
+            """
+            INSERT INTO runs_taskinstance (dag_run_id, task_id, map_index, state, try_number, max_tries, hostname, updated_at)
+            SELECT %s, %s, i, %s, 0, %s, '', now() FROM generate_series(0, %s) AS i
+            ON CONFLICT (dag_run_id, task_id, map_index) DO NOTHING
+            """,
+            [dag_run.pk, task_id, initial, int(task["retries"]), length - 1],
+        )
+        created = cur.rowcount
+    TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__gte=length).exclude(state=S.REMOVED).update(state=S.REMOVED)
+    TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__lt=length, state=S.REMOVED).update(state=initial)
+    log.info("Expanded %s.%s in %s to %d instances", dag_run.dag_id, task_id, dag_run.run_id, length)
+    return created
+
+
+def _initial_state(dag_run: DagRun, task: dict[str, Any]) -> str:
+    """New instances start scheduled when the trigger rule already lets every index run, so a
+    large expansion is not written a second time by the scheduling step in the same pass (at
+    100,000 instances that second write took longer than the insert). Indexes that wait for
+    their own same-index upstream in a mapped task group start with no state, as before."""
+    if task.get("same_index_upstream"):
+        return S.NONE
+    shared = _shared_upstream_counts(task, _counts_by_task(dag_run, task_ids=task["upstream"]))
+    return S.SCHEDULED if evaluate(task["trigger_rule"], shared) == "run" else S.NONE
+
+
+def expand_mapped_tasks(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
+    pending = list(TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE).values_list("task_id", flat=True))
+    for task_id in pending:
+        task = data["tasks"].get(task_id)
+        if task is not None and task["mapping"] is not None:
+            expand_mapped_task(dag_run=dag_run, data=data, task_id=task_id)
+    # Work was done when a placeholder went away: expanded (even if only shrunk), skipped or failed.
+    left = TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE, task_id__in=pending).count()
+    return left < len(pending)
+
+
+def _counts_by_task(dag_run: DagRun, *, task_ids: list[str] | None = None) -> dict[str, dict[str, int]]:
+    rows = TaskInstance.objects.filter(dag_run=dag_run)
+    if task_ids is not None:
+        rows = rows.filter(task_id__in=task_ids)
+    rows = rows.values("task_id", "state").annotate(n=Count("id"))
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for r in rows:
+        out[r["task_id"]][r["state"]] = r["n"]
+    return out
+
+
+def _upstream_counts(states: dict[str, int]) -> UpstreamCounts:
+    total = sum(n for s, n in states.items() if s != S.REMOVED)
+    done = sum(n for s, n in states.items() if s in FINISHED_STATES and s != S.REMOVED)
+    return UpstreamCounts(total=total, success=states.get(S.SUCCESS, 0), skipped=states.get(S.SKIPPED, 0),
+                          failed=states.get(S.FAILED, 0), upstream_failed=states.get(S.UPSTREAM_FAILED, 0), done=done)
+
+
+def _shared_upstream_counts(task: dict[str, Any], counts: dict[str, dict[str, int]]) -> UpstreamCounts:
+    """The upstream states every index of the task shares: all but its same-index upstreams."""
+    same_index = set(task.get("same_index_upstream", []))
+    return sum((_upstream_counts(counts.get(up, {})) for up in task["upstream"] if up not in same_index), UpstreamCounts())
+
+
+def schedule_task_instances(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
+    """Evaluate trigger rules for instances with no state yet, and release retries that are due."""
+    now = timezone.now()
+    did = TaskInstance.objects.filter(dag_run=dag_run, state=S.UP_FOR_RETRY, next_retry_at__lte=now).update(state=S.SCHEDULED) > 0
+    counts = _counts_by_task(dag_run)
+    waiting = [t for t, states in counts.items() if states.get(S.NONE)]
+    if not waiting:
+        return did
+    pending_placeholders = set(
+        TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE, task_id__in=waiting).values_list("task_id", flat=True))
+    for task_id in waiting:
+        task = data["tasks"].get(task_id)
+        if task is None:
+            continue
+        same_index = set(task.get("same_index_upstream", []))
+        shared = _shared_upstream_counts(task, counts)
+        is_placeholder = task["mapping"] is not None and task_id in pending_placeholders
+        if not same_index or is_placeholder:
+            outcome = evaluate(task["trigger_rule"], shared)
+            if is_placeholder:
+                # An unexpanded task is expanded, never run; only a negative outcome applies to it.
+                if outcome in ("skipped", "upstream_failed"):
+                    did |= _apply(dag_run, task_id, outcome, Q(map_index=-1))
+                continue
+            did |= _apply(dag_run, task_id, outcome, Q())
+            continue
+        # Depth-first inside a mapped task group: index i waits only for index i upstream.
+        did |= _schedule_same_index(dag_run, task_id, task["trigger_rule"], shared, sorted(same_index))
+    return did
+
+
+# Per waiting index, the states of its same-index upstreams, only for indexes where at least one
+# of them has finished: the others all share one outcome, decided once without reading them.
+_SAME_INDEX_SQL = """
+SELECT t.map_index,
+       count(*) FILTER (WHERE u.state = 'success'), count(*) FILTER (WHERE u.state = 'skipped'),
+       count(*) FILTER (WHERE u.state = 'failed'), count(*) FILTER (WHERE u.state = 'upstream_failed'),
+       count(*) FILTER (WHERE u.state = 'removed')
+FROM runs_taskinstance t
+JOIN runs_taskinstance u ON u.dag_run_id = t.dag_run_id AND u.map_index = t.map_index AND u.task_id = ANY(%(ups)s)
+WHERE t.dag_run_id = %(run)s AND t.task_id = %(task)s AND t.state = 'none' AND t.map_index >= 0
+  AND u.state IN ('success', 'skipped', 'failed', 'upstream_failed', 'removed')
+GROUP BY t.map_index
+"""
+
+
+def _schedule_same_index(dag_run: DagRun, task_id: str, rule: str, shared: UpstreamCounts, same_index: list[str]) -> bool:
+    n = len(same_index)
+    did = False
+    by_outcome: dict[str, list[int]] = defaultdict(list)
+    with connection.cursor() as cur:
+        cur.execute(_SAME_INDEX_SQL, {"ups": same_index, "run": dag_run.pk, "task": task_id})
+        decided = cur.fetchall()
+    for mi, success, skipped, failed, upstream_failed, removed in decided:
+        # A removed upstream index counts for nothing, as removed instances do everywhere.
+        c = shared + UpstreamCounts(total=n - removed, success=success, skipped=skipped, failed=failed,
+                                    upstream_failed=upstream_failed, done=success + skipped + failed + upstream_failed)
+        by_outcome[evaluate(rule, c)].append(mi)
+    # Indexes with no finished same-index upstream all get this outcome (usually "wait").
+    untouched = evaluate(rule, shared + UpstreamCounts(total=n))
+    if untouched != "wait":
+        did |= _apply(dag_run, task_id, untouched, Q(map_index__gte=0) & ~Q(map_index__in=[r[0] for r in decided]))
+    for outcome, mis in by_outcome.items():
+        for start in range(0, len(mis), 10_000):
+            did |= _apply(dag_run, task_id, outcome, Q(map_index__in=mis[start : start + 10_000]))
+    return did
+
+
+def _apply(dag_run: DagRun, task_id: str, outcome: str, where: Q) -> bool:
+    if outcome == "wait":
+        return False
+    qs = TaskInstance.objects.filter(where, dag_run=dag_run, task_id=task_id, state=S.NONE)
+    if outcome == "run":
+        return qs.update(state=S.SCHEDULED) > 0
+    now = timezone.now()
+    return qs.update(state=outcome, start_date=now, end_date=now, duration=0) > 0
+
+
+def queue_task_instances(*, dag_run: DagRun, data: dict[str, Any], executor: Executor) -> bool:
+    """scheduled -> queued (try_number + 1), within each task's max_active_tis_per_dagrun, then dispatch."""
+    limited = {t: v["max_active_tis_per_dagrun"] for t, v in data["tasks"].items() if v.get("max_active_tis_per_dagrun")}
+    queued: list[int] = []
+    with connection.cursor() as cur:
+        if limited:
+            active = dict(TaskInstance.objects.filter(dag_run=dag_run, task_id__in=list(limited), state__in=[S.QUEUED, S.RUNNING])
+                          .values_list("task_id").annotate(n=Count("id")))
+            for task_id, cap in limited.items():
+                room = cap - active.get(task_id, 0)
+                if room > 0:
+                    queued += _queue(cur, dag_run, "AND task_id = %s", [task_id], room)
+        others = [t for t in data["tasks"] if t not in limited]
+        if others:
+            queued += _queue(cur, dag_run, "AND NOT (task_id = ANY(%s))", [list(limited)], QUEUE_BATCH)
+    if queued:
+        executor.queue(queued)
+    return bool(queued)
+
+
+def _queue(cur: Any, dag_run: DagRun, extra: str, params: list[Any], limit: int) -> list[int]:
+    cur.execute(
+        # A materialized CTE, not "WHERE id IN (... LIMIT n)": PostgreSQL may plan that as a nested
+        # loop that re-runs the subquery per row, each run skipping the rows just updated, so LIMIT
+        # (and with it max_active_tis_per_dagrun) would not hold.
+        f"""
+        WITH picked AS MATERIALIZED (
+            SELECT id FROM runs_taskinstance
+            WHERE dag_run_id = %s AND state = 'scheduled' {extra}
+            ORDER BY task_id, map_index LIMIT %s FOR UPDATE SKIP LOCKED
+        )
+        UPDATE runs_taskinstance AS ti SET state = 'queued', try_number = ti.try_number + 1, queued_at = now(), updated_at = now()
+        FROM picked WHERE ti.id = picked.id AND ti.state = 'scheduled'
+        RETURNING ti.id
+        """,
+        [dag_run.pk, *params, limit],
+    )
+    return [r[0] for r in cur.fetchall()]
+
+
+def update_dag_run_state(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
+    """A run ends when no instance can change any more: failed if a leaf failed, else success."""
+    if TaskInstance.objects.filter(dag_run=dag_run, state__in=UNFINISHED_STATES).exists():
+        return False
+    leaves = [t for t, v in data["tasks"].items() if not v["downstream"]]
+    leaf_failed = TaskInstance.objects.filter(dag_run=dag_run, task_id__in=leaves, state__in=[S.FAILED, S.UPSTREAM_FAILED]).exists()
+    state = DagRunState.FAILED if leaf_failed else DagRunState.SUCCESS
+    # Frozen with the final state: the Grid never aggregates a finished run's instances again.
+    summary = summaries.aggregate([dag_run.pk]).get(dag_run.pk, [])
+    return DagRun.objects.filter(pk=dag_run.pk, state=DagRunState.RUNNING).update(
+        state=state, end_date=timezone.now(), state_summary=summary) > 0
+
+
+def start_dag_run(*, dag_run: DagRun) -> bool:
+    """queued -> running while the DAG has fewer than max_active_runs running."""
+    # The DAG's row lock serializes starts: two schedulers starting two runs of one DAG would
+    # otherwise both count the running runs before either commits, and exceed the cap.
+    dag = DagModel.objects.select_for_update(skip_locked=True).filter(dag_id=dag_run.dag_id).first()
+    if dag is None and DagModel.objects.filter(dag_id=dag_run.dag_id).exists():
+        return False  # another scheduler is starting a run of this DAG; try again on the next pass
+    cap = dag.max_active_runs if dag is not None else 16
+    running = DagRun.objects.filter(dag_id=dag_run.dag_id, state=DagRunState.RUNNING).count()
+    if running >= cap:
+        return False
+    return DagRun.objects.filter(pk=dag_run.pk, state=DagRunState.QUEUED).update(state=DagRunState.RUNNING, start_date=timezone.now()) > 0
+
+
+def schedule_dag_run(*, dag_run_id: int, executor: Executor) -> bool:
+    """One pass over one run, under its row lock; skipped if another scheduler holds it."""
+    with transaction.atomic():
+        # of=("self",): lock the run only; locking the joined SerializedDag too would make other
+        # schedulers skip every run of the same DAG version while this pass holds it.
+        # no_key: FOR NO KEY UPDATE still keeps other schedulers out, but not the workers, whose
+        # results and logs reference the run (a foreign key check takes FOR KEY SHARE on it).
+        dag_run = (DagRun.objects.select_for_update(skip_locked=True, no_key=True, of=("self",)).select_related("serialized_dag")
+                   .filter(pk=dag_run_id, state__in=[DagRunState.QUEUED, DagRunState.RUNNING]).first())
+        if dag_run is None:
+            return False
+        did = False
+        if dag_run.state == DagRunState.QUEUED:
+            if not start_dag_run(dag_run=dag_run):
+                return False
+            dag_run.state = DagRunState.RUNNING
+            did = True
+        data = dag_run.serialized_dag.data
+        did |= expand_mapped_tasks(dag_run=dag_run, data=data)
+        did |= schedule_task_instances(dag_run=dag_run, data=data)
+        did |= queue_task_instances(dag_run=dag_run, data=data, executor=executor)
+        did |= update_dag_run_state(dag_run=dag_run, data=data)
+        # Last: queueing work matters more than names, which come in batches over passes.
+        did |= name_mapped_instances(dag_run=dag_run, data=data)
+        return did
+
+
+def active_dag_run_ids() -> list[int]:
+    return list(DagRun.objects.filter(state__in=[DagRunState.QUEUED, DagRunState.RUNNING]).exclude(run_type=DagRunType.TEST)
+                .order_by("logical_date").values_list("pk", flat=True))
+
+
+def next_retry_time(task: dict[str, Any]) -> timedelta:
+    return timedelta(seconds=float(task.get("retry_delay") or 0))
+
+
+def fail_dead_task_instances(*, now: datetime | None = None) -> int:
+    """Running instances whose heartbeat went stale lost their worker (kill -9, OOM, machine gone):
+    retry them if they have tries left, else fail them, with the reason in the try's log."""
+    now = now or timezone.now()
+    timeout = float(settings.TASK_HEARTBEAT_TIMEOUT_SEC)
+    cutoff = now - timedelta(seconds=timeout)
+    dead = list(TaskInstance.objects.filter(state=S.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, start_date__lt=cutoff))
+        .select_related("dag_run__serialized_dag")[:500])
+    handled = 0
+    for ti in dead:
+        task = ti.dag_run.serialized_dag.data["tasks"].get(ti.task_id, {})
+        retry = ti.try_number <= ti.max_tries
+        state = S.UP_FOR_RETRY if retry else S.FAILED
+        extra = {"next_retry_at": now + next_retry_time(task)} if retry else {}
+        # Compare-and-swap on the heartbeat too: a beat that lands meanwhile keeps the try alive.
+        if TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number, heartbeat_at=ti.heartbeat_at).update(
+                state=state, end_date=now, duration=(now - ti.start_date).total_seconds() if ti.start_date else None, **extra):
+            log_line(ti.pk, ti.try_number, f"ERROR - No heartbeat for more than {timeout:.0f} s: the worker running this try "
+                     f"({ti.hostname or 'unknown host'}, pid {ti.pid}) died or was lost. Marking {state.upper()}.")
+            handled += 1
+    return handled
+
+
+def requeue_lost_task_instances(*, now: datetime | None = None) -> int:
+    """Queued instances that never started (their message was lost, e.g. with a broker restart)
+    go back to scheduled for the same try, so the next queueing sends them again."""
+    now = now or timezone.now()
+    timeout = float(settings.TASK_QUEUED_TIMEOUT_SEC)
+    stuck = list(TaskInstance.objects.filter(state=S.QUEUED, queued_at__lt=now - timedelta(seconds=timeout))
+                 .values_list("pk", "try_number")[:5000])
+    handled = 0
+    for pk, try_number in stuck:
+        if TaskInstance.objects.filter(pk=pk, state=S.QUEUED, try_number=try_number).update(
+                state=S.SCHEDULED, try_number=F("try_number") - 1, queued_at=None):
+            log_line(pk, try_number, f"WARNING - Queued for more than {timeout:.0f} s without starting: sending it again")
+            handled += 1
+    return handled

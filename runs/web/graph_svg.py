@@ -1,0 +1,190 @@
+"""The Graph view: a DAG's layout drawn once by Graphviz, coloured per run.
+
+The Graph view's layout depends only on the DAG's structure, so ``dot`` runs once per DAG
+version (``SerializedDag.dag_hash``) and its SVG is kept as a *template* in
+``VAR_DIR/graph_cache/``, a file every web process shares. The template carries placeholders
+(``@@S3@@`` the state of task 3 in ``task_order``, ``@@N3@@`` its instance count, ...), and a
+request only substitutes them with the selected run's values: no ``dot`` per request.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import graphviz
+from django.conf import settings
+from django.db import connection
+from django.utils.html import escape
+
+from runs.models import DagRun, TaskInstanceState
+from runs.web.queries import Cell, grid_cells
+
+S = TaskInstanceState
+
+# Bump when the drawing changes, so templates cached by an older version are not reused.
+LAYOUT_VERSION = 1
+FONT = "Helvetica,Arial,sans-serif"
+
+_PLACEHOLDER = re.compile(r"@@([SNTUP])(\d+)@@")
+
+
+class GraphvizMissing(RuntimeError):
+    """``dot`` is not installed, and this DAG version's layout is not cached yet."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout: once per DAG version
+
+
+def cache_dir() -> Path:
+    # Read at call time: tests point VAR_DIR at a temporary folder.
+    return Path(settings.VAR_DIR) / "graph_cache"
+
+
+def _cache_path(dag_hash: str) -> Path:
+    if not re.fullmatch(r"[0-9a-f]{1,64}", dag_hash):
+        raise ValueError(f"dag_hash must be hexadecimal, not {dag_hash!r}")
+    return cache_dir() / f"{dag_hash}-v{LAYOUT_VERSION}.svg"
+
+
+def layout_template(*, dag_hash: str, data: Mapping[str, Any]) -> str:
+    """This DAG version's SVG with placeholders, from the cache or drawn (and cached) now.
+
+    Two processes drawing the same version at once both run ``dot`` and write the same bytes;
+    the rename makes each write atomic, so a reader never sees half a file.
+    """
+    path = _cache_path(dag_hash)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        pass
+    svg = _templatize(_run_dot(dot_source(data)), data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(svg)
+    os.replace(tmp, path)
+    return svg
+
+
+def dot_source(data: Mapping[str, Any]) -> graphviz.Digraph:
+    """The DAG as a Graphviz digraph: one node per task (named ``t<i>`` after its position in
+    ``task_order``, so no task id has to survive DOT quoting), one cluster per task group."""
+    order: list[str] = data["task_order"]
+    position = {task_id: i for i, task_id in enumerate(order)}
+    g = graphviz.Digraph(
+        name=str(data["dag_id"]),
+        graph_attr={"rankdir": "LR", "nodesep": "0.3", "ranksep": "0.5", "fontname": FONT, "fontsize": "11", "bgcolor": "transparent"},
+        node_attr={"shape": "box", "style": "rounded,filled", "fillcolor": "white", "fontname": FONT, "fontsize": "11",
+                   "height": "0.35", "margin": "0.12,0.04"},
+        edge_attr={"arrowsize": "0.6", "color": "#888888"},
+    )
+
+    def add_task(graph: graphviz.Digraph, task_id: str) -> None:
+        i = position[task_id]
+        task = data["tasks"][task_id]
+        label = str(task["label"])
+        if task["mapping"] is not None:
+            # Wide enough for a count of a few digits; the real count is substituted per run.
+            label += f" [@@N{i}@@]"
+        graph.node(f"t{i}", label=label, id=f"node-{task_id}", URL=f"@@U{i}@@",
+                   **{"class": f"task state-@@S{i}@@"})
+
+    def add_children(graph: graphviz.Digraph, children: list[dict[str, str]]) -> None:
+        for child in children:
+            if child["type"] == "task":
+                add_task(graph, child["id"])
+                continue
+            group = data["task_groups"][child["id"]]
+            with graph.subgraph(name=f"cluster_{child['id']}") as sub:
+                sub.attr(label=str(group["label"]), id=f"group-{child['id']}", style="rounded,dashed", color="#999999",
+                         fontcolor="#555555", labeljust="l")
+                sub.attr(**{"class": "group"})
+                add_children(sub, group["children"])
+
+    add_children(g, data["root_children"])
+    for task_id in order:
+        for downstream in data["tasks"][task_id]["downstream"]:
+            g.edge(f"t{position[task_id]}", f"t{position[downstream]}")
+    return g
+
+
+def _run_dot(source: graphviz.Digraph) -> str:
+    if shutil.which("dot") is None:
+        raise GraphvizMissing("Graphviz 'dot' is not installed")
+    try:
+        return source.pipe(format="svg", encoding="utf-8")
+    except graphviz.ExecutableNotFound:
+        raise GraphvizMissing("Graphviz 'dot' is not installed") from None
+
+
+_XML_PROLOGUE = re.compile(r"\A.*?(?=<svg\b)", re.S)
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_CLUSTER_TITLE = re.compile(r"<title>cluster_(.*?)</title>")
+_NODE_TITLE = re.compile(r"<title>t(\d+)</title>")
+_EDGE_TITLE = re.compile(r"<title>t(\d+)-&gt;t(\d+)</title>")
+_NODE_LINK = re.compile(r'<a xlink:href="@@U(\d+)@@" xlink:title="[^"]*">')
+
+
+def _templatize(svg: str, data: Mapping[str, Any]) -> str:
+    """dot's SVG made into an inline-SVG template: prologue and comments dropped, node titles
+    (tooltips) and links made placeholders, edge titles named after the tasks."""
+    order: list[str] = data["task_order"]
+    # dot writes "-" as "&#45;"; plain hyphens keep ids such as node-add easy to select.
+    svg = _COMMENT.sub("", _XML_PROLOGUE.sub("", svg, count=1)).replace("&#45;", "-")
+    # Drawn at dot's size; CSS shrinks a wide DAG to the page (the viewBox keeps the proportions).
+    svg = svg.replace("<svg ", '<svg class="dag-graph" role="img" ', 1)
+    svg = _EDGE_TITLE.sub(lambda m: f"<title>{escape(order[int(m[1])])} → {escape(order[int(m[2])])}</title>", svg)
+    svg = _CLUSTER_TITLE.sub(r"<title>\1</title>", svg)
+    svg = _NODE_TITLE.sub(r"<title>@@T\1@@</title>", svg)
+    # A click loads the details panel with htmx; the href keeps the link usable without
+    # JavaScript and in a new tab (htmx does not cancel the navigation of an SVG <a>, so the
+    # handler does, except when a modifier key asks for a new tab or window).
+    svg = _NODE_LINK.sub(
+        r'<a href="@@U\1@@" xlink:href="@@U\1@@" hx-get="@@U\1@@" hx-target="#details" hx-push-url="@@P\1@@"'
+        r' hx-trigger="click[!ctrlKey&amp;&amp;!metaKey&amp;&amp;!shiftKey]"'
+        r' hx-on:click="if(!(event.ctrlKey||event.metaKey||event.shiftKey))event.preventDefault()">',
+        svg,
+    )
+    return svg.strip() + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Per run: states and counts, substituted into the template
+
+
+def run_cells(dag_run: DagRun | None) -> dict[str, Cell] | None:
+    """task_id -> Cell (counts per state) for the run, from the Grid's one grouped query: the
+    Graph colours and counts with exactly the Grid's rules. None when there is no run."""
+    if dag_run is None:
+        return None
+    return {task_id: cell for (_run, task_id), cell in grid_cells([dag_run]).items()}
+
+
+def render_graph(template: str, *, order: list[str], cells: Mapping[str, Cell] | None,
+                 panel_urls: Mapping[str, str], push_urls: Mapping[str, str]) -> str:
+    """The template with this run's values (``cells`` None: no run); every value is escaped here."""
+    empty = Cell()
+
+    def value(m: re.Match[str]) -> str:
+        kind, i = m[1], int(m[2])
+        task_id = order[i]
+        cell = (cells or {}).get(task_id, empty)
+        if kind == "S":
+            return escape(cell.state or S.NONE)
+        if kind == "N":
+            # `task [ ]` until the task is expanded in this run (or when there is no run).
+            n = cell.mapped_count if cells is not None else None
+            return " " if n is None else escape(str(n))
+        if kind == "T":
+            return escape(f"{task_id}: {cell.tooltip or 'no instances'}")
+        if kind == "U":
+            return escape(panel_urls.get(task_id, "#"))
+        return escape(push_urls.get(task_id, "#"))
+
+    return _PLACEHOLDER.sub(value, template)

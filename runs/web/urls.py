@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path, register_converter
+
+from runs.web.views import actions, api, auth, dags, grid, task_instances
+from runs.web.views import durations, graph  # graph & durations (helper)
+from runs.web.views.common import MapIndexConverter
+
+app_name = "runs"
+
+register_converter(MapIndexConverter, "mapidx")
+
+RUN = "dags/<str:dag_id>/runs/<str:run_id>"
+TASK = f"{RUN}/tasks/<str:task_id>"
+TI = f"{TASK}/mapped/<mapidx:map_index>"
+API_TASK = f"api/{TASK}"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("login/", auth.login_view, name="login"),
+    path("logout/", auth.logout_view, name="logout"),
+    path("", dags.dag_list, name="dag_list"),
+    path("dags/<str:dag_id>/grid/", grid.grid, name="grid"),
+    path("dags/<str:dag_id>/trigger/", dags.dag_trigger, name="dag_trigger"),
+    path(f"{TASK}/", task_instances.task_panel, name="task_panel"),
+    path(f"{TASK}/clear/", actions.task_clear_mapped, name="task_clear_mapped"),
+    path(f"{TASK}/selection/", actions.task_instances_action, name="task_instances_action"),
+    path(f"{TI}/", task_instances.task_instance, name="task_instance"),
+    path(f"{TI}/log/", task_instances.task_instance_log, name="task_instance_log"),
+    path(f"{TI}/clear/", actions.task_instance_clear, name="task_instance_clear"),
+    path(f"{TI}/mark/", actions.task_instance_mark, name="task_instance_mark"),
+    path(f"{API_TASK}/mapped", api.api_mapped_instances, name="api_mapped_instances"),
+    path(f"{API_TASK}/mapped/<mapidx:map_index>", api.api_mapped_instance, name="api_mapped_instance"),
+    path(f"{API_TASK}/mapped/<mapidx:map_index>/logs/<int:try_number>", api.api_task_instance_log, name="api_task_instance_log"),
+    # graph & durations (helper)
+    path("dags/<str:dag_id>/graph/", graph.dag_graph, name="graph"),
+    path(f"{TASK}/durations/", durations.task_durations, name="task_durations"),
+    # end graph & durations (helper)
+]

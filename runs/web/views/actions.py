@@ -1,0 +1,99 @@
+"""Operator actions: clear, clear and re-expand, mark success/failed. POST only, each calls one service."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django_htmx.http import trigger_client_event
+
+from runs.models import DagRun, TaskInstanceState
+from runs.services import DagRunError, clear_mapped_task, clear_task_instances, mark_task_instances
+from runs.web.views.common import (HtmxHttpRequest, _get_dag_run_or_404, _get_task_instance_or_404, _get_task_or_404,
+                               operator_required)
+from runs.web.views.panels import instance_context, mapped_context
+
+MARKABLE = (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED)
+# Rows a selection may name: one table page, with room to spare.
+MAX_SELECTION = 1000
+
+
+def _after_instance_action(request: HtmxHttpRequest, run: DagRun, task_id: str, map_index: int) -> HttpResponse:
+    """The instance panel again (htmx, and the grid told to refresh), or a redirect to the instance page."""
+    if not request.htmx:
+        return redirect("runs:task_instance", run.dag_id, run.run_id, task_id, map_index)
+    run.refresh_from_db()
+    ti = _get_task_instance_or_404(run, task_id, map_index)
+    response = render(request, "runs/_instance_panel.html", {**instance_context(request, run, _get_task_or_404(run, task_id), ti), "show_messages": True})
+    return trigger_client_event(response, "runs-changed")
+
+
+def _after_task_action(request: HtmxHttpRequest, run: DagRun, task_id: str) -> HttpResponse:
+    if not request.htmx:
+        url = reverse("runs:grid", args=[run.dag_id]) + "?" + urlencode({"run_id": run.run_id, "task_id": task_id})
+        return redirect(url)
+    run.refresh_from_db()
+    response = render(request, "runs/_task_panel.html", {**mapped_context(request, run, _get_task_or_404(run, task_id)), "show_messages": True})
+    return trigger_client_event(response, "runs-changed")
+
+
+@require_POST
+@operator_required
+def task_instance_clear(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
+    run = _get_dag_run_or_404(dag_id, run_id)
+    ti = _get_task_instance_or_404(run, task_id, map_index)
+    downstream = request.POST.get("downstream") == "on"
+    n = clear_task_instances(dag_run=run, task_id=task_id, map_indexes=[ti.map_index], downstream=downstream)
+    messages.success(request, f"Cleared {n} task instance{'s' if n != 1 else ''}" + (" (with downstream)." if downstream else "."))
+    return _after_instance_action(request, run, task_id, map_index)
+
+
+@require_POST
+@operator_required
+def task_instance_mark(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
+    run = _get_dag_run_or_404(dag_id, run_id)
+    ti = _get_task_instance_or_404(run, task_id, map_index)
+    state = request.POST.get("state", "")
+    if state not in MARKABLE:
+        return HttpResponseBadRequest("state must be success or failed")
+    n = mark_task_instances(dag_run=run, task_id=task_id, map_indexes=[ti.map_index], state=state)
+    messages.success(request, f"Marked {task_id}[{map_index}] {state}." if n else f"{task_id}[{map_index}] was already {state}.")
+    return _after_instance_action(request, run, task_id, map_index)
+
+
+@require_POST
+@operator_required
+def task_clear_mapped(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    run = _get_dag_run_or_404(dag_id, run_id)
+    _get_task_or_404(run, task_id)
+    try:
+        n = clear_mapped_task(dag_run=run, task_id=task_id, downstream=request.POST.get("downstream") == "on")
+    except DagRunError as exc:
+        return HttpResponseBadRequest(str(exc))
+    messages.success(request, f"Cleared {n} instances of {task_id}; it will be expanded again from its current inputs.")
+    return _after_task_action(request, run, task_id)
+
+
+@require_POST
+@operator_required
+def task_instances_action(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Clear or mark the instances ticked in the mapped instances table."""
+    run = _get_dag_run_or_404(dag_id, run_id)
+    _get_task_or_404(run, task_id)
+    action = request.POST.get("action", "")
+    raw = request.POST.getlist("map_index")
+    if action not in ("clear", *MARKABLE) or len(raw) > MAX_SELECTION or not all(v.isdigit() and len(v) < 10 for v in raw):
+        return HttpResponseBadRequest("action must be clear, success or failed, with up to 1000 map indexes")
+    indexes = sorted({int(v) for v in raw})
+    if not indexes:
+        messages.warning(request, "Select instances in the table first.")
+    elif action == "clear":
+        n = clear_task_instances(dag_run=run, task_id=task_id, map_indexes=indexes)
+        messages.success(request, f"Cleared {n} task instance{'s' if n != 1 else ''}.")
+    else:
+        n = mark_task_instances(dag_run=run, task_id=task_id, map_indexes=indexes, state=action)
+        messages.success(request, f"Marked {n} instance{'s' if n != 1 else ''} {action}.")
+    return _after_task_action(request, run, task_id)

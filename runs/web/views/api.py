@@ -1,0 +1,43 @@
+"""Read-only JSON API over the mapped instances, one instance and its logs (same login as the pages)."""
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from runs.logs import read_log
+from runs.web.queries import QueryError, instance_json, mapped_instances_page, parse_order_by, parse_page, parse_state
+from runs.web.views.common import _get_dag_run_or_404, _get_task_instance_or_404, _get_task_or_404, api_login_required
+
+
+@require_GET
+@api_login_required
+def api_mapped_instances(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> JsonResponse:
+    run = _get_dag_run_or_404(dag_id, run_id)
+    _get_task_or_404(run, task_id)
+    try:
+        state = parse_state(request.GET.get("state"))
+        order_by = parse_order_by(request.GET.get("order_by"))
+        page_number = parse_page(request.GET.get("page"))
+    except QueryError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    page = mapped_instances_page(run, task_id, state=state, q=request.GET.get("q", "")[:250], order_by=order_by, page=page_number)
+    return JsonResponse({"total": page.total, "page": page.page, "pages": page.pages,
+                         "instances": [instance_json(ti) for ti in page.instances]})
+
+
+@require_GET
+@api_login_required
+def api_mapped_instance(request: HttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> JsonResponse:
+    run = _get_dag_run_or_404(dag_id, run_id)
+    ti = _get_task_instance_or_404(run, task_id, map_index)
+    return JsonResponse({**instance_json(ti), "task_id": ti.task_id, "max_tries": ti.max_tries, "hostname": ti.hostname,
+                         "rendered_fields": ti.rendered_fields})
+
+
+@require_GET
+@api_login_required
+def api_task_instance_log(request: HttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> JsonResponse:
+    run = _get_dag_run_or_404(dag_id, run_id)
+    ti = _get_task_instance_or_404(run, task_id, map_index)
+    content, _ = read_log(ti.pk, try_number)
+    return JsonResponse({"try_number": try_number, "content": content})

@@ -1,0 +1,65 @@
+"""The Graph view: the DAG drawn by Graphviz, coloured by the state of its tasks in one run."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseStopPolling
+
+from runs.web import graph_svg
+from runs.models import DagRun, SerializedDag, TaskInstanceState
+from runs.web.views.common import HtmxHttpRequest, _get_dag_or_404, _get_dag_run_or_404
+
+RUN_CHOICES = 25
+POLL_SECONDS = 2
+
+
+@require_GET
+@login_required
+def dag_graph(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
+    dag = _get_dag_or_404(dag_id)
+    run_id = request.GET.get("run_id")
+    run = _get_dag_run_or_404(dag_id, run_id) if run_id else _latest_run(dag_id)
+    # A run is drawn with the version of the DAG it was created with.
+    version: SerializedDag = run.serialized_dag if run is not None else dag.latest_serialized  # type: ignore[assignment]
+    task_id = request.GET.get("task_id")
+    context = {
+        "dag": dag, "run": run, "version_is_latest": version.pk == dag.latest_serialized_id,
+        # The task whose panel the URL asks for (a shared or reloaded link), if it is one of the DAG's.
+        "task_id": task_id if run is not None and task_id in version.data["tasks"] else None,
+        "states": list(TaskInstanceState),
+    }
+    try:
+        template = graph_svg.layout_template(dag_hash=version.dag_hash, data=version.data)
+    except graph_svg.GraphvizMissing:
+        context["svg"] = None
+    else:
+        context["svg"] = mark_safe(_fill(template, version.data["task_order"], dag_id, run))  # noqa: S308 - every value is escaped in render_graph
+    if request.htmx and request.htmx.target == "graph-body":
+        response = render(request, "runs/graph.html#graph-body", context)
+        if run is None or run.is_finished:
+            return HttpResponseStopPolling(response.content)
+        return response
+    context["runs"] = DagRun.objects.filter(dag_id=dag_id).order_by("-logical_date").values("run_id", "state")[:RUN_CHOICES]
+    return render(request, "runs/graph.html", context)
+
+
+def _latest_run(dag_id: str) -> DagRun | None:
+    return DagRun.objects.select_related("serialized_dag").filter(dag_id=dag_id).order_by("-logical_date").first()
+
+
+def _fill(template: str, order: list[str], dag_id: str, run: DagRun | None) -> str:
+    graph_url = reverse("runs:graph", args=(dag_id,))
+    panel_urls: dict[str, str] = {}
+    push_urls: dict[str, str] = {}
+    if run is not None:
+        for task_id in order:
+            panel_urls[task_id] = reverse("runs:task_panel", args=(dag_id, run.run_id, task_id))
+            push_urls[task_id] = f"{graph_url}?{urlencode({'run_id': run.run_id, 'task_id': task_id})}"
+    return graph_svg.render_graph(template, order=order, cells=graph_svg.run_cells(run),
+                               panel_urls=panel_urls, push_urls=push_urls)

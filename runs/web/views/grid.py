@@ -1,0 +1,139 @@
+"""The Grid: DagRuns as columns, tasks (in task groups) as rows, cells aggregated in SQL."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseStopPolling
+
+from runs.models import DagModel, DagRun
+from runs.web.queries import Cell, grid_cells, latest_runs
+from runs.web.views.common import HtmxHttpRequest, _get_dag_or_404, int_param, is_operator, map_index_param
+from runs.web.views.panels import panel_context
+
+DEFAULT_NUM_RUNS = 25
+MAX_NUM_RUNS = 365
+
+
+@dataclass
+class GridCell:
+    run: DagRun
+    cell: Cell
+    href: str = ""
+    selected: bool = False
+
+
+@dataclass
+class GridNode:
+    kind: Literal["task", "group"]
+    id: str
+    label: str
+    first: int
+    depth: int = 0
+    is_mapped: bool = False
+    children: list[GridNode] = field(default_factory=list)
+    cells: list[GridCell] = field(default_factory=list)
+    mapped_label: str = ""
+    # The Grid with this task selected in the selected run (the label's link).
+    href: str = ""
+
+
+def build_tree(data: dict[str, Any]) -> list[GridNode]:
+    """Tasks in DAG order, each task group kept together and placed at its first task."""
+    order = {t: i for i, t in enumerate(data["task_order"])}
+
+    def nodes(children: list[dict[str, str]], depth: int = 0) -> list[GridNode]:
+        out = []
+        for child in children:
+            if child["type"] == "task" and child["id"] in data["tasks"]:
+                task = data["tasks"][child["id"]]
+                out.append(GridNode("task", child["id"], task["label"], order[child["id"]], depth, is_mapped=task["mapping"] is not None))
+            elif child["type"] == "group" and child["id"] in data["task_groups"]:
+                group = data["task_groups"][child["id"]]
+                inner = nodes(group["children"], depth + 1)
+                if inner:
+                    out.append(GridNode("group", child["id"], group["label"], min(n.first for n in inner), depth,
+                                        is_mapped=group["is_mapped"], children=inner))
+        return sorted(out, key=lambda n: n.first)
+
+    return nodes(data["root_children"])
+
+
+def select_url(dag_id: str, run_id: str, task_id: str | None, num_runs: int) -> str:
+    """The Grid with a run (and a task) selected: a cell's, a label's or a run bar's link."""
+    params = {"run_id": run_id, "task_id": task_id or "", "num_runs": num_runs if num_runs != DEFAULT_NUM_RUNS else ""}
+    return reverse("runs:grid", args=[dag_id]) + "?" + urlencode({k: v for k, v in params.items() if v})
+
+
+def _fill(nodes: list[GridNode], runs: list[DagRun], cells: dict[tuple[int, str], Cell], dag_id: str,
+          selected_run: DagRun | None, selected_task: str | None, num_runs: int) -> None:
+    for node in nodes:
+        if node.kind == "group":
+            _fill(node.children, runs, cells, dag_id, selected_run, selected_task, num_runs)
+            for i, run in enumerate(runs):
+                total = Cell()
+                for leaf in _leaves(node):
+                    total.add(leaf.cells[i].cell)
+                node.cells.append(GridCell(run, total))
+            continue
+        for run in runs:
+            node.cells.append(GridCell(
+                run, cells.get((run.pk, node.id), Cell()), href=select_url(dag_id, run.run_id, node.id, num_runs),
+                selected=selected_run is not None and run.pk == selected_run.pk and node.id == selected_task))
+        if selected_run is not None:
+            node.href = select_url(dag_id, selected_run.run_id, node.id, num_runs)
+        if node.is_mapped and selected_run is not None:
+            n = cells.get((selected_run.pk, node.id), Cell()).mapped_count
+            node.mapped_label = "[ ]" if n is None else f"[{n}]"
+
+
+def _leaves(node: GridNode) -> list[GridNode]:
+    return [leaf for c in node.children for leaf in (_leaves(c) if c.kind == "group" else [c])]
+
+
+def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | None, task_id: str | None,
+                      map_index: int | None, with_panel: bool = True) -> dict[str, Any]:
+    """Everything the Grid page shows; the panel too when a task (and an index) is selected."""
+    num_runs = int_param(request.GET.get("num_runs"), default=DEFAULT_NUM_RUNS, minimum=1, maximum=MAX_NUM_RUNS)
+    runs = latest_runs(dag.dag_id, num_runs)
+    selected = next((r for r in runs if r.run_id == run_id), None) if run_id else (runs[-1] if runs else None)
+    if selected is None and run_id:
+        selected = DagRun.objects.select_related("serialized_dag").filter(dag_id=dag.dag_id, run_id=run_id).first()
+    nodes = build_tree(dag.data)
+    _fill(nodes, runs, grid_cells(runs), dag.dag_id, selected, task_id, num_runs)
+    context: dict[str, Any] = {
+        "dag": dag, "data": dag.data, "runs": runs, "nodes": nodes, "selected_run": selected, "selected_task": task_id,
+        "num_runs": num_runs, "more_runs": num_runs + DEFAULT_NUM_RUNS, "can_operate": is_operator(request.user),
+        "active": any(not r.is_finished for r in runs),
+        # The grid's refresh keeps the selection it was rendered with (a click re-renders the grid).
+        "grid_query": urlencode({k: v for k, v in request.GET.items() if k in ("run_id", "task_id", "map_index", "num_runs")}),
+        "run_columns": [(r, select_url(dag.dag_id, r.run_id, task_id, num_runs)) for r in runs],
+    }
+    if with_panel and selected is not None and task_id and task_id in selected.serialized_dag.data["tasks"]:
+        panel = panel_context(request, selected, task_id, map_index)
+        # The panel's keys (run, page, ...) do not clash with the grid's (runs, nodes, ...).
+        context.update(panel, panel=panel["kind"])
+    return context
+
+
+@require_GET
+@login_required
+def grid(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
+    dag = _get_dag_or_404(dag_id)
+    # htmx: the grid's own refresh, or a click on a cell, a label or a run bar that selects a run and a task;
+    # a click re-renders the grid around the new selection and sends the panel out of band.
+    refresh = bool(request.htmx) and request.htmx.trigger == "grid-body"
+    context = grid_page_context(request, dag, run_id=request.GET.get("run_id"), task_id=request.GET.get("task_id"),
+                                map_index=map_index_param(request), with_panel=not refresh)
+    if request.htmx:
+        response = render(request, "runs/grid.html#grid-body", {**context, "details_oob": not refresh})
+        if not context["active"] and refresh:
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    return render(request, "runs/grid.html", context)

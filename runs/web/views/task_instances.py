@@ -1,0 +1,74 @@
+"""The details panel of a task in a run, one task instance's page, and its live log tail."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseStopPolling
+
+from runs.logs import read_log
+from runs.models.taskinstance import UNFINISHED_STATES
+from runs.web.views.common import (HtmxHttpRequest, _get_dag_or_404, _get_dag_run_or_404, _get_task_instance_or_404,
+                               _get_task_or_404, int_param, map_index_param)
+from runs.web.views.grid import grid_page_context
+from runs.web.views.panels import instance_context, panel_context
+
+# A finished try's last chunk is flushed just after its state is written: keep tailing a moment.
+LOG_SETTLE = timedelta(seconds=2)
+
+
+def _stop_polling_if(response: HttpResponse, finished: bool, request: HtmxHttpRequest, poller_id: str) -> HttpResponse:
+    if finished and request.htmx.trigger == poller_id:
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+@require_GET
+@login_required
+def task_panel(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    run = _get_dag_run_or_404(dag_id, run_id)
+    _get_task_or_404(run, task_id)
+    map_index = map_index_param(request)
+    if not request.htmx:
+        # The panel's own address is a full page too: the Grid with this panel open.
+        context = grid_page_context(request, _get_dag_or_404(dag_id), run_id=run_id, task_id=task_id, map_index=map_index)
+        return render(request, "runs/grid.html", context)
+    context = panel_context(request, run, task_id, map_index)
+    template = "runs/_task_panel.html" if context["kind"] == "mapped" else "runs/_instance_panel.html"
+    return _stop_polling_if(render(request, template, context), run.is_finished, request, "task-panel")
+
+
+@require_GET
+@login_required
+def task_instance(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
+    run = _get_dag_run_or_404(dag_id, run_id)
+    task = _get_task_or_404(run, task_id)
+    ti = _get_task_instance_or_404(run, task_id, map_index)
+    context = instance_context(request, run, task, ti)
+    if not request.htmx:
+        return render(request, "runs/task_instance.html", context)
+    response = render(request, "runs/_instance_panel.html", context)
+    return _stop_polling_if(response, not context["panel_live"], request, "instance-panel")
+
+
+@require_GET
+@login_required
+def task_instance_log(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
+    """htmx: the log chunks after ``after`` (appended out of band) and the next poller; else the whole log as text."""
+    run = _get_dag_run_or_404(dag_id, run_id)
+    ti = _get_task_instance_or_404(run, task_id, map_index)
+    try_number = int_param(request.GET.get("try"), default=max(ti.try_number, 1), minimum=1, maximum=max(ti.try_number, 1))
+    after = int_param(request.GET.get("after"), default=-1, minimum=-1, maximum=2**63 - 1)
+    text, seq = read_log(ti.pk, try_number, after_seq=after if request.htmx else -1)
+    if not request.htmx:
+        return HttpResponse(text, content_type="text/plain; charset=utf-8")
+    settled = ti.end_date is None or timezone.now() - ti.end_date > LOG_SETTLE
+    finished = (ti.state not in UNFINISHED_STATES or ti.try_number != try_number) and not text and settled
+    context = {"ti": ti, "run": run, "text": text, "log_seq": seq, "try_number": try_number, "log_live": not finished,
+               "log_url": request.path}
+    response = render(request, "runs/_instance_panel.html#log-tail", context)
+    return _stop_polling_if(response, finished, request, "log-poller")

@@ -1,0 +1,378 @@
+"""Running task instances in-process, as a worker does: results, task maps, retries, logs, ownership.
+
+transaction=True throughout: the log writer flushes from its own thread and connection, which
+would not see the rows of a test transaction.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from runs.cli import run_dag_run_inline
+from runs.execution.execute import execute_task_instance
+from runs.scheduling.executors import InlineExecutor
+from runs.logs import read_log
+from runs.models import DagRun, DagRunState, TaskInstance, TaskInstanceLog, TaskMap, Variable, XCom
+from runs.scheduling.steps import schedule_dag_run
+from tests.runs.factories import make_run, states, ti
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _restore_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loading a DAG file puts its folder on sys.path, as Airflow does; keep that out of other tests.
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+
+def step(run: DagRun) -> list[int]:
+    """One scheduler pass; returns the ids it queued."""
+    executor = InlineExecutor()
+    schedule_dag_run(dag_run_id=run.pk, executor=executor)
+    return executor.pending
+
+
+def result(run: DagRun, task_id: str, map_index: int = -1) -> object:
+    return XCom.objects.filter(dag_run=run, task_id=task_id, map_index=map_index, key="return_value").values_list("value", flat=True).first()
+
+
+def log_of(run: DagRun, task_id: str, map_index: int = -1, try_number: int = 1) -> str:
+    return read_log(ti(run, task_id, map_index).pk, try_number)[0]
+
+
+FEEDS = """
+@task
+def make():
+    return RESULT
+
+@task
+def show(v):
+    return v
+
+with DAG("feeds") as the_dag:
+    show.expand(v=make())
+"""
+
+
+def feeds(result: str) -> str:
+    return FEEDS.replace("RESULT", result)
+
+
+class ResultFeedingAMappedTaskTests:
+    def test_it_fails_a_result_that_is_not_a_list_or_dict(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, feeds("5"), dag_id="feeds")
+        [make_id] = step(run)
+
+        assert execute_task_instance(make_id) == "failed"
+
+        assert states(run, "make") == {-1: "failed"}
+        assert "feeds a mapped task, so it must return a list or a dict, not 'int'" in log_of(run, "make")
+        assert result(run, "make") is None
+        assert not TaskMap.objects.filter(dag_run=run).exists()
+
+    def test_it_fails_the_mapped_task_upstream_and_the_run(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, feeds("'not a list'"), dag_id="feeds")
+
+        run = run_dag_run_inline(run, timeout=30)
+
+        assert run.state == DagRunState.FAILED
+        assert states(run, "show") == {-1: "upstream_failed"}
+
+    @override_settings(MAX_MAP_LENGTH=3)
+    def test_it_fails_a_result_longer_than_the_limit(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, feeds("[1, 2, 3, 4]"), dag_id="feeds")
+        [make_id] = step(run)
+
+        assert execute_task_instance(make_id) == "failed"
+
+        assert "returned 4 items to map over, more than the limit of 3" in log_of(run, "make")
+
+    def test_it_records_a_list_length_and_expands_over_it(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, feeds("['a', 'b', 'c']"), dag_id="feeds")
+
+        run = run_dag_run_inline(run, timeout=30)
+
+        assert run.state == DagRunState.SUCCESS
+        task_map = TaskMap.objects.get(dag_run=run, task_id="make")
+        assert (task_map.length, task_map.keys) == (3, None)
+        assert [result(run, "show", i) for i in range(3)] == ["a", "b", "c"]
+
+    def test_it_records_dict_keys_and_maps_over_key_value_pairs(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, feeds("{'eu': 1, 'us': {'n': 2}}"), dag_id="feeds")
+
+        run = run_dag_run_inline(run, timeout=30)
+
+        assert run.state == DagRunState.SUCCESS
+        task_map = TaskMap.objects.get(dag_run=run, task_id="make")
+        assert (task_map.length, task_map.keys) == (2, ["eu", "us"])
+        assert [result(run, "show", i) for i in range(2)] == [["eu", 1], ["us", {"n": 2}]]
+
+
+class ReduceTests:
+    def test_it_hands_a_lazy_sequence_of_mapped_results_in_map_index_order(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, """
+@task
+def add(x):
+    return x + 10
+
+@task
+def total(values):
+    return {"type": type(values).__name__, "len": len(values), "first": values[0], "last": values[-1],
+            "items": list(values), "sum": sum(values)}
+
+with DAG("reduce") as the_dag:
+    total(add.expand(x=[3, 1, 2]))
+""", dag_id="reduce")
+
+        run = run_dag_run_inline(run, timeout=30)
+
+        assert run.state == DagRunState.SUCCESS
+        assert result(run, "total") == {"type": "LazyXComSequence", "len": 3, "first": 13, "last": 12,
+                                        "items": [13, 11, 12], "sum": 36}
+
+
+RAISES = """
+@task(retries=1, retry_delay=timedelta(0))
+def flaky():
+    print("about to fail")
+    raise ValueError("boom")
+
+with DAG("raises") as the_dag:
+    flaky()
+"""
+
+
+class RetryTests:
+    def test_it_retries_a_failing_task_then_fails_it(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, RAISES, dag_id="raises")
+        [ti_id] = step(run)
+
+        assert execute_task_instance(ti_id) == "up_for_retry"
+        first = TaskInstance.objects.get(pk=ti_id)
+        assert (first.try_number, first.next_retry_at is not None) == (1, True)
+
+        assert step(run) == [ti_id]
+        assert TaskInstance.objects.get(pk=ti_id).try_number == 2
+        assert execute_task_instance(ti_id) == "failed"
+        step(run)
+
+        run.refresh_from_db()
+        assert run.state == DagRunState.FAILED
+
+    def test_it_keeps_a_log_per_try_with_the_traceback_and_printed_output(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, RAISES, dag_id="raises")
+
+        run_dag_run_inline(run, timeout=30)
+
+        pk = ti(run, "flaky").pk
+        assert set(TaskInstanceLog.objects.filter(task_instance_id=pk).values_list("try_number", flat=True)) == {1, 2}
+        first, second = read_log(pk, 1)[0], read_log(pk, 2)[0]
+        assert "Starting attempt 1 of 2" in first
+        assert "about to fail" in first
+        assert "Traceback (most recent call last)" in first
+        assert "ValueError: boom" in first
+        assert "UP_FOR_RETRY" in first
+        assert "Starting attempt 2 of 2" in second
+        assert "Marking task as FAILED" in second
+
+    def test_it_fails_at_once_on_airflow_fail_exception(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, RAISES.replace('raise ValueError("boom")', 'raise AirflowFailException("no point")'), dag_id="raises")
+        [ti_id] = step(run)
+
+        assert execute_task_instance(ti_id) == "failed"
+
+
+class OwnershipTests:
+    SOURCE = """
+import os
+
+@task
+def once():
+    with open(os.environ["RUNS_MARKER"], "a") as f:
+        f.write("ran\\n")
+    return "done"
+
+with DAG("once") as the_dag:
+    once()
+"""
+
+    def test_it_does_not_run_an_instance_twice_for_one_try(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        marker = tmp_path / "marker"
+        monkeypatch.setenv("RUNS_MARKER", str(marker))
+        run = make_run(tmp_path, self.SOURCE, dag_id="once")
+        [ti_id] = step(run)
+
+        assert execute_task_instance(ti_id) == "success"
+        assert execute_task_instance(ti_id) is None
+
+        assert marker.read_text() == "ran\n"
+
+    def test_it_does_not_run_an_instance_another_worker_took(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        marker = tmp_path / "marker"
+        monkeypatch.setenv("RUNS_MARKER", str(marker))
+        run = make_run(tmp_path, self.SOURCE, dag_id="once")
+        [ti_id] = step(run)
+        TaskInstance.objects.filter(pk=ti_id).update(state="running")
+
+        assert execute_task_instance(ti_id) is None
+
+        assert not marker.exists()
+
+    def test_it_discards_the_result_of_a_try_cleared_while_running(self, tmp_path: Path) -> None:
+        # The task itself plays the user who clears it and the scheduler that queues it again.
+        run = make_run(tmp_path, """
+from dagsapp.sdk import get_current_context
+
+@task
+def cleared():
+    from runs.models import TaskInstance  # the worker has Django set up; the parser does not
+
+    ti = get_current_context()["ti"]
+    if ti.try_number == 1:
+        TaskInstance.objects.filter(dag_run__run_id=ti.run_id, task_id=ti.task_id).update(state="queued", try_number=2)
+    return f"try {ti.try_number}"
+
+with DAG("cleared") as the_dag:
+    cleared()
+""", dag_id="cleared")
+        [ti_id] = step(run)
+
+        assert execute_task_instance(ti_id) == "discarded"
+
+        again = TaskInstance.objects.get(pk=ti_id)
+        assert (again.state, again.try_number) == ("queued", 2)
+        assert result(run, "cleared") is None
+
+        assert execute_task_instance(ti_id) == "success"
+        assert result(run, "cleared") == "try 2"
+
+
+class VariableSnapshotTests:
+    def test_it_gives_workers_the_variable_value_seen_at_expansion(self, tmp_path: Path) -> None:
+        Variable.objects.create(key="regions", val=["eu", "us"])
+        run = make_run(tmp_path, """
+@task
+def show(v):
+    return v
+
+with DAG("variables") as the_dag:
+    show.expand(v=VariableRef("regions"))
+""", dag_id="variables")
+        queued = step(run)
+        Variable.objects.filter(key="regions").update(val=["ap", "sa", "af"])
+
+        for ti_id in queued:
+            execute_task_instance(ti_id)
+
+        assert [result(run, "show", i) for i in range(2)] == ["eu", "us"]
+        assert states(run, "show") == {0: "success", 1: "success"}
+
+
+class MappedTaskGroupTests:
+    def test_it_runs_a_mapped_task_group_to_the_end(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, """
+@task
+def double(n):
+    return n * 2
+
+@task
+def label(n):
+    return f"n={n}"
+
+@task
+def collect(values):
+    return list(values)
+
+@task_group
+def per_number(n):
+    return label(double(n))
+
+with DAG("group") as the_dag:
+    collect(per_number.expand(n=[1, 2, 3]))
+""", dag_id="group")
+
+        run = run_dag_run_inline(run, timeout=30)
+
+        assert run.state == DagRunState.SUCCESS
+        assert result(run, "collect") == ["n=2", "n=4", "n=6"]
+
+
+class SchedulerWakeUpTests:
+    """A success wakes the scheduler only when the scheduler can act on it."""
+
+    @pytest.fixture
+    def listener(self):  # type: ignore[no-untyped-def]
+        from runs.notify import SchedulerListener
+
+        listener = SchedulerListener()
+        yield listener
+        listener.close()
+
+    def run_with(self, tmp_path: Path, rule: str) -> tuple[DagRun, list[int]]:
+        run = make_run(tmp_path, f"""
+@task
+def add(x):
+    return x + 1
+
+@task(trigger_rule="{rule}")
+def total(values):
+    return sum(values)
+
+with DAG("wake") as the_dag:
+    total(add.expand(x=[1, 2, 3]))
+""", dag_id="wake")
+        queued = step(run)  # expands add and queues its instances
+        assert len(queued) == 3
+        return run, queued
+
+    def test_it_wakes_the_scheduler_only_once_no_sibling_waits_to_run(self, tmp_path: Path, listener) -> None:  # type: ignore[no-untyped-def]
+        run, queued = self.run_with(tmp_path, "all_success")
+        listener.wait(0.05)  # whatever the set-up sent
+
+        woken = []
+        for ti_id in queued:
+            assert execute_task_instance(ti_id) == "success"
+            woken.append(listener.wait(0.2, coalesce=0))
+
+        assert woken == [False, False, True]
+        assert step(run) and states(run, "total") == {-1: "queued"}
+
+    def test_it_wakes_the_scheduler_on_each_success_a_downstream_may_start_on(self, tmp_path: Path, listener) -> None:  # type: ignore[no-untyped-def]
+        _, queued = self.run_with(tmp_path, "one_success")
+        listener.wait(0.05)
+
+        woken = []
+        for ti_id in queued:
+            assert execute_task_instance(ti_id) == "success"
+            woken.append(listener.wait(0.2, coalesce=0))
+
+        assert woken == [True, True, True]
+
+
+class WakesSchedulerOnEachSuccessTests:
+    def data(self, **tasks: dict) -> dict:
+        base = {"max_active_tis_per_dagrun": None, "downstream": [], "trigger_rule": "all_success", "same_index_upstream": []}
+        return {"tasks": {name: {**base, **t} for name, t in tasks.items()}}
+
+    def test_it_waits_for_the_last_success_when_downstream_needs_every_upstream(self) -> None:
+        from runs.execution.execute import wakes_scheduler_on_each_success
+
+        data = self.data(up={"downstream": ["down"]}, down={"trigger_rule": "none_failed"})
+        assert wakes_scheduler_on_each_success(data, "up") is False
+
+    def test_it_wakes_on_each_success_where_one_success_decides_or_a_slot_frees(self) -> None:
+        from runs.execution.execute import wakes_scheduler_on_each_success
+
+        assert wakes_scheduler_on_each_success(self.data(up={"downstream": ["d"]}, d={"trigger_rule": "one_success"}), "up")
+        assert wakes_scheduler_on_each_success(self.data(up={"downstream": ["d"]}, d={"trigger_rule": "all_failed"}), "up")
+        assert wakes_scheduler_on_each_success(self.data(up={"max_active_tis_per_dagrun": 2}), "up")
+
+    def test_it_wakes_on_each_success_for_depth_first_mapped_groups(self) -> None:
+        from runs.execution.execute import wakes_scheduler_on_each_success
+
+        data = self.data(first={"downstream": ["second"]}, second={"same_index_upstream": ["first"]})
+        assert wakes_scheduler_on_each_success(data, "first") is True
