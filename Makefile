@@ -5,15 +5,21 @@ PY := $(VENV)/bin/python
 BOOTSTRAP_PYTHON := $(shell command -v python3.11 || command -v python3)
 DEBIAN_PACKAGES := graphviz chromium
 
-.PHONY: run test stop bootstrap system-packages
+.PHONY: run test lint stop bootstrap system-packages
 
 run: bootstrap
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py runall
 
-test: bootstrap
+test: bootstrap lint
 	$(PY) -m pytest
+
+# Settings in pyproject.toml. Any finding fails `make test` (and so CI) before a test runs.
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # Stops the embedded PostgreSQL and Redis of this checkout (they outlive `make run` on purpose).
 stop:

@@ -29,7 +29,7 @@ def run_samples(run_pk: int) -> list[float]:
     out = []
     for chain in by_index.values():
         chain.sort()  # task ids chain.step_00 .. step_10, in order
-        for (_, _, up_end), (_, down_start, _) in zip(chain, chain[1:]):
+        for (_, _, up_end), (_, down_start, _) in zip(chain, chain[1:], strict=False):
             out.append((down_start - up_end).total_seconds() * 1000)  # type: ignore[operator]
     return out
 

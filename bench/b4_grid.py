@@ -6,7 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from bench.common import (
-    Context, Figure, analyze, finish_unmapped, finished_run, insert_mapped_instances, logged_in_client, missing, timed,
+    Context,
+    Figure,
+    analyze,
+    finish_unmapped,
+    finished_run,
+    insert_mapped_instances,
+    logged_in_client,
+    missing,
+    timed,
     view_missing,
 )
 

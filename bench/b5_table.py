@@ -29,6 +29,7 @@ def run(ctx: Context) -> list[Figure]:
         expected(ctx),
         ("runs:api_mapped_instances", "runs:task_panel"),
         ({}, {"HTTP_HX_REQUEST": "true"}),
+        strict=True,
     ):
         reason = view_missing(url_name)
         if reason:
@@ -36,7 +37,7 @@ def run(ctx: Context) -> list[Figure]:
             continue
         url = reverse(url_name, args=[run_.dag_id, run_.run_id, "item"])
 
-        def get() -> None:
+        def get(url: str = url, url_name: str = url_name, headers: dict[str, str] = headers) -> None:
             response = client.get(url, QUERY, **headers)
             if response.status_code != 200:
                 raise RuntimeError(f"GET {url} answered {response.status_code}")

@@ -10,7 +10,14 @@ import tempfile
 from pathlib import Path
 
 from bench.common import (
-    Context, Figure, finish_unmapped, finished_run, insert_mapped_instances, logged_in_client, missing, timed,
+    Context,
+    Figure,
+    finish_unmapped,
+    finished_run,
+    insert_mapped_instances,
+    logged_in_client,
+    missing,
+    timed,
     view_missing,
 )
 

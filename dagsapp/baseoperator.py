@@ -59,7 +59,8 @@ def _apply_default_args(init: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(init)
     def wrapper(self: BaseOperator, *args: Any, **kwargs: Any) -> None:
         if not getattr(self, "_defaults_applied", False):
-            self._defaults_applied = True
+            # Only the outermost __init__ of a subclass chain merges default_args.
+            self.__dict__["_defaults_applied"] = True
             kwargs = merge_default_args(type(self), kwargs)
         init(self, *args, **kwargs)
 
@@ -104,7 +105,7 @@ class BaseOperator(Node):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
-            cls.__init__ = _apply_default_args(cls.__dict__["__init__"])  # type: ignore[misc]
+            cls.__init__ = _apply_default_args(cls.__dict__["__init__"])  # type: ignore[method-assign]
 
     # Wrapped too: an operator without its own __init__ (EmptyOperator, most user operators) must
     # still get the DAG's default_args such as retries.
@@ -273,6 +274,10 @@ def validate_expand_kwargs_value(call: str, value: Any) -> None:
 class MappedOperator(Node):
     """A task that runs once per item of its expand input, as ``map_index`` 0..N-1."""
 
+    # Set from partial() or TASK_PARAMS' defaults in __init__.
+    trigger_rule: TriggerRule
+    retry_delay: timedelta
+
     def __init__(
         self,
         *,
@@ -298,9 +303,10 @@ class MappedOperator(Node):
             self.retry_delay = timedelta(seconds=float(self.retry_delay))
         dag = partial_kwargs.get("dag") or DagContext.current()
         group = partial_kwargs.get("task_group") or (TaskGroupContext.current(dag) if dag else None)
-        if group is not None and group.mapped_ancestor() is not None:
+        mapped_group = group.mapped_ancestor() if group is not None else None
+        if mapped_group is not None:
             raise UnmappableArgument(
-                f"expand() on {partial_kwargs['task_id']!r} inside the mapped task group {group.mapped_ancestor().group_id!r} is not supported"
+                f"expand() on {partial_kwargs['task_id']!r} inside the mapped task group {mapped_group.group_id!r} is not supported"
             )
         register_node(self, task_id=partial_kwargs["task_id"], dag=dag, task_group=group)
         for src in expand_input.iter_sources():

@@ -3,7 +3,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from dagsapp.exceptions import DagCycleError, DagDefinitionError, DuplicateTaskIdFound
@@ -69,12 +69,12 @@ class DAG:
         self.task_groups: dict[str, TaskGroup] = {}
         self.task_group = TaskGroup(None, dag=self, _root=True)
         if self.schedule is not None and self.schedule != "@once" and self.start_date is None:
-            self.start_date = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+            self.start_date = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         if DagContext.collected is not None:
             DagContext.collected.append(self)
         try:
             self.fileloc = inspect.stack()[1].filename
-        except Exception:  # pragma: no cover - introspection is best effort
+        except Exception:  # noqa: BLE001 - introspection is best effort
             self.fileloc = None
 
     def __enter__(self) -> DAG:
@@ -161,7 +161,7 @@ class DAG:
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dagsapp.exceptions import MappingError
-from dagsapp.xcom_arg import ResolveScope, ValueRef, XComArg, serialize_source, source_item
+from dagsapp.xcom_arg import MappingResolver, ResolveScope, ValueRef, XComArg, serialize_source, source_item
 
 
 class LengthResolver(Protocol):
@@ -105,7 +105,7 @@ class DictOfListsExpandInput:
         kwargs: dict[str, Any] = {}
         keys: dict[str, Any] = {}
         shown: dict[str, Any] = {}
-        for (name, src), pos in zip(self.value.items(), positions):
+        for (name, src), pos in zip(self.value.items(), positions, strict=True):
             key, value, display = source_item(src, scope, pos)
             kwargs[name], keys[name], shown[name] = value, key, display
         if len(kwargs) == 1:
@@ -143,7 +143,7 @@ class NotResolvableHere(MappingError):
     """The item needs user code (``.map(f)``) or a literal too big to store: only a worker can resolve it."""
 
 
-def serialized_item(src: Mapping[str, Any], resolver: Any, index: int) -> tuple[Any, Any, Any]:
+def serialized_item(src: Mapping[str, Any], resolver: MappingResolver, index: int) -> tuple[Any, Any, Any]:
     """``(key, value passed, value shown)`` of item ``index`` of a serialized source, without user code."""
     kind = src["t"]
     if kind == "literal":
@@ -195,7 +195,7 @@ def resolve_serialized(spec: Mapping[str, Any], resolver: Any, map_index: int) -
             raise MappingError(f"the length of {name!r} is not known yet")
         lengths.append(length)
     kwargs, keys, shown = {}, {}, {}
-    for name, pos in zip(names, unravel_index(map_index, lengths)):
+    for name, pos in zip(names, unravel_index(map_index, lengths), strict=True):
         keys[name], kwargs[name], shown[name] = serialized_item(spec["args"][name], resolver, pos)
     if len(names) == 1:
         return MappingInfo(key=keys[names[0]], value=shown[names[0]], kwargs=kwargs)

@@ -102,7 +102,7 @@ def load_dags_folder(folder: str | os.PathLike[str]) -> DagBag:
         key = str(path.resolve())
         try:
             dags = load_dag_file(path)
-        except BaseException as exc:  # noqa: BLE001 - any failure of user code, sys.exit() included, is an import error
+        except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             bag.import_errors[key] = "".join(traceback.format_exception(exc))

@@ -40,7 +40,8 @@ def next_logical_date(schedule: str, after: datetime) -> datetime:
     if schedule.startswith("timedelta:"):
         return after + timedelta(seconds=float(schedule.split(":", 1)[1]))
     cron = PRESETS.get(schedule, schedule)
-    return croniter(cron, after).get_next(datetime)
+    moment: datetime = croniter(cron, after).get_next(datetime)
+    return moment
 
 
 def interval_end(schedule: str, start: datetime) -> datetime:
@@ -54,6 +55,6 @@ def latest_complete_interval_start(schedule: str, start: datetime, now: datetime
         done = int((now - start) / delta)
         return start + delta * max(done - 1, 0)
     cron = PRESETS.get(schedule, schedule)
-    last_boundary = croniter(cron, now).get_prev(datetime)
-    interval_start = croniter(cron, last_boundary).get_prev(datetime)
+    last_boundary: datetime = croniter(cron, now).get_prev(datetime)
+    interval_start: datetime = croniter(cron, last_boundary).get_prev(datetime)
     return max(interval_start, start)

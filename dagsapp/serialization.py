@@ -32,12 +32,12 @@ def _literal_values(spec: dict[str, Any], live: Any) -> None:
             return
         spec.update(candidate)
     elif spec.get("t") in ("zip", "concat"):
-        for sub_spec, sub_live in zip(spec["args"], live.args):
+        for sub_spec, sub_live in zip(spec["args"], live.args, strict=True):
             _literal_values(sub_spec, sub_live)
 
 
 def _input_spec(expand_input: Any) -> dict[str, Any]:
-    spec = expand_input.serialize()
+    spec: dict[str, Any] = expand_input.serialize()
     if isinstance(expand_input, DictOfListsExpandInput):
         for name, live in expand_input.value.items():
             _literal_values(spec["args"][name], live)

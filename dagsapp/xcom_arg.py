@@ -158,7 +158,7 @@ class ZipXComArg(XComArg):
     def resolve(self, scope: ResolveScope) -> Any:
         values = [a.resolve(scope) if isinstance(a, XComArg) else a for a in self.args]
         if self.fillvalue is _NOTSET:
-            return list(zip(*values))
+            return list(zip(*values, strict=False))  # Python's zip: the shortest input decides
         import itertools
 
         return list(itertools.zip_longest(*values, fillvalue=self.fillvalue))
@@ -290,7 +290,7 @@ class _LazyMapped(Sequence[Any]):
     def __len__(self) -> int:
         return len(self._inner)
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
         if isinstance(index, slice):
             return [self._f(v) for v in self._inner[index]]
         return self._f(self._inner[index])

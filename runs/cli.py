@@ -7,9 +7,9 @@ from typing import Any
 from django.utils import timezone
 
 from runs.execution.execute import execute_task_instance
-from runs.scheduling.executors import InlineExecutor
 from runs.models import DagRun, TaskInstance, TaskInstanceState, XCom
 from runs.models.xcom import RETURN_VALUE
+from runs.scheduling.executors import InlineExecutor
 from runs.scheduling.steps import schedule_dag_run
 
 

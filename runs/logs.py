@@ -69,7 +69,7 @@ class _Flusher:
                     writer.flush_pending()
                     writer.flush_update()
                     writer.heartbeat_if_due()
-                except Exception:  # noqa: BLE001 - a failed flush is retried at close, a beat at the next turn
+                except Exception:
                     logging.getLogger(__name__).debug("log flush or heartbeat failed", exc_info=True)
                     # After a database restart this thread's connection is dead for good: drop it so
                     # the next turn reconnects, or the tries here stop heartbeating and are taken for dead.
@@ -228,7 +228,7 @@ class WriterHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.writer.write(self.format(record) + "\n")
-        except Exception:  # pragma: no cover - never let logging break a task
+        except Exception:  # noqa: BLE001 - never let logging break a task
             self.handleError(record)
 
 

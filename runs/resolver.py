@@ -34,7 +34,7 @@ class LazyXComSequence(Sequence[Any]):
             self._len = self._qs.count()
         return self._len
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:

@@ -8,8 +8,8 @@ import os
 import socket
 import time
 import traceback
-from datetime import datetime, timedelta
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
@@ -25,15 +25,15 @@ from dagsapp.exceptions import (
 )
 from dagsapp.instance import prepare_instance, render_fields, render_map_index
 from runs.execution.dagbag import get_dag
+from runs.execution.interrupts import TaskInstanceTakenAway, unwatch_try, watch_try
+from runs.execution.prefetch import BatchPrefetch, Preloaded, prefetch_batch
+from runs.execution.rendering import json_safe, mask_secrets
+from runs.execution.task_context import RuntimeTaskInstance, build_context, push_xcom
 from runs.logs import TaskLogWriter, TryLogger, WriterHandler
 from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
 from runs.models.xcom import RETURN_VALUE
 from runs.notify import CHANNEL, notify_scheduler
-from runs.execution.prefetch import BatchPrefetch, Preloaded, prefetch_batch
-from runs.execution.interrupts import TaskInstanceTakenAway, unwatch_try, watch_try
-from runs.execution.rendering import json_safe, mask_secrets
 from runs.resolver import DbResolver
-from runs.execution.task_context import RuntimeTaskInstance, build_context, push_xcom
 
 log = logging.getLogger(__name__)
 S = TaskInstanceState
@@ -143,7 +143,7 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
     except TaskInstanceTakenAway:
         task_log.warning("This try is no longer running in the database (cleared, marked or declared dead): stopped it")
         final = DISCARDED
-    except BaseException as exc:  # noqa: BLE001 - every failure of user code ends the try, never the worker
+    except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         task_log.error("Task failed with exception\n%s", "".join(traceback.format_exception(exc)))
@@ -264,8 +264,8 @@ SELECT (SELECT count(*) FROM done), CASE WHEN %(wake)s OR COALESCE({waiting}) IS
     # instance was 'scheduled' once) is read only when no sibling is queued, near the very end.
     # Not NOT EXISTS: PostgreSQL drops the ORDER BY there and may pick a sequential scan that
     # reads every finished instance first, once per success.
-    "(SELECT s.map_index FROM runs_taskinstance s WHERE s.dag_run_id = %(run)s AND s.state = '{state}'"
-    " AND s.task_id = %(task)s ORDER BY s.map_index DESC LIMIT 1)".format(state=state)
+    f"(SELECT s.map_index FROM runs_taskinstance s WHERE s.dag_run_id = %(run)s AND s.state = '{state}'"
+    " AND s.task_id = %(task)s ORDER BY s.map_index DESC LIMIT 1)"
     for state in ("queued", "scheduled", "up_for_retry")))
 # The same, also claiming the batch's next instance: it starts right after this commit.
 _COMMIT_SUCCESS_AND_CLAIM_SQL = _COMMIT_SUCCESS_SQL.replace(

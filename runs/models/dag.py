@@ -32,7 +32,8 @@ class DagModel(models.Model):
     @property
     def data(self) -> dict[str, Any]:
         assert self.latest_serialized is not None
-        return self.latest_serialized.data
+        data: dict[str, Any] = self.latest_serialized.data
+        return data
 
 
 class SerializedDag(models.Model):

@@ -45,7 +45,8 @@ def parse_dags_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
     )
     if proc.returncode != 0:
         raise RuntimeError(f"DAG folder parser exited with {proc.returncode}: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout)
+    parsed: dict[str, Any] = json.loads(proc.stdout)
+    return parsed
 
 
 def first_logical_date(data: dict[str, Any], now: datetime) -> datetime | None:

@@ -17,10 +17,10 @@ from django.db import DatabaseError, InterfaceError, OperationalError, close_old
 from django.utils import timezone
 
 from dagsapp.schedules import interval_end, next_logical_date
-from runs.scheduling.dag_processing import folder_fingerprint, process_dags_folder
-from runs.scheduling.executors import Executor
 from runs.models import DagModel, DagRun, DagRunState, DagRunType
 from runs.notify import SchedulerListener
+from runs.scheduling.dag_processing import folder_fingerprint, process_dags_folder
+from runs.scheduling.executors import Executor
 from runs.scheduling.steps import active_dag_run_ids, fail_dead_task_instances, requeue_lost_task_instances, schedule_dag_run
 from runs.services import DagRunError, create_dag_run
 
@@ -129,7 +129,7 @@ class Scheduler:
                 if listener is not None:
                     try:
                         listener.close()
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - a broken listener is replaced either way
                         pass
                     listener = None
                 self.stop.wait(backoff)

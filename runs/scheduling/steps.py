@@ -19,13 +19,13 @@ from django.utils import timezone
 
 from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import expand_input_length
-from runs.scheduling.executors import Executor
-from runs.logs import log_line
 from runs import summaries
-from runs.scheduling.instance_names import name_mapped_instances
+from runs.logs import log_line
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState
 from runs.models.taskinstance import FINISHED_STATES, UNFINISHED_STATES
 from runs.resolver import DbResolver
+from runs.scheduling.executors import Executor
+from runs.scheduling.instance_names import name_mapped_instances
 from runs.scheduling.trigger_rules import UpstreamCounts, evaluate
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def expand_mapped_task(*, dag_run: DagRun, data: dict[str, Any], task_id: str) -
             """,
             [dag_run.pk, task_id, initial, int(task["retries"]), length - 1],
         )
-        created = cur.rowcount
+        created: int = cur.rowcount
     TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__gte=length).exclude(state=S.REMOVED).update(state=S.REMOVED)
     TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__lt=length, state=S.REMOVED).update(state=initial)
     log.info("Expanded %s.%s in %s to %d instances", dag_run.dag_id, task_id, dag_run.run_id, length)
@@ -123,12 +123,11 @@ def expand_mapped_tasks(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
 
 
 def _counts_by_task(dag_run: DagRun, *, task_ids: list[str] | None = None) -> dict[str, dict[str, int]]:
-    rows = TaskInstance.objects.filter(dag_run=dag_run)
+    tis = TaskInstance.objects.filter(dag_run=dag_run)
     if task_ids is not None:
-        rows = rows.filter(task_id__in=task_ids)
-    rows = rows.values("task_id", "state").annotate(n=Count("id"))
+        tis = tis.filter(task_id__in=task_ids)
     out: dict[str, dict[str, int]] = defaultdict(dict)
-    for r in rows:
+    for r in tis.values("task_id", "state").annotate(n=Count("id")):
         out[r["task_id"]][r["state"]] = r["n"]
     return out
 

@@ -19,7 +19,7 @@ class UpstreamCounts:
     done: int = 0
 
     def __add__(self, other: UpstreamCounts) -> UpstreamCounts:
-        return UpstreamCounts(*(a + b for a, b in zip(self._t(), other._t())))
+        return UpstreamCounts(*(a + b for a, b in zip(self._t(), other._t(), strict=True)))
 
     def _t(self) -> tuple[int, ...]:
         return (self.total, self.success, self.skipped, self.failed, self.upstream_failed, self.done)

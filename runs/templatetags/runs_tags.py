@@ -40,7 +40,7 @@ def duration(seconds: float | None) -> str:
 
 @register.filter
 def state_label(state: str | None) -> str:
-    return "no status" if state in (None, "", "none") else state.replace("_", " ")
+    return "no status" if state is None or state in ("", "none") else state.replace("_", " ")
 
 
 @register.simple_tag

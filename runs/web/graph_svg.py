@@ -18,7 +18,6 @@ from typing import Any
 
 import graphviz
 from django.conf import settings
-from django.db import connection
 from django.utils.html import escape
 
 from runs.models import DagRun, TaskInstanceState
@@ -118,7 +117,8 @@ def _run_dot(source: graphviz.Digraph) -> str:
     if shutil.which("dot") is None:
         raise GraphvizMissing("Graphviz 'dot' is not installed")
     try:
-        return source.pipe(format="svg", encoding="utf-8")
+        svg: str = source.pipe(format="svg", encoding="utf-8")
+        return svg
     except graphviz.ExecutableNotFound:
         raise GraphvizMissing("Graphviz 'dot' is not installed") from None
 

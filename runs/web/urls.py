@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from runs.web.views import actions, api, auth, dags, grid, task_instances
-from runs.web.views import durations, graph  # graph & durations (helper)
+from runs.web.views import actions, api, auth, dags, durations, graph, grid, task_instances  # graph & durations (helper)
 from runs.web.views.common import MapIndexConverter
 
 app_name = "runs"

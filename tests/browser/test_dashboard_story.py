@@ -14,8 +14,8 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from runs.scheduling.dag_processing import process_dags_folder
 from runs.models import DagRun, TaskInstance
+from runs.scheduling.dag_processing import process_dags_folder
 from runs.scheduling.steps import expand_mapped_task
 from runs.services import create_dag_run
 from tests.browser.conftest import screenshot

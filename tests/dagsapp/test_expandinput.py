@@ -152,7 +152,7 @@ class DictOfListsExpandInputTests:
         values = {"a": [1, 2], "b": ["x", "y", "z"], "c": [True, False]}
         expand_input = DictOfListsExpandInput(values)
         scope = ResolveScope(make_resolver())
-        expected = [dict(zip(values, combo)) for combo in itertools.product(*values.values())]
+        expected = [dict(zip(values, combo, strict=True)) for combo in itertools.product(*values.values())]
         got = [expand_input.resolve(scope, i)[0] for i in range(len(expected))]
         assert got == expected
 

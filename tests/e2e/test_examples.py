@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from tests.conftest import LiveStack
 from runs.cli import wait_for_dag_run
-from runs.scheduling.dag_processing import process_dags_folder
 from runs.logs import read_log
 from runs.models import DagImportError, DagModel, DagRun, TaskInstance
+from runs.scheduling.dag_processing import process_dags_folder
 from runs.services import create_dag_run
+from tests.conftest import LiveStack
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

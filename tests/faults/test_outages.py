@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tests.faults import dags
 from tests.faults.harness import Stack, wait_until
@@ -68,7 +68,7 @@ class DatabaseRestartTests:
         stack.pg.stop()
         time.sleep(OUTAGE_SEC)
         stack.pg.start()
-        back = datetime.now(timezone.utc)
+        back = datetime.now(UTC)
         restarted = time.monotonic()
 
         # The tries that ran through the outage heartbeat again (else they would be taken for dead).

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from runs.scheduling.dag_processing import process_dags_folder
 from runs.models import DagImportError, DagRun, TaskInstance
+from runs.scheduling.dag_processing import process_dags_folder
 from runs.services import create_dag_run
 
 HEADER = """\

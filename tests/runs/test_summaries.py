@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 
 from runs.cli import run_dag_run_inline
 from runs.models import DagRun, TaskInstance
-from runs.web.queries import grid_cells, mapped_summary
 from runs.services import clear_task_instances
+from runs.web.queries import grid_cells, mapped_summary
 from tests.runs.factories import make_run
 
 MAPPED = """

@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 
 from runs.cli import run_dag_run_inline
-from runs.scheduling.dag_processing import process_dags_folder
 from runs.logs import read_log
 from runs.models import DagImportError, DagModel, DagRun, TaskInstance
+from runs.scheduling.dag_processing import process_dags_folder
 from tests.runs.factories import HEADER, make_run
 
 GOOD = HEADER + """

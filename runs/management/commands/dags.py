@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from runs.cli import dag_run_summary, run_dag_run_inline, wait_for_dag_run
-from runs.scheduling.dag_processing import process_dags_folder
 from runs.models import DagImportError, DagModel, DagRunState, DagRunType
+from runs.scheduling.dag_processing import process_dags_folder
 from runs.services import DagRunError, create_dag_run, parse_conf
 
 

@@ -12,8 +12,13 @@ from django_htmx.http import trigger_client_event
 
 from runs.models import DagRun, TaskInstanceState
 from runs.services import DagRunError, clear_mapped_task, clear_task_instances, mark_task_instances
-from runs.web.views.common import (HtmxHttpRequest, _get_dag_run_or_404, _get_task_instance_or_404, _get_task_or_404,
-                               operator_required)
+from runs.web.views.common import (
+    HtmxHttpRequest,
+    _get_dag_run_or_404,
+    _get_task_instance_or_404,
+    _get_task_or_404,
+    operator_required,
+)
 from runs.web.views.panels import instance_context, mapped_context
 
 MARKABLE = (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED)

@@ -36,13 +36,14 @@ class MapIndexConverter:
 def is_operator(user: AbstractBaseUser | AnonymousUser) -> bool:
     if not user.is_authenticated:
         return False
-    if user.is_superuser:  # type: ignore[union-attr]
+    if getattr(user, "is_superuser", False):
         return True
     # Cached on the user object: a page asks several times, the database once.
-    cached = getattr(user, "_is_operator", None)
+    cached = user.__dict__.get("_is_operator")
     if cached is None:
-        cached = user.groups.filter(name=OPERATOR_GROUP).exists()  # type: ignore[union-attr]
-        user._is_operator = cached  # type: ignore[union-attr]
+        groups = getattr(user, "groups", None)
+        cached = groups is not None and groups.filter(name=OPERATOR_GROUP).exists()
+        user.__dict__["_is_operator"] = cached
     return bool(cached)
 
 
@@ -87,7 +88,7 @@ def _get_dag_run_or_404(dag_id: str, run_id: str) -> DagRun:
 
 def _get_task_or_404(run: DagRun, task_id: str) -> dict[str, Any]:
     """The serialized task, from the version of the DAG this run was created with."""
-    task = run.serialized_dag.data["tasks"].get(task_id)
+    task: dict[str, Any] | None = run.serialized_dag.data["tasks"].get(task_id)
     if task is None:
         raise Http404(f"No task {task_id!r} in DAG {run.dag_id!r}")
     return task

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from runs.models import DagImportError, DagModel
-from runs.web.queries import last_runs_by_dag
 from runs.services import DagRunError, create_dag_run, parse_conf
+from runs.web.queries import last_runs_by_dag
 from runs.web.views.common import HtmxHttpRequest, _get_dag_or_404, operator_required
 from runs.web.views.grid import grid_page_context
 

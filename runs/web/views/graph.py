@@ -1,6 +1,7 @@
 """The Graph view: the DAG drawn by Graphviz, coloured by the state of its tasks in one run."""
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -11,8 +12,8 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
-from runs.web import graph_svg
 from runs.models import DagRun, SerializedDag, TaskInstanceState
+from runs.web import graph_svg
 from runs.web.views.common import HtmxHttpRequest, _get_dag_or_404, _get_dag_run_or_404
 
 RUN_CHOICES = 25
@@ -28,7 +29,7 @@ def dag_graph(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
     # A run is drawn with the version of the DAG it was created with.
     version: SerializedDag = run.serialized_dag if run is not None else dag.latest_serialized  # type: ignore[assignment]
     task_id = request.GET.get("task_id")
-    context = {
+    context: dict[str, Any] = {
         "dag": dag, "run": run, "version_is_latest": version.pk == dag.latest_serialized_id,
         # The task whose panel the URL asks for (a shared or reloaded link), if it is one of the DAG's.
         "task_id": task_id if run is not None and task_id in version.data["tasks"] else None,
@@ -39,7 +40,7 @@ def dag_graph(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
     except graph_svg.GraphvizMissing:
         context["svg"] = None
     else:
-        context["svg"] = mark_safe(_fill(template, version.data["task_order"], dag_id, run))  # noqa: S308 - every value is escaped in render_graph
+        context["svg"] = mark_safe(_fill(template, version.data["task_order"], dag_id, run))
     if request.htmx and request.htmx.target == "graph-body":
         response = render(request, "runs/graph.html#graph-body", context)
         if run is None or run.is_finished:

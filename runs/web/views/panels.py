@@ -11,8 +11,17 @@ from django.urls import reverse
 from runs.logs import read_log
 from runs.models import DagRun, TaskInstance, TaskInstanceState, XCom
 from runs.models.taskinstance import UNFINISHED_STATES
-from runs.web.queries import (ORDER_FIELDS, QueryError, instance_choices, mapped_instances_page, mapped_summary,
-                          neighbour_indexes, parse_order_by, parse_page, parse_state)
+from runs.web.queries import (
+    ORDER_FIELDS,
+    QueryError,
+    instance_choices,
+    mapped_instances_page,
+    mapped_summary,
+    neighbour_indexes,
+    parse_order_by,
+    parse_page,
+    parse_state,
+)
 from runs.web.views.common import HtmxHttpRequest, is_operator
 
 TABS = ("details", "rendered", "log", "xcom")

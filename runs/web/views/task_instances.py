@@ -12,8 +12,15 @@ from django_htmx.http import HttpResponseStopPolling
 
 from runs.logs import read_log
 from runs.models.taskinstance import UNFINISHED_STATES
-from runs.web.views.common import (HtmxHttpRequest, _get_dag_or_404, _get_dag_run_or_404, _get_task_instance_or_404,
-                               _get_task_or_404, int_param, map_index_param)
+from runs.web.views.common import (
+    HtmxHttpRequest,
+    _get_dag_or_404,
+    _get_dag_run_or_404,
+    _get_task_instance_or_404,
+    _get_task_or_404,
+    int_param,
+    map_index_param,
+)
 from runs.web.views.grid import grid_page_context
 from runs.web.views.panels import instance_context, panel_context
 

@@ -14,9 +14,9 @@ from django.test import override_settings
 
 from runs.cli import run_dag_run_inline
 from runs.execution.execute import execute_task_instance
-from runs.scheduling.executors import InlineExecutor
 from runs.logs import read_log
 from runs.models import DagRun, DagRunState, TaskInstance, TaskInstanceLog, TaskMap, Variable, XCom
+from runs.scheduling.executors import InlineExecutor
 from runs.scheduling.steps import schedule_dag_run
 from tests.runs.factories import make_run, states, ti
 

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from runs.execution.execute import execute_task_instance, execute_task_instances, load_dag_run
-from runs.scheduling.executors import InlineExecutor
-from runs.models import TaskInstance, TaskMap, XCom
 from runs.execution.prefetch import prefetch_batch
+from runs.models import TaskInstance, TaskMap, XCom
+from runs.scheduling.executors import InlineExecutor
 from runs.scheduling.steps import schedule_dag_run
 from tests.runs.factories import make_run, ti
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,12 @@ from django.db import connection, connections, transaction
 from django.db.models import Count
 
 from runs.cli import wait_for_dag_run
-from runs.scheduling.dag_processing import process_dags_folder
-from runs.scheduling import steps
-from runs.scheduling.executors import InlineExecutor
 from runs.models import DagRun, DagRunState, TaskInstance, TaskMap, XCom
-from runs.scheduling.steps import expand_mapped_task, queue_task_instances, schedule_dag_run, schedule_task_instances
+from runs.scheduling import steps
+from runs.scheduling.dag_processing import process_dags_folder
+from runs.scheduling.executors import InlineExecutor
 from runs.scheduling.loop import create_scheduled_dag_runs
+from runs.scheduling.steps import expand_mapped_task, queue_task_instances, schedule_dag_run, schedule_task_instances
 from runs.services import create_dag_run
 from tests.runs.factories import write_dag
 
@@ -227,7 +227,7 @@ class ScheduledRunThreadsTests:
     def test_it_creates_each_scheduled_run_once_from_two_schedulers(self, tmp_path: Path) -> None:
         write_dag(tmp_path, DAILY)
         process_dags_folder(tmp_path)
-        now = datetime(2024, 1, 6, 6, tzinfo=timezone.utc)
+        now = datetime(2024, 1, 6, 6, tzinfo=UTC)
 
         def creator(i: int) -> int:
             created = 0
@@ -238,7 +238,7 @@ class ScheduledRunThreadsTests:
         created = in_threads(creator)
 
         dates = list(DagRun.objects.filter(dag_id="daily").order_by("logical_date").values_list("logical_date", flat=True))
-        assert dates == [datetime(2024, 1, d, tzinfo=timezone.utc) for d in range(1, 6)]
+        assert dates == [datetime(2024, 1, d, tzinfo=UTC) for d in range(1, 6)]
         assert sum(created) == 5
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from runs.scheduling.dag_processing import process_dags_folder
 from runs.models import DagImportError, DagModel, SerializedDag
+from runs.scheduling.dag_processing import process_dags_folder
 from runs.services import create_dag_run
 from tests.runs.factories import write_dag
 
@@ -152,7 +152,7 @@ with DAG("daily", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=Fa
         process_dags_folder(tmp_path)
 
         dag = DagModel.objects.get(dag_id="daily")
-        today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         assert dag.schedule == "@daily"
         assert dag.next_dagrun == today - timedelta(days=1)
 
@@ -163,7 +163,7 @@ with DAG("daily", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=Tr
 """)
         process_dags_folder(tmp_path)
 
-        assert DagModel.objects.get(dag_id="daily").next_dagrun == datetime(2024, 1, 1, tzinfo=timezone.utc)
+        assert DagModel.objects.get(dag_id="daily").next_dagrun == datetime(2024, 1, 1, tzinfo=UTC)
 
     def test_it_leaves_an_unscheduled_dag_without_a_next_run(self, tmp_path: Path) -> None:
         write_dag(tmp_path, ONE_TASK)

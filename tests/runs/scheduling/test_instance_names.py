@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from runs.execution.execute import execute_task_instance
-from runs.scheduling.executors import InlineExecutor
 from runs.models import DagRun, TaskInstance
+from runs.scheduling.executors import InlineExecutor
 from runs.scheduling.steps import schedule_dag_run
 from tests.runs.factories import make_run, ti
 

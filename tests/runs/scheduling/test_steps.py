@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from runs.scheduling.dag_processing import process_dags_folder
-from runs.scheduling.executors import InlineExecutor
 from runs.logs import read_log
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskMap, Variable
 from runs.resolver import DbResolver
+from runs.scheduling.dag_processing import process_dags_folder
+from runs.scheduling.executors import InlineExecutor
+from runs.scheduling.loop import create_scheduled_dag_runs
 from runs.scheduling.steps import (
     expand_mapped_task,
     queue_task_instances,
@@ -22,7 +22,6 @@ from runs.scheduling.steps import (
     schedule_task_instances,
     update_dag_run_state,
 )
-from runs.scheduling.loop import create_scheduled_dag_runs
 from tests.runs.factories import data, make_run, set_state, states, ti, write_dag
 
 pytestmark = pytest.mark.django_db
@@ -575,23 +574,23 @@ class CreateScheduledDagRunsTests:
 
     def test_it_creates_one_run_per_due_interval_with_catchup(self, tmp_path: Path) -> None:
         daily(tmp_path, catchup=True)
-        now = datetime(2024, 1, 4, 6, tzinfo=dt_timezone.utc)
+        now = datetime(2024, 1, 4, 6, tzinfo=UTC)
 
         while create_scheduled_dag_runs(now=now):
             pass
 
-        assert logical_dates() == [datetime(2024, 1, d, tzinfo=dt_timezone.utc) for d in (1, 2, 3)]
-        assert DagModel.objects.get(dag_id="daily").next_dagrun == datetime(2024, 1, 4, tzinfo=dt_timezone.utc)
+        assert logical_dates() == [datetime(2024, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+        assert DagModel.objects.get(dag_id="daily").next_dagrun == datetime(2024, 1, 4, tzinfo=UTC)
 
     def test_it_waits_while_the_dag_has_max_active_runs(self, tmp_path: Path) -> None:
         daily(tmp_path, catchup=True, max_active_runs=1)
-        now = datetime(2024, 1, 4, 6, tzinfo=dt_timezone.utc)
+        now = datetime(2024, 1, 4, 6, tzinfo=UTC)
         create_scheduled_dag_runs(now=now)
 
         assert not create_scheduled_dag_runs(now=now)
 
         assert len(logical_dates()) == 1
-        assert DagModel.objects.get(dag_id="daily").next_dagrun == datetime(2024, 1, 2, tzinfo=dt_timezone.utc)
+        assert DagModel.objects.get(dag_id="daily").next_dagrun == datetime(2024, 1, 2, tzinfo=UTC)
 
     def test_it_creates_nothing_for_a_paused_dag(self, tmp_path: Path) -> None:
         daily(tmp_path)

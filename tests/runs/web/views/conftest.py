@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from runs.scheduling.dag_processing import process_dags_folder
 from runs.models import DagRun, TaskInstance, TaskInstanceState
+from runs.scheduling.dag_processing import process_dags_folder
 from runs.services import create_dag_run
 
 S = TaskInstanceState

@@ -15,12 +15,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from runs.web import graph_svg
-from runs.scheduling.dag_processing import process_dags_folder
 from runs.models import DagRun, TaskInstance
-from runs.web.queries import Cell
+from runs.scheduling.dag_processing import process_dags_folder
 from runs.scheduling.steps import expand_mapped_task
 from runs.services import create_dag_run
+from runs.web import graph_svg
+from runs.web.queries import Cell
 from tests.runs.factories import data, make_run, set_state, write_dag
 
 pytestmark = pytest.mark.django_db
