@@ -72,21 +72,21 @@ def api_login_required(view: V) -> V:
     return wrapper  # type: ignore[return-value]
 
 
-def _get_dag_or_404(dag_id: str) -> DagModel:
+def get_dag_or_404(dag_id: str) -> DagModel:
     dag = DagModel.objects.select_related("latest_serialized").filter(dag_id=dag_id).first()
     if dag is None or dag.latest_serialized is None:
         raise Http404(f"No DAG {dag_id!r}")
     return dag
 
 
-def _get_dag_run_or_404(dag_id: str, run_id: str) -> DagRun:
+def get_dag_run_or_404(dag_id: str, run_id: str) -> DagRun:
     run = DagRun.objects.select_related("serialized_dag").filter(dag_id=dag_id, run_id=run_id).first()
     if run is None:
         raise Http404(f"No run {run_id!r} of DAG {dag_id!r}")
     return run
 
 
-def _get_task_or_404(run: DagRun, task_id: str) -> dict[str, Any]:
+def get_task_or_404(run: DagRun, task_id: str) -> dict[str, Any]:
     """The serialized task, from the version of the DAG this run was created with."""
     task: dict[str, Any] | None = run.serialized_dag.data["tasks"].get(task_id)
     if task is None:
@@ -94,7 +94,7 @@ def _get_task_or_404(run: DagRun, task_id: str) -> dict[str, Any]:
     return task
 
 
-def _get_task_instance_or_404(run: DagRun, task_id: str, map_index: int) -> TaskInstance:
+def get_task_instance_or_404(run: DagRun, task_id: str, map_index: int) -> TaskInstance:
     ti = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index=map_index).first()
     if ti is None:
         raise Http404(f"No instance {task_id}[{map_index}] in run {run.run_id!r}")

@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from runs.models import DagImportError, DagModel
 from runs.services import DagRunError, create_dag_run, parse_conf
 from runs.web.queries import last_runs_by_dag
-from runs.web.views.common import HtmxHttpRequest, _get_dag_or_404, operator_required
+from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, operator_required
 from runs.web.views.grid import grid_page_context
 
 RUNS_PER_DAG = 10
@@ -34,7 +34,7 @@ def dag_list(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 @operator_required
 def dag_trigger(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
-    dag = _get_dag_or_404(dag_id)
+    dag = get_dag_or_404(dag_id)
     raw = request.POST.get("conf", "")
     try:
         run = create_dag_run(dag_id=dag.dag_id, conf=parse_conf(raw))

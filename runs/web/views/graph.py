@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from runs.models import DagRun, SerializedDag, TaskInstanceState
 from runs.web import graph_svg
-from runs.web.views.common import HtmxHttpRequest, _get_dag_or_404, _get_dag_run_or_404
+from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, get_dag_run_or_404
 
 RUN_CHOICES = 25
 POLL_SECONDS = 2
@@ -23,9 +23,9 @@ POLL_SECONDS = 2
 @require_GET
 @login_required
 def dag_graph(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
-    dag = _get_dag_or_404(dag_id)
+    dag = get_dag_or_404(dag_id)
     run_id = request.GET.get("run_id")
-    run = _get_dag_run_or_404(dag_id, run_id) if run_id else _latest_run(dag_id)
+    run = get_dag_run_or_404(dag_id, run_id) if run_id else _latest_run(dag_id)
     # A run is drawn with the version of the DAG it was created with.
     version: SerializedDag = run.serialized_dag if run is not None else dag.latest_serialized  # type: ignore[assignment]
     task_id = request.GET.get("task_id")

@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from runs.models import DagModel, DagRun
 from runs.web.queries import Cell, grid_cells, latest_runs
-from runs.web.views.common import HtmxHttpRequest, _get_dag_or_404, int_param, is_operator, map_index_param
+from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, int_param, is_operator, map_index_param
 from runs.web.views.panels import panel_context
 
 DEFAULT_NUM_RUNS = 25
@@ -125,7 +125,7 @@ def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | 
 @require_GET
 @login_required
 def grid(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
-    dag = _get_dag_or_404(dag_id)
+    dag = get_dag_or_404(dag_id)
     # htmx: the grid's own refresh, or a click on a cell, a label or a run bar that selects a run and a task;
     # a click re-renders the grid around the new selection and sends the panel out of band.
     refresh = bool(request.htmx) and request.htmx.trigger == "grid-body"
