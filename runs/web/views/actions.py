@@ -1,12 +1,9 @@
 """Operator actions: clear, clear and re-expand, mark success/failed. POST only, each calls one service."""
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
@@ -18,6 +15,7 @@ from runs.web.views.common import (
     get_task_instance_or_404,
     get_task_or_404,
     operator_required,
+    reverse_with_query,
 )
 from runs.web.views.panels import instance_context, mapped_context
 
@@ -38,8 +36,7 @@ def _after_instance_action(request: HtmxHttpRequest, run: DagRun, task_id: str, 
 
 def _after_task_action(request: HtmxHttpRequest, run: DagRun, task_id: str) -> HttpResponse:
     if not request.htmx:
-        url = reverse("runs:grid", args=[run.dag_id]) + "?" + urlencode({"run_id": run.run_id, "task_id": task_id})
-        return redirect(url)
+        return redirect(reverse_with_query("runs:grid", run.dag_id, query={"run_id": run.run_id, "task_id": task_id}))
     run.refresh_from_db()
     response = render(request, "runs/_task_panel.html", {**mapped_context(request, run, get_task_or_404(run, task_id)), "show_messages": True})
     return trigger_client_event(response, "runs-changed")
