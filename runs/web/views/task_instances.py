@@ -75,7 +75,6 @@ def task_instance_log(request: HtmxHttpRequest, dag_id: str, run_id: str, task_i
         return HttpResponse(text, content_type="text/plain; charset=utf-8")
     settled = ti.end_date is None or timezone.now() - ti.end_date > LOG_SETTLE
     finished = (ti.state not in UNFINISHED_STATES or ti.try_number != try_number) and not text and settled
-    context = {"ti": ti, "run": run, "text": text, "log_seq": seq, "try_number": try_number, "log_live": not finished,
-               "log_url": request.path}
+    context = {"ti": ti, "run": run, "text": text, "log_seq": seq, "try_number": try_number, "log_live": not finished}
     response = render(request, "runs/_instance_panel.html#log-tail", context)
     return _stop_polling_if(response, finished, request, "log-poller")
