@@ -17,7 +17,6 @@ from runs.web.queries import latest_run, run_choices
 from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, get_dag_run_or_404, reverse_with_query
 
 RUN_CHOICES = 25
-POLL_SECONDS = 2
 
 
 @require_GET
