@@ -295,3 +295,8 @@ def instance_xcoms(ti: TaskInstance) -> list[Mapping[str, Any]]:
 def in_group(user: AbstractBaseUser | AnonymousUser, group: str) -> bool:
     groups = getattr(user, "groups", None)
     return groups is not None and groups.filter(name=group).exists()
+
+
+def reload_dag_run(run: DagRun) -> None:
+    """The run's state as an action left it (clearing reopens a finished run)."""
+    run.refresh_from_db()

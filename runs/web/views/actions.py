@@ -9,6 +9,7 @@ from django_htmx.http import trigger_client_event
 
 from runs.models import DagRun, TaskInstanceState
 from runs.services import DagRunError, clear_mapped_task, clear_task_instances, mark_task_instances
+from runs.web.queries import reload_dag_run
 from runs.web.views.common import (
     HtmxHttpRequest,
     get_dag_run_or_404,
@@ -28,7 +29,7 @@ def _after_instance_action(request: HtmxHttpRequest, run: DagRun, task_id: str, 
     """The instance panel again (htmx, and the grid told to refresh), or a redirect to the instance page."""
     if not request.htmx:
         return redirect("runs:task_instance", run.dag_id, run.run_id, task_id, map_index)
-    run.refresh_from_db()
+    reload_dag_run(run)
     ti = get_task_instance_or_404(run, task_id, map_index)
     response = render(request, "runs/_instance_panel.html", {**instance_context(request, run, get_task_or_404(run, task_id), ti), "show_messages": True})
     return trigger_client_event(response, "runs-changed")
@@ -37,7 +38,7 @@ def _after_instance_action(request: HtmxHttpRequest, run: DagRun, task_id: str, 
 def _after_task_action(request: HtmxHttpRequest, run: DagRun, task_id: str) -> HttpResponse:
     if not request.htmx:
         return redirect(reverse_with_query("runs:grid", run.dag_id, query={"run_id": run.run_id, "task_id": task_id}))
-    run.refresh_from_db()
+    reload_dag_run(run)
     response = render(request, "runs/_task_panel.html", {**mapped_context(request, run, get_task_or_404(run, task_id)), "show_messages": True})
     return trigger_client_event(response, "runs-changed")
 
