@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import template
+from django.urls import reverse
 
 register = template.Library()
 
@@ -49,3 +50,9 @@ def url_with(base: str, params: dict[str, Any], **overrides: Any) -> str:
     merged = {**params, **overrides}
     query = urlencode([(k, v) for k, v in merged.items() if v not in (None, "")])
     return f"{base}?{query}" if query else base
+
+
+@register.simple_tag
+def url_query(viewname: str, *args: Any, **query: Any) -> str:
+    """``{% url %}`` with a query string: ``{% url_query 'runs:grid' dag_id run_id=run.run_id %}``."""
+    return url_with(reverse(viewname, args=args), query)

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
 from runs import summaries
-from runs.models import DagRun, TaskInstance, TaskInstanceState
+from runs.models import DagImportError, DagModel, DagRun, TaskInstance, TaskInstanceState, XCom
 
 S = TaskInstanceState
 
@@ -249,3 +250,53 @@ def neighbour_indexes(run: DagRun, task_id: str, map_index: int) -> tuple[int | 
     prev = qs.filter(map_index__gte=0, map_index__lt=map_index).order_by("-map_index").values_list("map_index", flat=True).first()
     nxt = qs.filter(map_index__gt=map_index).order_by("map_index").values_list("map_index", flat=True).first()
     return prev, nxt
+
+
+def find_dag(dag_id: str) -> DagModel | None:
+    """The DAG with its latest parsed version (None when it was never parsed)."""
+    return DagModel.objects.select_related("latest_serialized").filter(dag_id=dag_id).first()
+
+
+def find_dag_run(dag_id: str, run_id: str) -> DagRun | None:
+    """The run with the version of the DAG it was created with (unique constraint on dag_id, run_id)."""
+    return DagRun.objects.select_related("serialized_dag").filter(dag_id=dag_id, run_id=run_id).first()
+
+
+def latest_run(dag_id: str) -> DagRun | None:
+    return DagRun.objects.select_related("serialized_dag").filter(dag_id=dag_id).order_by("-logical_date").first()
+
+
+def find_task_instance(run: DagRun, task_id: str, map_index: int) -> TaskInstance | None:
+    """One instance (unique index ti_run_task_index); its ``dag_run`` is the run given, not loaded again."""
+    ti = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index=map_index).first()
+    if ti is not None:
+        ti.dag_run = run
+    return ti
+
+
+def active_dags() -> list[DagModel]:
+    return list(DagModel.objects.filter(is_active=True).select_related("latest_serialized").order_by("dag_id"))
+
+
+def import_errors() -> list[DagImportError]:
+    return list(DagImportError.objects.all())
+
+
+def run_choices(dag_id: str, limit: int) -> list[Mapping[str, Any]]:
+    """The latest runs' ids and states, newest first, for a run picker."""
+    return list(DagRun.objects.filter(dag_id=dag_id).order_by("-logical_date").values("run_id", "state")[:limit])
+
+
+def instance_xcoms(ti: TaskInstance) -> list[Mapping[str, Any]]:
+    return list(XCom.objects.filter(dag_run_id=ti.dag_run_id, task_id=ti.task_id, map_index=ti.map_index)
+                .order_by("key").values("key", "value"))
+
+
+def in_group(user: AbstractBaseUser | AnonymousUser, group: str) -> bool:
+    groups = getattr(user, "groups", None)
+    return groups is not None and groups.filter(name=group).exists()
+
+
+def reload_dag_run(run: DagRun) -> None:
+    """The run's state as an action left it (clearing reopens a finished run)."""
+    run.refresh_from_db()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from runs.web.views import actions, api, auth, dags, durations, graph, grid, task_instances  # graph & durations (helper)
+from runs.web.views import actions, api, auth, dags, durations, graph, grid, task_instances
 from runs.web.views.common import MapIndexConverter
 
 app_name = "runs"
@@ -19,8 +19,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("logout/", auth.logout_view, name="logout"),
     path("", dags.dag_list, name="dag_list"),
     path("dags/<str:dag_id>/grid/", grid.grid, name="grid"),
+    path("dags/<str:dag_id>/graph/", graph.dag_graph, name="graph"),
     path("dags/<str:dag_id>/trigger/", dags.dag_trigger, name="dag_trigger"),
     path(f"{TASK}/", task_instances.task_panel, name="task_panel"),
+    path(f"{TASK}/durations/", durations.task_durations, name="task_durations"),
     path(f"{TASK}/clear/", actions.task_clear_mapped, name="task_clear_mapped"),
     path(f"{TASK}/selection/", actions.task_instances_action, name="task_instances_action"),
     path(f"{TI}/", task_instances.task_instance, name="task_instance"),
@@ -30,8 +32,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(f"{API_TASK}/mapped", api.api_mapped_instances, name="api_mapped_instances"),
     path(f"{API_TASK}/mapped/<mapidx:map_index>", api.api_mapped_instance, name="api_mapped_instance"),
     path(f"{API_TASK}/mapped/<mapidx:map_index>/logs/<int:try_number>", api.api_task_instance_log, name="api_task_instance_log"),
-    # graph & durations (helper)
-    path("dags/<str:dag_id>/graph/", graph.dag_graph, name="graph"),
-    path(f"{TASK}/durations/", durations.task_durations, name="task_durations"),
-    # end graph & durations (helper)
 ]

@@ -1,23 +1,22 @@
 """Operator actions: clear, clear and re-expand, mark success/failed. POST only, each calls one service."""
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
 from runs.models import DagRun, TaskInstanceState
 from runs.services import DagRunError, clear_mapped_task, clear_task_instances, mark_task_instances
+from runs.web.queries import reload_dag_run
 from runs.web.views.common import (
     HtmxHttpRequest,
-    _get_dag_run_or_404,
-    _get_task_instance_or_404,
-    _get_task_or_404,
+    get_dag_run_or_404,
+    get_task_instance_or_404,
+    get_task_or_404,
     operator_required,
+    reverse_with_query,
 )
 from runs.web.views.panels import instance_context, mapped_context
 
@@ -30,26 +29,25 @@ def _after_instance_action(request: HtmxHttpRequest, run: DagRun, task_id: str, 
     """The instance panel again (htmx, and the grid told to refresh), or a redirect to the instance page."""
     if not request.htmx:
         return redirect("runs:task_instance", run.dag_id, run.run_id, task_id, map_index)
-    run.refresh_from_db()
-    ti = _get_task_instance_or_404(run, task_id, map_index)
-    response = render(request, "runs/_instance_panel.html", {**instance_context(request, run, _get_task_or_404(run, task_id), ti), "show_messages": True})
+    reload_dag_run(run)
+    ti = get_task_instance_or_404(run, task_id, map_index)
+    response = render(request, "runs/_instance_panel.html", {**instance_context(request, run, get_task_or_404(run, task_id), ti), "show_messages": True})
     return trigger_client_event(response, "runs-changed")
 
 
 def _after_task_action(request: HtmxHttpRequest, run: DagRun, task_id: str) -> HttpResponse:
     if not request.htmx:
-        url = reverse("runs:grid", args=[run.dag_id]) + "?" + urlencode({"run_id": run.run_id, "task_id": task_id})
-        return redirect(url)
-    run.refresh_from_db()
-    response = render(request, "runs/_task_panel.html", {**mapped_context(request, run, _get_task_or_404(run, task_id)), "show_messages": True})
+        return redirect(reverse_with_query("runs:grid", run.dag_id, query={"run_id": run.run_id, "task_id": task_id}))
+    reload_dag_run(run)
+    response = render(request, "runs/_task_panel.html", {**mapped_context(request, run, get_task_or_404(run, task_id)), "show_messages": True})
     return trigger_client_event(response, "runs-changed")
 
 
 @require_POST
 @operator_required
 def task_instance_clear(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
-    run = _get_dag_run_or_404(dag_id, run_id)
-    ti = _get_task_instance_or_404(run, task_id, map_index)
+    run = get_dag_run_or_404(dag_id, run_id)
+    ti = get_task_instance_or_404(run, task_id, map_index)
     downstream = request.POST.get("downstream") == "on"
     n = clear_task_instances(dag_run=run, task_id=task_id, map_indexes=[ti.map_index], downstream=downstream)
     messages.success(request, f"Cleared {n} task instance{'s' if n != 1 else ''}" + (" (with downstream)." if downstream else "."))
@@ -59,8 +57,8 @@ def task_instance_clear(request: HtmxHttpRequest, dag_id: str, run_id: str, task
 @require_POST
 @operator_required
 def task_instance_mark(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
-    run = _get_dag_run_or_404(dag_id, run_id)
-    ti = _get_task_instance_or_404(run, task_id, map_index)
+    run = get_dag_run_or_404(dag_id, run_id)
+    ti = get_task_instance_or_404(run, task_id, map_index)
     state = request.POST.get("state", "")
     if state not in MARKABLE:
         return HttpResponseBadRequest("state must be success or failed")
@@ -72,8 +70,8 @@ def task_instance_mark(request: HtmxHttpRequest, dag_id: str, run_id: str, task_
 @require_POST
 @operator_required
 def task_clear_mapped(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
-    run = _get_dag_run_or_404(dag_id, run_id)
-    _get_task_or_404(run, task_id)
+    run = get_dag_run_or_404(dag_id, run_id)
+    get_task_or_404(run, task_id)
     try:
         n = clear_mapped_task(dag_run=run, task_id=task_id, downstream=request.POST.get("downstream") == "on")
     except DagRunError as exc:
@@ -86,8 +84,8 @@ def task_clear_mapped(request: HtmxHttpRequest, dag_id: str, run_id: str, task_i
 @operator_required
 def task_instances_action(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
     """Clear or mark the instances ticked in the mapped instances table."""
-    run = _get_dag_run_or_404(dag_id, run_id)
-    _get_task_or_404(run, task_id)
+    run = get_dag_run_or_404(dag_id, run_id)
+    get_task_or_404(run, task_id)
     action = request.POST.get("action", "")
     raw = request.POST.getlist("map_index")
     if action not in ("clear", *MARKABLE) or len(raw) > MAX_SELECTION or not all(v.isdigit() and len(v) < 10 for v in raw):

@@ -6,14 +6,14 @@ from django.views.decorators.http import require_GET
 
 from runs.logs import read_log
 from runs.web.queries import QueryError, instance_json, mapped_instances_page, parse_order_by, parse_page, parse_state
-from runs.web.views.common import _get_dag_run_or_404, _get_task_instance_or_404, _get_task_or_404, api_login_required
+from runs.web.views.common import api_login_required, get_dag_run_or_404, get_task_instance_or_404, get_task_or_404
 
 
 @require_GET
 @api_login_required
 def api_mapped_instances(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> JsonResponse:
-    run = _get_dag_run_or_404(dag_id, run_id)
-    _get_task_or_404(run, task_id)
+    run = get_dag_run_or_404(dag_id, run_id)
+    get_task_or_404(run, task_id)
     try:
         state = parse_state(request.GET.get("state"))
         order_by = parse_order_by(request.GET.get("order_by"))
@@ -28,8 +28,8 @@ def api_mapped_instances(request: HttpRequest, dag_id: str, run_id: str, task_id
 @require_GET
 @api_login_required
 def api_mapped_instance(request: HttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> JsonResponse:
-    run = _get_dag_run_or_404(dag_id, run_id)
-    ti = _get_task_instance_or_404(run, task_id, map_index)
+    run = get_dag_run_or_404(dag_id, run_id)
+    ti = get_task_instance_or_404(run, task_id, map_index)
     return JsonResponse({**instance_json(ti), "task_id": ti.task_id, "max_tries": ti.max_tries, "hostname": ti.hostname,
                          "rendered_fields": ti.rendered_fields})
 
@@ -37,7 +37,7 @@ def api_mapped_instance(request: HttpRequest, dag_id: str, run_id: str, task_id:
 @require_GET
 @api_login_required
 def api_task_instance_log(request: HttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> JsonResponse:
-    run = _get_dag_run_or_404(dag_id, run_id)
-    ti = _get_task_instance_or_404(run, task_id, map_index)
+    run = get_dag_run_or_404(dag_id, run_id)
+    ti = get_task_instance_or_404(run, task_id, map_index)
     content, _ = read_log(ti.pk, try_number)
     return JsonResponse({"try_number": try_number, "content": content})

@@ -1,16 +1,19 @@
 """Lookups, permissions and request parsing shared by the dashboard's views."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.urls import reverse
 from django_htmx.middleware import HtmxDetails
 
 from runs.models import DagModel, DagRun, TaskInstance
+from runs.templatetags.runs_tags import url_with
+from runs.web.queries import find_dag, find_dag_run, find_task_instance, in_group
 
 OPERATOR_GROUP = "Operator"
 
@@ -41,8 +44,7 @@ def is_operator(user: AbstractBaseUser | AnonymousUser) -> bool:
     # Cached on the user object: a page asks several times, the database once.
     cached = user.__dict__.get("_is_operator")
     if cached is None:
-        groups = getattr(user, "groups", None)
-        cached = groups is not None and groups.filter(name=OPERATOR_GROUP).exists()
+        cached = in_group(user, OPERATOR_GROUP)
         user.__dict__["_is_operator"] = cached
     return bool(cached)
 
@@ -72,21 +74,21 @@ def api_login_required(view: V) -> V:
     return wrapper  # type: ignore[return-value]
 
 
-def _get_dag_or_404(dag_id: str) -> DagModel:
-    dag = DagModel.objects.select_related("latest_serialized").filter(dag_id=dag_id).first()
+def get_dag_or_404(dag_id: str) -> DagModel:
+    dag = find_dag(dag_id)
     if dag is None or dag.latest_serialized is None:
         raise Http404(f"No DAG {dag_id!r}")
     return dag
 
 
-def _get_dag_run_or_404(dag_id: str, run_id: str) -> DagRun:
-    run = DagRun.objects.select_related("serialized_dag").filter(dag_id=dag_id, run_id=run_id).first()
+def get_dag_run_or_404(dag_id: str, run_id: str) -> DagRun:
+    run = find_dag_run(dag_id, run_id)
     if run is None:
         raise Http404(f"No run {run_id!r} of DAG {dag_id!r}")
     return run
 
 
-def _get_task_or_404(run: DagRun, task_id: str) -> dict[str, Any]:
+def get_task_or_404(run: DagRun, task_id: str) -> dict[str, Any]:
     """The serialized task, from the version of the DAG this run was created with."""
     task: dict[str, Any] | None = run.serialized_dag.data["tasks"].get(task_id)
     if task is None:
@@ -94,12 +96,16 @@ def _get_task_or_404(run: DagRun, task_id: str) -> dict[str, Any]:
     return task
 
 
-def _get_task_instance_or_404(run: DagRun, task_id: str, map_index: int) -> TaskInstance:
-    ti = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index=map_index).first()
+def get_task_instance_or_404(run: DagRun, task_id: str, map_index: int) -> TaskInstance:
+    ti = find_task_instance(run, task_id, map_index)
     if ti is None:
         raise Http404(f"No instance {task_id}[{map_index}] in run {run.run_id!r}")
-    ti.dag_run = run
     return ti
+
+
+def reverse_with_query(viewname: str, *args: object, query: Mapping[str, object]) -> str:
+    """reverse() with a query string, empty values left out (the templates' url_query tag does the same)."""
+    return url_with(reverse(viewname, args=args), dict(query))
 
 
 def map_index_param(request: HttpRequest) -> int | None:

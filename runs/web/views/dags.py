@@ -1,20 +1,16 @@
 """The DAG list and triggering a run."""
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from runs.models import DagImportError, DagModel
 from runs.services import DagRunError, create_dag_run, parse_conf
-from runs.web.queries import last_runs_by_dag
-from runs.web.views.common import HtmxHttpRequest, _get_dag_or_404, operator_required
+from runs.web.queries import active_dags, import_errors, last_runs_by_dag
+from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, operator_required, reverse_with_query
 from runs.web.views.grid import grid_page_context
 
 RUNS_PER_DAG = 10
@@ -23,10 +19,10 @@ RUNS_PER_DAG = 10
 @require_GET
 @login_required
 def dag_list(request: HtmxHttpRequest) -> HttpResponse:
-    dags = list(DagModel.objects.filter(is_active=True).select_related("latest_serialized").order_by("dag_id"))
+    dags = active_dags()
     runs = last_runs_by_dag([d.dag_id for d in dags], RUNS_PER_DAG)
     rows = [{"dag": d, "runs": runs.get(d.dag_id, []), "data": d.latest_serialized.data if d.latest_serialized else {}} for d in dags]
-    context = {"rows": rows, "import_errors": DagImportError.objects.all()}
+    context = {"rows": rows, "import_errors": import_errors()}
     template = "runs/dag_list.html#dag-table" if request.htmx else "runs/dag_list.html"
     return render(request, template, context)
 
@@ -34,7 +30,7 @@ def dag_list(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 @operator_required
 def dag_trigger(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
-    dag = _get_dag_or_404(dag_id)
+    dag = get_dag_or_404(dag_id)
     raw = request.POST.get("conf", "")
     try:
         run = create_dag_run(dag_id=dag.dag_id, conf=parse_conf(raw))
@@ -45,7 +41,7 @@ def dag_trigger(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
         context.update(conf=raw, trigger_error=str(exc), trigger_open=True)
         return render(request, "runs/grid.html", context, status=400)
     messages.success(request, f"Triggered run {run.run_id}.")
-    url = reverse("runs:grid", args=[dag.dag_id]) + "?" + urlencode({"run_id": run.run_id})
+    url = reverse_with_query("runs:grid", dag.dag_id, query={"run_id": run.run_id})
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)

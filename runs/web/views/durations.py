@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from runs.web import duration_chart
-from runs.web.views.common import HtmxHttpRequest, _get_dag_run_or_404, _get_task_or_404
+from runs.web.views.common import HtmxHttpRequest, get_dag_run_or_404, get_task_or_404
 
 # Enough to see the shape of a run; past this the page would be slow to draw and to read.
 MAX_BARS = 500
@@ -18,8 +18,8 @@ TICKS = 5
 @require_GET
 @login_required
 def task_durations(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
-    run = _get_dag_run_or_404(dag_id, run_id)
-    task = _get_task_or_404(run, task_id)
+    run = get_dag_run_or_404(dag_id, run_id)
+    task = get_task_or_404(run, task_id)
     stats = duration_chart.task_durations(dag_run=run, task_id=task_id, mapped=task["mapping"] is not None, limit=MAX_BARS)
     bars, axis = duration_chart.chart_bars(stats, now=timezone.now())
     context = {

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -12,23 +11,33 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
-from runs.models import DagRun, SerializedDag, TaskInstanceState
+from runs.models import DagModel, DagRun, SerializedDag, TaskInstanceState
 from runs.web import graph_svg
-from runs.web.views.common import HtmxHttpRequest, _get_dag_or_404, _get_dag_run_or_404
+from runs.web.queries import latest_run, run_choices
+from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, get_dag_run_or_404, reverse_with_query
 
 RUN_CHOICES = 25
-POLL_SECONDS = 2
 
 
 @require_GET
 @login_required
 def dag_graph(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
-    dag = _get_dag_or_404(dag_id)
+    dag = get_dag_or_404(dag_id)
     run_id = request.GET.get("run_id")
-    run = _get_dag_run_or_404(dag_id, run_id) if run_id else _latest_run(dag_id)
+    run = get_dag_run_or_404(dag_id, run_id) if run_id else latest_run(dag_id)
+    context = _graph_context(dag, run, task_id=request.GET.get("task_id"))
+    if request.htmx and request.htmx.target == "graph-body":
+        response = render(request, "runs/graph.html#graph-body", context)
+        if run is None or run.is_finished:
+            return HttpResponseStopPolling(response.content)
+        return response
+    context["runs"] = run_choices(dag_id, RUN_CHOICES)
+    return render(request, "runs/graph.html", context)
+
+
+def _graph_context(dag: DagModel, run: DagRun | None, *, task_id: str | None) -> dict[str, Any]:
     # A run is drawn with the version of the DAG it was created with.
     version: SerializedDag = run.serialized_dag if run is not None else dag.latest_serialized  # type: ignore[assignment]
-    task_id = request.GET.get("task_id")
     context: dict[str, Any] = {
         "dag": dag, "run": run, "version_is_latest": version.pk == dag.latest_serialized_id,
         # The task whose panel the URL asks for (a shared or reloaded link), if it is one of the DAG's.
@@ -40,27 +49,16 @@ def dag_graph(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
     except graph_svg.GraphvizMissing:
         context["svg"] = None
     else:
-        context["svg"] = mark_safe(_fill(template, version.data["task_order"], dag_id, run))
-    if request.htmx and request.htmx.target == "graph-body":
-        response = render(request, "runs/graph.html#graph-body", context)
-        if run is None or run.is_finished:
-            return HttpResponseStopPolling(response.content)
-        return response
-    context["runs"] = DagRun.objects.filter(dag_id=dag_id).order_by("-logical_date").values("run_id", "state")[:RUN_CHOICES]
-    return render(request, "runs/graph.html", context)
-
-
-def _latest_run(dag_id: str) -> DagRun | None:
-    return DagRun.objects.select_related("serialized_dag").filter(dag_id=dag_id).order_by("-logical_date").first()
+        context["svg"] = mark_safe(_fill(template, version.data["task_order"], dag.dag_id, run))
+    return context
 
 
 def _fill(template: str, order: list[str], dag_id: str, run: DagRun | None) -> str:
-    graph_url = reverse("runs:graph", args=(dag_id,))
     panel_urls: dict[str, str] = {}
     push_urls: dict[str, str] = {}
     if run is not None:
         for task_id in order:
             panel_urls[task_id] = reverse("runs:task_panel", args=(dag_id, run.run_id, task_id))
-            push_urls[task_id] = f"{graph_url}?{urlencode({'run_id': run.run_id, 'task_id': task_id})}"
+            push_urls[task_id] = reverse_with_query("runs:graph", dag_id, query={"run_id": run.run_id, "task_id": task_id})
     return graph_svg.render_graph(template, order=order, cells=graph_svg.run_cells(run),
                                panel_urls=panel_urls, push_urls=push_urls)

@@ -3,18 +3,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
 from runs.models import DagModel, DagRun
-from runs.web.queries import Cell, grid_cells, latest_runs
-from runs.web.views.common import HtmxHttpRequest, _get_dag_or_404, int_param, is_operator, map_index_param
+from runs.web.queries import Cell, find_dag_run, grid_cells, latest_runs
+from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, int_param, is_operator, map_index_param, reverse_with_query
 from runs.web.views.panels import panel_context
 
 DEFAULT_NUM_RUNS = 25
@@ -67,8 +65,8 @@ def build_tree(data: dict[str, Any]) -> list[GridNode]:
 
 def select_url(dag_id: str, run_id: str, task_id: str | None, num_runs: int) -> str:
     """The Grid with a run (and a task) selected: a cell's, a label's or a run bar's link."""
-    params = {"run_id": run_id, "task_id": task_id or "", "num_runs": num_runs if num_runs != DEFAULT_NUM_RUNS else ""}
-    return reverse("runs:grid", args=[dag_id]) + "?" + urlencode({k: v for k, v in params.items() if v})
+    params = {"run_id": run_id, "task_id": task_id, "num_runs": num_runs if num_runs != DEFAULT_NUM_RUNS else None}
+    return reverse_with_query("runs:grid", dag_id, query=params)
 
 
 def _fill(nodes: list[GridNode], runs: list[DagRun], cells: dict[tuple[int, str], Cell], dag_id: str,
@@ -104,7 +102,7 @@ def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | 
     runs = latest_runs(dag.dag_id, num_runs)
     selected = next((r for r in runs if r.run_id == run_id), None) if run_id else (runs[-1] if runs else None)
     if selected is None and run_id:
-        selected = DagRun.objects.select_related("serialized_dag").filter(dag_id=dag.dag_id, run_id=run_id).first()
+        selected = find_dag_run(dag.dag_id, run_id)
     nodes = build_tree(dag.data)
     _fill(nodes, runs, grid_cells(runs), dag.dag_id, selected, task_id, num_runs)
     context: dict[str, Any] = {
@@ -112,7 +110,8 @@ def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | 
         "num_runs": num_runs, "more_runs": num_runs + DEFAULT_NUM_RUNS, "can_operate": is_operator(request.user),
         "active": any(not r.is_finished for r in runs),
         # The grid's refresh keeps the selection it was rendered with (a click re-renders the grid).
-        "grid_query": urlencode({k: v for k, v in request.GET.items() if k in ("run_id", "task_id", "map_index", "num_runs")}),
+        "grid_refresh_url": reverse_with_query("runs:grid", dag.dag_id, query={
+            k: v for k, v in request.GET.items() if k in ("run_id", "task_id", "map_index", "num_runs")}),
         "run_columns": [(r, select_url(dag.dag_id, r.run_id, task_id, num_runs)) for r in runs],
     }
     if with_panel and selected is not None and task_id and task_id in selected.serialized_dag.data["tasks"]:
@@ -125,7 +124,7 @@ def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | 
 @require_GET
 @login_required
 def grid(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
-    dag = _get_dag_or_404(dag_id)
+    dag = get_dag_or_404(dag_id)
     # htmx: the grid's own refresh, or a click on a cell, a label or a run bar that selects a run and a task;
     # a click re-renders the grid around the new selection and sends the panel out of band.
     refresh = bool(request.htmx) and request.htmx.trigger == "grid-body"

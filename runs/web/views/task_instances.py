@@ -14,10 +14,10 @@ from runs.logs import read_log
 from runs.models.taskinstance import UNFINISHED_STATES
 from runs.web.views.common import (
     HtmxHttpRequest,
-    _get_dag_or_404,
-    _get_dag_run_or_404,
-    _get_task_instance_or_404,
-    _get_task_or_404,
+    get_dag_or_404,
+    get_dag_run_or_404,
+    get_task_instance_or_404,
+    get_task_or_404,
     int_param,
     map_index_param,
 )
@@ -37,12 +37,12 @@ def _stop_polling_if(response: HttpResponse, finished: bool, request: HtmxHttpRe
 @require_GET
 @login_required
 def task_panel(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
-    run = _get_dag_run_or_404(dag_id, run_id)
-    _get_task_or_404(run, task_id)
+    run = get_dag_run_or_404(dag_id, run_id)
+    get_task_or_404(run, task_id)
     map_index = map_index_param(request)
     if not request.htmx:
         # The panel's own address is a full page too: the Grid with this panel open.
-        context = grid_page_context(request, _get_dag_or_404(dag_id), run_id=run_id, task_id=task_id, map_index=map_index)
+        context = grid_page_context(request, get_dag_or_404(dag_id), run_id=run_id, task_id=task_id, map_index=map_index)
         return render(request, "runs/grid.html", context)
     context = panel_context(request, run, task_id, map_index)
     template = "runs/_task_panel.html" if context["kind"] == "mapped" else "runs/_instance_panel.html"
@@ -52,9 +52,9 @@ def task_panel(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str)
 @require_GET
 @login_required
 def task_instance(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
-    run = _get_dag_run_or_404(dag_id, run_id)
-    task = _get_task_or_404(run, task_id)
-    ti = _get_task_instance_or_404(run, task_id, map_index)
+    run = get_dag_run_or_404(dag_id, run_id)
+    task = get_task_or_404(run, task_id)
+    ti = get_task_instance_or_404(run, task_id, map_index)
     context = instance_context(request, run, task, ti)
     if not request.htmx:
         return render(request, "runs/task_instance.html", context)
@@ -66,8 +66,8 @@ def task_instance(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: s
 @login_required
 def task_instance_log(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
     """htmx: the log chunks after ``after`` (appended out of band) and the next poller; else the whole log as text."""
-    run = _get_dag_run_or_404(dag_id, run_id)
-    ti = _get_task_instance_or_404(run, task_id, map_index)
+    run = get_dag_run_or_404(dag_id, run_id)
+    ti = get_task_instance_or_404(run, task_id, map_index)
     try_number = int_param(request.GET.get("try"), default=max(ti.try_number, 1), minimum=1, maximum=max(ti.try_number, 1))
     after = int_param(request.GET.get("after"), default=-1, minimum=-1, maximum=2**63 - 1)
     text, seq = read_log(ti.pk, try_number, after_seq=after if request.htmx else -1)
@@ -75,7 +75,6 @@ def task_instance_log(request: HtmxHttpRequest, dag_id: str, run_id: str, task_i
         return HttpResponse(text, content_type="text/plain; charset=utf-8")
     settled = ti.end_date is None or timezone.now() - ti.end_date > LOG_SETTLE
     finished = (ti.state not in UNFINISHED_STATES or ti.try_number != try_number) and not text and settled
-    context = {"ti": ti, "run": run, "text": text, "log_seq": seq, "try_number": try_number, "log_live": not finished,
-               "log_url": request.path}
+    context = {"ti": ti, "run": run, "text": text, "log_seq": seq, "try_number": try_number, "log_live": not finished}
     response = render(request, "runs/_instance_panel.html#log-tail", context)
     return _stop_polling_if(response, finished, request, "log-poller")
