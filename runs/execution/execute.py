@@ -34,6 +34,7 @@ from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, 
 from runs.models.xcom import RETURN_VALUE
 from runs.notify import CHANNEL, notify_scheduler
 from runs.resolver import DbResolver
+from runs.sqltext import literal
 
 log = logging.getLogger(__name__)
 S = TaskInstanceState
@@ -63,9 +64,9 @@ def record_task_map(*, ti: TaskInstance, task: dict[str, Any], value: Any) -> No
 # redelivered message or a cleared instance is never run twice. It also reads the upstream's
 # TaskMap id, so that a prefetched item is used only if it is still that result's.
 _CLAIM_SQL = (
-    "UPDATE runs_taskinstance ti SET state = 'running', start_date = %(c_now)s, end_date = NULL, duration = NULL,"
+    f"UPDATE runs_taskinstance ti SET state = {literal(S.RUNNING)}, start_date = %(c_now)s, end_date = NULL, duration = NULL,"
     " hostname = %(c_host)s, pid = %(c_pid)s, next_retry_at = NULL, heartbeat_at = %(c_now)s, updated_at = %(c_now)s"
-    " WHERE ti.id = %(c_id)s AND ti.state = 'queued' RETURNING ti.dag_run_id, ti.task_id, ti.map_index, ti.try_number,"
+    f" WHERE ti.id = %(c_id)s AND ti.state = {literal(S.QUEUED)} RETURNING ti.dag_run_id, ti.task_id, ti.map_index, ti.try_number,"
     " ti.max_tries, (SELECT tm.id FROM runs_taskmap tm WHERE tm.dag_run_id = ti.dag_run_id AND tm.task_id = %(c_up)s"
     " AND tm.map_index = -1)"
 )
@@ -243,38 +244,53 @@ def load_dag_run(dag_run_id: int) -> tuple[DagRun, dict[str, Any]]:
     return cached
 
 
-_COMMIT_SUCCESS_SQL = """
-WITH done AS (
-    UPDATE runs_taskinstance SET state = 'success', end_date = %(end)s, duration = %(duration)s, updated_at = %(end)s,
+# The success commit is one statement per instance, composed from these fragments (CTEs run
+# once each, whatever the final SELECT reads). The compare-and-swap: success only while this
+# try still owns the instance.
+_SUCCESS_CTE = f"""done AS (
+    UPDATE runs_taskinstance SET state = {literal(S.SUCCESS)}, end_date = %(end)s, duration = %(duration)s, updated_at = %(end)s,
         rendered_fields = COALESCE(%(fields)s::jsonb, rendered_fields), rendered_map_index = COALESCE(%(name)s, rendered_map_index)
-    WHERE id = %(id)s AND state = 'running' AND try_number = %(try)s RETURNING id
-), pushed AS (
+    WHERE id = %(id)s AND state = {literal(S.RUNNING)} AND try_number = %(try)s RETURNING id
+)"""
+# The result, only if the compare-and-swap above won (FROM done).
+_XCOM_CTE = f"""pushed AS (
     INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at)
-    SELECT %(run)s, %(task)s, %(index)s, 'return_value', %(value)s::jsonb, %(end)s FROM done WHERE %(value)s::jsonb IS NOT NULL
+    SELECT %(run)s, %(task)s, %(index)s, {literal(RETURN_VALUE)}, %(value)s::jsonb, %(end)s FROM done WHERE %(value)s::jsonb IS NOT NULL
     ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, created_at = EXCLUDED.created_at
-), logged AS (
+)"""
+# The try's last log lines, kept whether or not the result is.
+_LOG_CTE = """logged AS (
     INSERT INTO runs_taskinstancelog (task_instance_id, try_number, text, created_at)
     SELECT %(id)s, %(try)s, %(log)s, %(end)s WHERE %(log)s::text IS NOT NULL
-)
-SELECT (SELECT count(*) FROM done), CASE WHEN %(wake)s OR COALESCE({waiting}) IS NULL THEN pg_notify(%(channel)s, '') END
-""".format(waiting=", ".join(
-    # One probe per waiting state, tried in turn: the highest waiting index of this task, read
-    # backwards from the ti_run_unfinished_ordered index. Instances run in map_index order, so
-    # a live one is met first; a range that only holds finished instances' old entries (every
-    # instance was 'scheduled' once) is read only when no sibling is queued, near the very end.
-    # Not NOT EXISTS: PostgreSQL drops the ORDER BY there and may pick a sequential scan that
-    # reads every finished instance first, once per success.
-    f"(SELECT s.map_index FROM runs_taskinstance s WHERE s.dag_run_id = %(run)s AND s.state = '{state}'"
+)"""
+# The batch's next instance, claimed as _CLAIM_SQL does: it starts right after this commit.
+_CLAIM_NEXT_CTE = "claimed AS (" + _CLAIM_SQL + ")"
+# One probe per waiting state, tried in turn: the highest waiting index of this task, read
+# backwards from the ti_run_unfinished_ordered index. Instances run in map_index order, so
+# a live one is met first; a range that only holds finished instances' old entries (every
+# instance was 'scheduled' once) is read only when no sibling is queued, near the very end.
+# Not NOT EXISTS: PostgreSQL drops the ORDER BY there and may pick a sequential scan that
+# reads every finished instance first, once per success.
+WAITING_STATES = (S.QUEUED, S.SCHEDULED, S.UP_FOR_RETRY)
+_WAITING_SIBLING = ", ".join(
+    f"(SELECT s.map_index FROM runs_taskinstance s WHERE s.dag_run_id = %(run)s AND s.state = {literal(state)}"
     " AND s.task_id = %(task)s ORDER BY s.map_index DESC LIMIT 1)"
-    for state in ("queued", "scheduled", "up_for_retry")))
-# The same, also claiming the batch's next instance: it starts right after this commit.
-_COMMIT_SUCCESS_AND_CLAIM_SQL = _COMMIT_SUCCESS_SQL.replace(
-    "\nSELECT (SELECT count(*) FROM done), ",
-    ", claimed AS (" + _CLAIM_SQL + ")\nSELECT (SELECT count(*) FROM done), ",
-).replace(" THEN pg_notify(%(channel)s, '') END\n", " THEN pg_notify(%(channel)s, '') END, claimed.*"
-          " FROM (SELECT 1) AS one LEFT JOIN claimed ON true\n")
-if "claimed AS (" not in _COMMIT_SUCCESS_AND_CLAIM_SQL or "claimed.*" not in _COMMIT_SUCCESS_AND_CLAIM_SQL:
-    raise ImportError("runs.execution.execute: the success statement changed; update _COMMIT_SUCCESS_AND_CLAIM_SQL")
+    for state in WAITING_STATES)
+# Whether this try owned the instance, and the scheduler's wake-up: always if asked, else only
+# once no sibling of this task waits to run.
+_OWNED_AND_NOTIFY = (
+    f"(SELECT count(*) FROM done), CASE WHEN %(wake)s OR COALESCE({_WAITING_SIBLING}) IS NULL THEN pg_notify(%(channel)s, '') END")
+# The claim's row, or NULLs when the next instance was no longer queued: still one row.
+_CLAIMED_ROW = "claimed.* FROM (SELECT 1) AS one LEFT JOIN claimed ON true"
+
+
+def _statement(ctes: list[str], select: str) -> str:
+    return "\nWITH " + ", ".join(ctes) + "\nSELECT " + select + "\n"
+
+
+_COMMIT_SUCCESS_SQL = _statement([_SUCCESS_CTE, _XCOM_CTE, _LOG_CTE], _OWNED_AND_NOTIFY)
+_COMMIT_SUCCESS_AND_CLAIM_SQL = _statement([_SUCCESS_CTE, _XCOM_CTE, _LOG_CTE, _CLAIM_NEXT_CTE],
+                                           _OWNED_AND_NOTIFY + ", " + _CLAIMED_ROW)
 
 
 # Most successes need not wake the scheduler: while a sibling of the same task still waits to
