@@ -9,6 +9,7 @@ import socket
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
@@ -103,19 +104,46 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
     With ``claim_next``, a successful commit also claims the batch's next instance in the same
     statement (one round trip per instance instead of two) and returns that claim.
     """
+    attempt = _claim_try(ti_id, preloaded=preloaded, claimed=claimed)
+    if attempt is None:
+        return None, None
+    final, result = _run_try(attempt)
+    next_claim: Claim | None = None
+    if final == S.SUCCESS:
+        final, next_claim = _commit_try(attempt, result, claim_next=claim_next)
+    _finish_try(attempt, final)
+    return final, next_claim
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One claimed try on its way to a final state, with the log it writes to."""
+
+    ti: TaskInstance
+    run: DagRun
+    data: dict[str, Any]
+    task_data: dict[str, Any]
+    started: datetime
+    hostname: str
+    writer: TaskLogWriter
+    handler: WriterHandler
+    task_log: TryLogger
+
+
+def _claim_try(ti_id: int, *, preloaded: Preloaded | None, claimed: Claim | None) -> _Attempt | None:
+    """Claim the try (unless the previous commit did) and open its log; None if this call does not own it."""
     hostname = socket.gethostname()
     if claimed is None:
         claimed = _claim(ti_id, preloaded)
     row, started = claimed
     if row is None:
-        return None, None
+        return None
     if preloaded is not None and row[5] != preloaded.task_map_id:
         preloaded = None
     run, data = load_dag_run(row[0])
     ti = TaskInstance(pk=ti_id, dag_run=run, task_id=row[1], map_index=row[2], try_number=row[3], max_tries=row[4],
                       state=S.RUNNING, start_date=started, hostname=hostname)
     ti._preloaded = preloaded  # type: ignore[attr-defined]
-    task_data = data["tasks"][ti.task_id]
     writer = TaskLogWriter(ti.pk, ti.try_number, on_lost=watch_try((ti.pk, ti.try_number)))
     handler = WriterHandler(writer)
     root = logging.getLogger()
@@ -124,54 +152,74 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
         # Once per process: a task's INFO lines must reach its log. (Setting and restoring the
         # level around every try cleared logging's caches twice per instance.)
         root.setLevel(logging.INFO)
-    task_log = TryLogger(writer)
-    final: str
-    result: Any = None
-    next_claim: Claim | None = None
+    return _Attempt(ti=ti, run=run, data=data, task_data=data["tasks"][ti.task_id], started=started, hostname=hostname,
+                    writer=writer, handler=handler, task_log=TryLogger(writer))
+
+
+def _run_try(attempt: _Attempt) -> tuple[str, Any]:
+    """The user's code, its output into the try's log: the state it earns, and its result.
+
+    Any exception of the task (BaseException: SystemExit too) fails or retries the try, except
+    KeyboardInterrupt, which is not the task's doing and propagates.
+    """
+    ti, task_data, task_log, writer = attempt.ti, attempt.task_data, attempt.task_log, attempt.writer
     try:
         try:
             task_log.info("Starting attempt %d of %d", ti.try_number, ti.max_tries + 1)
-            task_log.info("Executing <Task(%s): %s> map_index=%d on %s", task_data["operator"], ti.task_id, ti.map_index, hostname)
+            task_log.info("Executing <Task(%s): %s> map_index=%d on %s", task_data["operator"], ti.task_id, ti.map_index, attempt.hostname)
             with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):
-                result = _run(ti, run, data, task_data, task_log, writer=writer)
-            final = S.SUCCESS
+                result = _run(ti, attempt.run, attempt.data, task_data, task_log, writer=writer)
+            return S.SUCCESS, result
         finally:
             # From here on a heartbeat finding the try gone can no longer interrupt this thread.
             unwatch_try()
     except AirflowSkipException as exc:
         task_log.info("Skipping task: %s", exc)
-        final = S.SKIPPED
+        return S.SKIPPED, None
     except TaskInstanceTakenAway:
         task_log.warning("This try is no longer running in the database (cleared, marked or declared dead): stopped it")
-        final = DISCARDED
+        return DISCARDED, None
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         task_log.error("Task failed with exception\n%s", "".join(traceback.format_exception(exc)))
         retry = ti.try_number <= ti.max_tries and not isinstance(exc, AirflowFailException)
-        final = S.UP_FOR_RETRY if retry else S.FAILED
-    if final == S.SUCCESS:
-        # The common case takes the try's last log lines along in the commit's statement: one
-        # round trip fewer per instance. A result that feeds a mapping is checked first, so its
-        # "Marking task as SUCCESS" is written only once the check passed.
-        fast = not task_data["feeds_mapping"]
-        if fast:
-            task_log.info("Marking task as SUCCESS")
-        log_text = writer.take_for_commit() if fast else None
-        try:
-            pending = writer.take_pending_update()
-            final, next_claim = with_db_retry(lambda: _commit_success(
-                ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text, claim_next=claim_next,
-                wake_always=wakes_scheduler_on_each_success(data, ti.task_id)))
-        except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
-            if log_text:
-                writer.restore(log_text)
-            task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
-            final = S.UP_FOR_RETRY if ti.try_number <= ti.max_tries else S.FAILED
-        if final == DISCARDED:
-            task_log.warning("Instance was changed while running (cleared or marked); result discarded")
-        elif final == S.SUCCESS and not fast:
-            task_log.info("Marking task as SUCCESS")
+        return (S.UP_FOR_RETRY if retry else S.FAILED), None
+
+
+def _commit_try(attempt: _Attempt, result: Any, *, claim_next: tuple[int, Preloaded | None] | None) -> tuple[str, Claim | None]:
+    """Store a successful try's result: success, discarded (the try lost the instance meanwhile),
+    or up_for_retry/failed if the result cannot be stored; with the next instance's claim, if asked."""
+    ti, task_data, task_log, writer = attempt.ti, attempt.task_data, attempt.task_log, attempt.writer
+    # The common case takes the try's last log lines along in the commit's statement: one
+    # round trip fewer per instance. A result that feeds a mapping is checked first, so its
+    # "Marking task as SUCCESS" is written only once the check passed.
+    fast = not task_data["feeds_mapping"]
+    if fast:
+        task_log.info("Marking task as SUCCESS")
+    log_text = writer.take_for_commit() if fast else None
+    final: str
+    next_claim: Claim | None = None
+    try:
+        pending = writer.take_pending_update()
+        final, next_claim = with_db_retry(lambda: _commit_success(
+            ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text, claim_next=claim_next,
+            wake_always=wakes_scheduler_on_each_success(attempt.data, ti.task_id)))
+    except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
+        if log_text:
+            writer.restore(log_text)
+        task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
+        final = S.UP_FOR_RETRY if ti.try_number <= ti.max_tries else S.FAILED
+    if final == DISCARDED:
+        task_log.warning("Instance was changed while running (cleared or marked); result discarded")
+    elif final == S.SUCCESS and not fast:
+        task_log.info("Marking task as SUCCESS")
+    return final, next_claim
+
+
+def _finish_try(attempt: _Attempt, final: str) -> None:
+    """Record a final state other than success (the commit wrote that), close the log, wake the scheduler."""
+    ti, task_data, task_log, writer = attempt.ti, attempt.task_data, attempt.task_log, attempt.writer
     if final not in (S.SUCCESS, DISCARDED):
         end = timezone.now()
         extra: dict[str, Any] = {}
@@ -182,12 +230,11 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
             task_log.info("Marking task as %s", final.upper())
         extra.update(writer.take_pending_update())
         with_db_retry(lambda: TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
-            state=final, end_date=end, duration=(end - started).total_seconds(), **extra))
-    root.removeHandler(handler)
+            state=final, end_date=end, duration=(end - attempt.started).total_seconds(), **extra))
+    logging.getLogger().removeHandler(attempt.handler)
     with_db_retry(writer.close)
     if final != S.SUCCESS or task_data["feeds_mapping"]:
         with_db_retry(notify_scheduler)  # the plain success path already woke the scheduler
-    return final, next_claim
 
 
 def execute_task_instances(ti_ids: list[int]) -> None:
