@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import psycopg
 from django.db import connection
+from psycopg import sql
 
 CHANNEL = "dagsapp_scheduler"
+# The channel is an identifier in LISTEN/NOTIFY (a parameter only in pg_notify()), so it is quoted
+# as one. Rendered once: Django's cursor would take the Composed too, but would render it per call.
+_NOTIFY_SQL = sql.SQL("NOTIFY {}").format(sql.Identifier(CHANNEL)).as_string()
+_LISTEN_SQL = sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL))
 
 
 def notify_scheduler() -> None:
     with connection.cursor() as cur:
-        cur.execute(f"NOTIFY {CHANNEL}")
+        cur.execute(_NOTIFY_SQL)
 
 
 class SchedulerListener:
@@ -22,7 +27,7 @@ class SchedulerListener:
         params.pop("cursor_factory", None)
         params.pop("context", None)
         self._conn = psycopg.connect(**params, autocommit=True)
-        self._conn.execute(f"LISTEN {CHANNEL}")
+        self._conn.execute(_LISTEN_SQL)
 
     def wait(self, timeout: float, *, coalesce: float = 0.005) -> bool:
         """Block up to ``timeout`` seconds; True if woken by a notification.

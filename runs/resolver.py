@@ -11,6 +11,7 @@ from dagsapp.exceptions import MappingError
 from runs.models import DagRun, TaskInstance, TaskInstanceState, Variable, XCom
 from runs.models.taskinstance import UNFINISHED_STATES
 from runs.models.xcom import RETURN_VALUE
+from runs.sqltext import literal
 
 # Variables read by a run's expansions are frozen here, so every task of the run sees one value.
 VARIABLE_SNAPSHOT_TASK = "__variables__"
@@ -67,6 +68,14 @@ def item_sql(index: str) -> str:
     return f"(CASE WHEN tm.keys IS NULL THEN x.value -> {index} ELSE x.value -> (tm.keys ->> {index}) END)::text"
 
 
+# A result's TaskMap, and item %(i)s of that result when the instance knows its index (else NULL).
+_TASK_MAP_SQL = (
+    "SELECT tm.length, tm.keys::text, (SELECT " + item_sql("%(i)s::int") + " FROM runs_xcom x WHERE %(i)s::int IS NOT NULL"
+    f" AND x.dag_run_id = tm.dag_run_id AND x.task_id = tm.task_id AND x.key = {literal(RETURN_VALUE)} AND x.map_index = -1)"
+    " FROM runs_taskmap tm WHERE tm.dag_run_id = %(run)s AND tm.task_id = %(task)s AND tm.map_index = -1"
+)
+
+
 class TaskMapRow(NamedTuple):
     length: int
     keys: list[str] | None
@@ -95,12 +104,7 @@ class DbResolver:
             # Plain SQL: read once per mapped instance, where the ORM's overhead is most of the cost.
             i = self._prefetch_index if self._prefetch_index is not None and self._prefetch_index >= 0 else None
             with connection.cursor() as cur:
-                cur.execute(
-                    "SELECT tm.length, tm.keys::text, (SELECT " + item_sql("%(i)s::int") + " FROM runs_xcom x WHERE %(i)s::int IS NOT NULL"
-                    " AND x.dag_run_id = tm.dag_run_id AND x.task_id = tm.task_id AND x.key = 'return_value' AND x.map_index = -1)"
-                    " FROM runs_taskmap tm WHERE tm.dag_run_id = %(run)s AND tm.task_id = %(task)s AND tm.map_index = -1",
-                    {"i": i, "run": self.dag_run.pk, "task": task_id},
-                )
+                cur.execute(_TASK_MAP_SQL, {"i": i, "run": self.dag_run.pk, "task": task_id})
                 row = cur.fetchone()
             self._task_maps[task_id] = TaskMapRow(row[0], json.loads(row[1]) if row[1] is not None else None) if row else None
             if row is not None and i is not None and i < row[0]:

@@ -9,6 +9,7 @@ import socket
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
@@ -34,6 +35,7 @@ from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, 
 from runs.models.xcom import RETURN_VALUE
 from runs.notify import CHANNEL, notify_scheduler
 from runs.resolver import DbResolver
+from runs.sqltext import literal
 
 log = logging.getLogger(__name__)
 S = TaskInstanceState
@@ -63,9 +65,9 @@ def record_task_map(*, ti: TaskInstance, task: dict[str, Any], value: Any) -> No
 # redelivered message or a cleared instance is never run twice. It also reads the upstream's
 # TaskMap id, so that a prefetched item is used only if it is still that result's.
 _CLAIM_SQL = (
-    "UPDATE runs_taskinstance ti SET state = 'running', start_date = %(c_now)s, end_date = NULL, duration = NULL,"
+    f"UPDATE runs_taskinstance ti SET state = {literal(S.RUNNING)}, start_date = %(c_now)s, end_date = NULL, duration = NULL,"
     " hostname = %(c_host)s, pid = %(c_pid)s, next_retry_at = NULL, heartbeat_at = %(c_now)s, updated_at = %(c_now)s"
-    " WHERE ti.id = %(c_id)s AND ti.state = 'queued' RETURNING ti.dag_run_id, ti.task_id, ti.map_index, ti.try_number,"
+    f" WHERE ti.id = %(c_id)s AND ti.state = {literal(S.QUEUED)} RETURNING ti.dag_run_id, ti.task_id, ti.map_index, ti.try_number,"
     " ti.max_tries, (SELECT tm.id FROM runs_taskmap tm WHERE tm.dag_run_id = ti.dag_run_id AND tm.task_id = %(c_up)s"
     " AND tm.map_index = -1)"
 )
@@ -102,19 +104,46 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
     With ``claim_next``, a successful commit also claims the batch's next instance in the same
     statement (one round trip per instance instead of two) and returns that claim.
     """
+    attempt = _claim_try(ti_id, preloaded=preloaded, claimed=claimed)
+    if attempt is None:
+        return None, None
+    final, result = _run_try(attempt)
+    next_claim: Claim | None = None
+    if final == S.SUCCESS:
+        final, next_claim = _commit_try(attempt, result, claim_next=claim_next)
+    _finish_try(attempt, final)
+    return final, next_claim
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One claimed try on its way to a final state, with the log it writes to."""
+
+    ti: TaskInstance
+    run: DagRun
+    data: dict[str, Any]
+    task_data: dict[str, Any]
+    started: datetime
+    hostname: str
+    writer: TaskLogWriter
+    handler: WriterHandler
+    task_log: TryLogger
+
+
+def _claim_try(ti_id: int, *, preloaded: Preloaded | None, claimed: Claim | None) -> _Attempt | None:
+    """Claim the try (unless the previous commit did) and open its log; None if this call does not own it."""
     hostname = socket.gethostname()
     if claimed is None:
         claimed = _claim(ti_id, preloaded)
     row, started = claimed
     if row is None:
-        return None, None
+        return None
     if preloaded is not None and row[5] != preloaded.task_map_id:
         preloaded = None
     run, data = load_dag_run(row[0])
     ti = TaskInstance(pk=ti_id, dag_run=run, task_id=row[1], map_index=row[2], try_number=row[3], max_tries=row[4],
                       state=S.RUNNING, start_date=started, hostname=hostname)
     ti._preloaded = preloaded  # type: ignore[attr-defined]
-    task_data = data["tasks"][ti.task_id]
     writer = TaskLogWriter(ti.pk, ti.try_number, on_lost=watch_try((ti.pk, ti.try_number)))
     handler = WriterHandler(writer)
     root = logging.getLogger()
@@ -123,54 +152,74 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
         # Once per process: a task's INFO lines must reach its log. (Setting and restoring the
         # level around every try cleared logging's caches twice per instance.)
         root.setLevel(logging.INFO)
-    task_log = TryLogger(writer)
-    final: str
-    result: Any = None
-    next_claim: Claim | None = None
+    return _Attempt(ti=ti, run=run, data=data, task_data=data["tasks"][ti.task_id], started=started, hostname=hostname,
+                    writer=writer, handler=handler, task_log=TryLogger(writer))
+
+
+def _run_try(attempt: _Attempt) -> tuple[str, Any]:
+    """The user's code, its output into the try's log: the state it earns, and its result.
+
+    Any exception of the task (BaseException: SystemExit too) fails or retries the try, except
+    KeyboardInterrupt, which is not the task's doing and propagates.
+    """
+    ti, task_data, task_log, writer = attempt.ti, attempt.task_data, attempt.task_log, attempt.writer
     try:
         try:
             task_log.info("Starting attempt %d of %d", ti.try_number, ti.max_tries + 1)
-            task_log.info("Executing <Task(%s): %s> map_index=%d on %s", task_data["operator"], ti.task_id, ti.map_index, hostname)
+            task_log.info("Executing <Task(%s): %s> map_index=%d on %s", task_data["operator"], ti.task_id, ti.map_index, attempt.hostname)
             with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):
-                result = _run(ti, run, data, task_data, task_log, writer=writer)
-            final = S.SUCCESS
+                result = _run(ti, attempt.run, attempt.data, task_data, task_log, writer=writer)
+            return S.SUCCESS, result
         finally:
             # From here on a heartbeat finding the try gone can no longer interrupt this thread.
             unwatch_try()
     except AirflowSkipException as exc:
         task_log.info("Skipping task: %s", exc)
-        final = S.SKIPPED
+        return S.SKIPPED, None
     except TaskInstanceTakenAway:
         task_log.warning("This try is no longer running in the database (cleared, marked or declared dead): stopped it")
-        final = DISCARDED
+        return DISCARDED, None
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         task_log.error("Task failed with exception\n%s", "".join(traceback.format_exception(exc)))
         retry = ti.try_number <= ti.max_tries and not isinstance(exc, AirflowFailException)
-        final = S.UP_FOR_RETRY if retry else S.FAILED
-    if final == S.SUCCESS:
-        # The common case takes the try's last log lines along in the commit's statement: one
-        # round trip fewer per instance. A result that feeds a mapping is checked first, so its
-        # "Marking task as SUCCESS" is written only once the check passed.
-        fast = not task_data["feeds_mapping"]
-        if fast:
-            task_log.info("Marking task as SUCCESS")
-        log_text = writer.take_for_commit() if fast else None
-        try:
-            pending = writer.take_pending_update()
-            final, next_claim = with_db_retry(lambda: _commit_success(
-                ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text, claim_next=claim_next,
-                wake_always=wakes_scheduler_on_each_success(data, ti.task_id)))
-        except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
-            if log_text:
-                writer.restore(log_text)
-            task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
-            final = S.UP_FOR_RETRY if ti.try_number <= ti.max_tries else S.FAILED
-        if final == DISCARDED:
-            task_log.warning("Instance was changed while running (cleared or marked); result discarded")
-        elif final == S.SUCCESS and not fast:
-            task_log.info("Marking task as SUCCESS")
+        return (S.UP_FOR_RETRY if retry else S.FAILED), None
+
+
+def _commit_try(attempt: _Attempt, result: Any, *, claim_next: tuple[int, Preloaded | None] | None) -> tuple[str, Claim | None]:
+    """Store a successful try's result: success, discarded (the try lost the instance meanwhile),
+    or up_for_retry/failed if the result cannot be stored; with the next instance's claim, if asked."""
+    ti, task_data, task_log, writer = attempt.ti, attempt.task_data, attempt.task_log, attempt.writer
+    # The common case takes the try's last log lines along in the commit's statement: one
+    # round trip fewer per instance. A result that feeds a mapping is checked first, so its
+    # "Marking task as SUCCESS" is written only once the check passed.
+    fast = not task_data["feeds_mapping"]
+    if fast:
+        task_log.info("Marking task as SUCCESS")
+    log_text = writer.take_for_commit() if fast else None
+    final: str
+    next_claim: Claim | None = None
+    try:
+        pending = writer.take_pending_update()
+        final, next_claim = with_db_retry(lambda: _commit_success(
+            ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text, claim_next=claim_next,
+            wake_always=wakes_scheduler_on_each_success(attempt.data, ti.task_id)))
+    except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
+        if log_text:
+            writer.restore(log_text)
+        task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
+        final = S.UP_FOR_RETRY if ti.try_number <= ti.max_tries else S.FAILED
+    if final == DISCARDED:
+        task_log.warning("Instance was changed while running (cleared or marked); result discarded")
+    elif final == S.SUCCESS and not fast:
+        task_log.info("Marking task as SUCCESS")
+    return final, next_claim
+
+
+def _finish_try(attempt: _Attempt, final: str) -> None:
+    """Record a final state other than success (the commit wrote that), close the log, wake the scheduler."""
+    ti, task_data, task_log, writer = attempt.ti, attempt.task_data, attempt.task_log, attempt.writer
     if final not in (S.SUCCESS, DISCARDED):
         end = timezone.now()
         extra: dict[str, Any] = {}
@@ -181,12 +230,11 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
             task_log.info("Marking task as %s", final.upper())
         extra.update(writer.take_pending_update())
         with_db_retry(lambda: TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
-            state=final, end_date=end, duration=(end - started).total_seconds(), **extra))
-    root.removeHandler(handler)
+            state=final, end_date=end, duration=(end - attempt.started).total_seconds(), **extra))
+    logging.getLogger().removeHandler(attempt.handler)
     with_db_retry(writer.close)
     if final != S.SUCCESS or task_data["feeds_mapping"]:
         with_db_retry(notify_scheduler)  # the plain success path already woke the scheduler
-    return final, next_claim
 
 
 def execute_task_instances(ti_ids: list[int]) -> None:
@@ -243,38 +291,53 @@ def load_dag_run(dag_run_id: int) -> tuple[DagRun, dict[str, Any]]:
     return cached
 
 
-_COMMIT_SUCCESS_SQL = """
-WITH done AS (
-    UPDATE runs_taskinstance SET state = 'success', end_date = %(end)s, duration = %(duration)s, updated_at = %(end)s,
+# The success commit is one statement per instance, composed from these fragments (CTEs run
+# once each, whatever the final SELECT reads). The compare-and-swap: success only while this
+# try still owns the instance.
+_SUCCESS_CTE = f"""done AS (
+    UPDATE runs_taskinstance SET state = {literal(S.SUCCESS)}, end_date = %(end)s, duration = %(duration)s, updated_at = %(end)s,
         rendered_fields = COALESCE(%(fields)s::jsonb, rendered_fields), rendered_map_index = COALESCE(%(name)s, rendered_map_index)
-    WHERE id = %(id)s AND state = 'running' AND try_number = %(try)s RETURNING id
-), pushed AS (
+    WHERE id = %(id)s AND state = {literal(S.RUNNING)} AND try_number = %(try)s RETURNING id
+)"""
+# The result, only if the compare-and-swap above won (FROM done).
+_XCOM_CTE = f"""pushed AS (
     INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at)
-    SELECT %(run)s, %(task)s, %(index)s, 'return_value', %(value)s::jsonb, %(end)s FROM done WHERE %(value)s::jsonb IS NOT NULL
+    SELECT %(run)s, %(task)s, %(index)s, {literal(RETURN_VALUE)}, %(value)s::jsonb, %(end)s FROM done WHERE %(value)s::jsonb IS NOT NULL
     ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, created_at = EXCLUDED.created_at
-), logged AS (
+)"""
+# The try's last log lines, kept whether or not the result is.
+_LOG_CTE = """logged AS (
     INSERT INTO runs_taskinstancelog (task_instance_id, try_number, text, created_at)
     SELECT %(id)s, %(try)s, %(log)s, %(end)s WHERE %(log)s::text IS NOT NULL
-)
-SELECT (SELECT count(*) FROM done), CASE WHEN %(wake)s OR COALESCE({waiting}) IS NULL THEN pg_notify(%(channel)s, '') END
-""".format(waiting=", ".join(
-    # One probe per waiting state, tried in turn: the highest waiting index of this task, read
-    # backwards from the ti_run_unfinished_ordered index. Instances run in map_index order, so
-    # a live one is met first; a range that only holds finished instances' old entries (every
-    # instance was 'scheduled' once) is read only when no sibling is queued, near the very end.
-    # Not NOT EXISTS: PostgreSQL drops the ORDER BY there and may pick a sequential scan that
-    # reads every finished instance first, once per success.
-    f"(SELECT s.map_index FROM runs_taskinstance s WHERE s.dag_run_id = %(run)s AND s.state = '{state}'"
+)"""
+# The batch's next instance, claimed as _CLAIM_SQL does: it starts right after this commit.
+_CLAIM_NEXT_CTE = "claimed AS (" + _CLAIM_SQL + ")"
+# One probe per waiting state, tried in turn: the highest waiting index of this task, read
+# backwards from the ti_run_unfinished_ordered index. Instances run in map_index order, so
+# a live one is met first; a range that only holds finished instances' old entries (every
+# instance was 'scheduled' once) is read only when no sibling is queued, near the very end.
+# Not NOT EXISTS: PostgreSQL drops the ORDER BY there and may pick a sequential scan that
+# reads every finished instance first, once per success.
+WAITING_STATES = (S.QUEUED, S.SCHEDULED, S.UP_FOR_RETRY)
+_WAITING_SIBLING = ", ".join(
+    f"(SELECT s.map_index FROM runs_taskinstance s WHERE s.dag_run_id = %(run)s AND s.state = {literal(state)}"
     " AND s.task_id = %(task)s ORDER BY s.map_index DESC LIMIT 1)"
-    for state in ("queued", "scheduled", "up_for_retry")))
-# The same, also claiming the batch's next instance: it starts right after this commit.
-_COMMIT_SUCCESS_AND_CLAIM_SQL = _COMMIT_SUCCESS_SQL.replace(
-    "\nSELECT (SELECT count(*) FROM done), ",
-    ", claimed AS (" + _CLAIM_SQL + ")\nSELECT (SELECT count(*) FROM done), ",
-).replace(" THEN pg_notify(%(channel)s, '') END\n", " THEN pg_notify(%(channel)s, '') END, claimed.*"
-          " FROM (SELECT 1) AS one LEFT JOIN claimed ON true\n")
-if "claimed AS (" not in _COMMIT_SUCCESS_AND_CLAIM_SQL or "claimed.*" not in _COMMIT_SUCCESS_AND_CLAIM_SQL:
-    raise ImportError("runs.execution.execute: the success statement changed; update _COMMIT_SUCCESS_AND_CLAIM_SQL")
+    for state in WAITING_STATES)
+# Whether this try owned the instance, and the scheduler's wake-up: always if asked, else only
+# once no sibling of this task waits to run.
+_OWNED_AND_NOTIFY = (
+    f"(SELECT count(*) FROM done), CASE WHEN %(wake)s OR COALESCE({_WAITING_SIBLING}) IS NULL THEN pg_notify(%(channel)s, '') END")
+# The claim's row, or NULLs when the next instance was no longer queued: still one row.
+_CLAIMED_ROW = "claimed.* FROM (SELECT 1) AS one LEFT JOIN claimed ON true"
+
+
+def _statement(ctes: list[str], select: str) -> str:
+    return "\nWITH " + ", ".join(ctes) + "\nSELECT " + select + "\n"
+
+
+_COMMIT_SUCCESS_SQL = _statement([_SUCCESS_CTE, _XCOM_CTE, _LOG_CTE], _OWNED_AND_NOTIFY)
+_COMMIT_SUCCESS_AND_CLAIM_SQL = _statement([_SUCCESS_CTE, _XCOM_CTE, _LOG_CTE, _CLAIM_NEXT_CTE],
+                                           _OWNED_AND_NOTIFY + ", " + _CLAIMED_ROW)
 
 
 # Most successes need not wake the scheduler: while a sibling of the same task still waits to

@@ -13,7 +13,9 @@ from typing import Any
 
 from django.db import connection
 
+from runs.models.xcom import RETURN_VALUE
 from runs.resolver import TaskMapRow, item_sql
+from runs.sqltext import literal
 
 
 @dataclass
@@ -45,9 +47,9 @@ def single_upstream(task: dict[str, Any]) -> str | None:
 
 
 _ITEMS_SQL = """
-SELECT tm.id, tm.length, tm.keys::text, i, """ + item_sql("i") + """
+SELECT tm.id, tm.length, tm.keys::text, i, """ + item_sql("i") + f"""
 FROM runs_taskmap tm
-JOIN runs_xcom x ON x.dag_run_id = tm.dag_run_id AND x.task_id = tm.task_id AND x.key = 'return_value' AND x.map_index = -1
+JOIN runs_xcom x ON x.dag_run_id = tm.dag_run_id AND x.task_id = tm.task_id AND x.key = {literal(RETURN_VALUE)} AND x.map_index = -1
 CROSS JOIN unnest(%(indexes)s::int[]) AS i
 WHERE tm.dag_run_id = %(run)s AND tm.task_id = %(upstream)s AND tm.map_index = -1 AND i < tm.length
 """

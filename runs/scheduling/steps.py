@@ -27,6 +27,7 @@ from runs.resolver import DbResolver
 from runs.scheduling.executors import Executor
 from runs.scheduling.instance_names import name_mapped_instances
 from runs.scheduling.trigger_rules import UpstreamCounts, evaluate
+from runs.sqltext import literal, literals
 
 log = logging.getLogger(__name__)
 S = TaskInstanceState
@@ -178,15 +179,15 @@ def schedule_task_instances(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
 
 # Per waiting index, the states of its same-index upstreams, only for indexes where at least one
 # of them has finished: the others all share one outcome, decided once without reading them.
-_SAME_INDEX_SQL = """
+_SAME_INDEX_SQL = f"""
 SELECT t.map_index,
-       count(*) FILTER (WHERE u.state = 'success'), count(*) FILTER (WHERE u.state = 'skipped'),
-       count(*) FILTER (WHERE u.state = 'failed'), count(*) FILTER (WHERE u.state = 'upstream_failed'),
-       count(*) FILTER (WHERE u.state = 'removed')
+       count(*) FILTER (WHERE u.state = {literal(S.SUCCESS)}), count(*) FILTER (WHERE u.state = {literal(S.SKIPPED)}),
+       count(*) FILTER (WHERE u.state = {literal(S.FAILED)}), count(*) FILTER (WHERE u.state = {literal(S.UPSTREAM_FAILED)}),
+       count(*) FILTER (WHERE u.state = {literal(S.REMOVED)})
 FROM runs_taskinstance t
 JOIN runs_taskinstance u ON u.dag_run_id = t.dag_run_id AND u.map_index = t.map_index AND u.task_id = ANY(%(ups)s)
-WHERE t.dag_run_id = %(run)s AND t.task_id = %(task)s AND t.state = 'none' AND t.map_index >= 0
-  AND u.state IN ('success', 'skipped', 'failed', 'upstream_failed', 'removed')
+WHERE t.dag_run_id = %(run)s AND t.task_id = %(task)s AND t.state = {literal(S.NONE)} AND t.map_index >= 0
+  AND u.state IN ({literals(S.SUCCESS, S.SKIPPED, S.FAILED, S.UPSTREAM_FAILED, S.REMOVED)})
 GROUP BY t.map_index
 """
 
@@ -234,32 +235,38 @@ def queue_task_instances(*, dag_run: DagRun, data: dict[str, Any], executor: Exe
             for task_id, cap in limited.items():
                 room = cap - active.get(task_id, 0)
                 if room > 0:
-                    queued += _queue(cur, dag_run, "AND task_id = %s", [task_id], room)
+                    queued += _queue(cur, dag_run, _QUEUE_ONE_TASK_SQL, [task_id], room)
         others = [t for t in data["tasks"] if t not in limited]
         if others:
-            queued += _queue(cur, dag_run, "AND NOT (task_id = ANY(%s))", [list(limited)], QUEUE_BATCH)
+            queued += _queue(cur, dag_run, _QUEUE_OTHER_TASKS_SQL, [list(limited)], QUEUE_BATCH)
     if queued:
         executor.queue(queued)
     return bool(queued)
 
 
-def _queue(cur: Any, dag_run: DagRun, extra: str, params: list[Any], limit: int) -> list[int]:
-    cur.execute(
-        # A materialized CTE, not "WHERE id IN (... LIMIT n)": PostgreSQL may plan that as a nested
-        # loop that re-runs the subquery per row, each run skipping the rows just updated, so LIMIT
-        # (and with it max_active_tis_per_dagrun) would not hold.
-        f"""
+def _queue_sql(task_filter: str) -> str:
+    # A materialized CTE, not "WHERE id IN (... LIMIT n)": PostgreSQL may plan that as a nested
+    # loop that re-runs the subquery per row, each run skipping the rows just updated, so LIMIT
+    # (and with it max_active_tis_per_dagrun) would not hold.
+    return f"""
         WITH picked AS MATERIALIZED (
             SELECT id FROM runs_taskinstance
-            WHERE dag_run_id = %s AND state = 'scheduled' {extra}
+            WHERE dag_run_id = %s AND state = {literal(S.SCHEDULED)} {task_filter}
             ORDER BY task_id, map_index LIMIT %s FOR UPDATE SKIP LOCKED
         )
-        UPDATE runs_taskinstance AS ti SET state = 'queued', try_number = ti.try_number + 1, queued_at = now(), updated_at = now()
-        FROM picked WHERE ti.id = picked.id AND ti.state = 'scheduled'
+        UPDATE runs_taskinstance AS ti SET state = {literal(S.QUEUED)}, try_number = ti.try_number + 1, queued_at = now(), updated_at = now()
+        FROM picked WHERE ti.id = picked.id AND ti.state = {literal(S.SCHEDULED)}
         RETURNING ti.id
-        """,
-        [dag_run.pk, *params, limit],
-    )
+        """
+
+
+# Parameters: the run, the task filter's (a task id, or the list of tasks not to queue), the limit.
+_QUEUE_ONE_TASK_SQL = _queue_sql("AND task_id = %s")
+_QUEUE_OTHER_TASKS_SQL = _queue_sql("AND NOT (task_id = ANY(%s))")
+
+
+def _queue(cur: Any, dag_run: DagRun, sql: str, params: list[Any], limit: int) -> list[int]:
+    cur.execute(sql, [dag_run.pk, *params, limit])
     return [r[0] for r in cur.fetchall()]
 
 

@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from runs.cli import run_dag_run_inline
-from runs.execution.execute import execute_task_instance
+from runs.execution.execute import execute_task_instance, execute_task_instances
 from runs.logs import read_log
 from runs.models import DagRun, DagRunState, TaskInstance, TaskInstanceLog, TaskMap, Variable, XCom
 from runs.scheduling.executors import InlineExecutor
@@ -376,3 +378,63 @@ class WakesSchedulerOnEachSuccessTests:
 
         data = self.data(first={"downstream": ["second"]}, second={"same_index_upstream": ["first"]})
         assert wakes_scheduler_on_each_success(data, "first") is True
+
+
+class BatchTests:
+    """A batch from one message costs one statement per instance: each success also claims the next."""
+
+    SOURCE = """
+@task
+def make():
+    return [1, 2, 3, 4, 5, 6]
+
+@task
+def double(x):
+    return 2 * x
+
+with DAG("batch") as the_dag:
+    double.expand(x=make())
+"""
+
+    def expanded(self, tmp_path: Path) -> tuple[DagRun, list[int]]:
+        run = make_run(tmp_path, self.SOURCE, dag_id="batch")
+        [make_id] = step(run)
+        assert execute_task_instance(make_id) == "success"
+        step(run)
+        ids = list(TaskInstance.objects.filter(dag_run=run, task_id="double").order_by("map_index").values_list("pk", flat=True))
+        assert states(run, "double") == dict.fromkeys(range(6), "queued")
+        return run, ids
+
+    def test_it_claims_the_next_instance_in_the_statement_that_commits_the_previous(self, tmp_path: Path) -> None:
+        run, ids = self.expanded(tmp_path)
+
+        with CaptureQueriesContext(connection) as queries:
+            execute_task_instances(ids)
+
+        sqls = [q["sql"] for q in queries.captured_queries]
+        own_claims = [sql for sql in sqls if sql.startswith("UPDATE runs_taskinstance ti SET state = 'running'")]
+        commits_with_claim = [sql for sql in sqls if "claimed AS (UPDATE runs_taskinstance ti SET state = 'running'" in sql]
+        assert len(own_claims) == 1  # the first instance only
+        assert len(commits_with_claim) == len(ids) - 1
+        assert states(run, "double") == dict.fromkeys(range(6), "success")
+        assert [result(run, "double", i) for i in range(6)] == [2, 4, 6, 8, 10, 12]
+
+    def test_it_runs_each_further_instance_of_a_batch_in_one_statement(self, tmp_path: Path) -> None:
+        run, ids = self.expanded(tmp_path)
+        assert execute_task_instance(ids[0]) == "success"  # the run and its DAG are cached from here on
+
+        with CaptureQueriesContext(connection) as two:
+            execute_task_instances(ids[1:3])
+        with CaptureQueriesContext(connection) as three:
+            execute_task_instances(ids[3:6])
+
+        assert len(three) - len(two) == 1
+        assert states(run, "double") == dict.fromkeys(range(6), "success")
+
+    def test_it_executes_one_instance_in_a_fixed_number_of_statements(self, tmp_path: Path, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+        run, ids = self.expanded(tmp_path)
+        assert execute_task_instance(ids[0]) == "success"  # the run and its DAG are cached from here on
+
+        # The claim, the upstream's result read for this index, the success commit (XCom, log, wake-up).
+        with django_assert_num_queries(3):
+            assert execute_task_instance(ids[1]) == "success"
