@@ -15,9 +15,11 @@ from dagsapp.expandinput import (
     DictOfListsExpandInput,
     ListOfDictsExpandInput,
     expand_input_length,
+    resolve_spec,
     source_length,
     unravel_index,
 )
+from dagsapp.serialization import serialize_dag
 from dagsapp.xcom_arg import ParamRef, ResolveScope, VariableRef
 
 Resolver = Callable[..., Any]
@@ -217,3 +219,25 @@ class ListOfDictsExpandInputTests:
         scope = ResolveScope(make_resolver(results={"produce": [{1: "x"}]}))
         with pytest.raises(MappingError, match="expand_kwargs\\(\\) item 0 has a non-string key 1"):
             expand_input.resolve(scope, 0)
+
+
+@task
+def letters() -> list[str]:
+    return ["a", "b"]
+
+
+@task
+def consume(x: Any) -> Any:
+    return x
+
+
+class ResolveSerializedTests:
+    def test_it_pads_a_zip_with_the_fillvalue_as_the_authoring_path_does(self, make_resolver: Resolver) -> None:
+
+        with DAG("zipfill") as the_dag:
+            consume.expand(x=produce().zip(letters(), fillvalue=0))
+        resolver = make_resolver(results={"produce": [1, 2, 3], "letters": ["a", "b"]})
+        spec = serialize_dag(the_dag)["tasks"]["consume"]["mapping"]["input"]
+        authoring, _ = the_dag.task_dict["consume"].expand_input.resolve(ResolveScope(resolver), 2)
+        assert authoring == {"x": (3, 0)}
+        assert resolve_spec(spec, resolver, 2).kwargs == {"x": (3, 0)}
