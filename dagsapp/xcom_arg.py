@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from dagsapp.dependencies import DependencyMixin
 
 if TYPE_CHECKING:
+    from dagsapp.expandinput import ExpandInput
     from dagsapp.serialization import ConcatSource, MapSource, ParamSource, Source, VariableSource, XComSource, ZipSource
     from dagsapp.taskmixin import Node
 
@@ -235,7 +236,7 @@ class VariableRef(ValueRef):
 class MappedArgument:
     """A mapped task group's parameter inside the group function: index i resolves to item i."""
 
-    def __init__(self, expand_input: Any, key: str) -> None:
+    def __init__(self, expand_input: ExpandInput, key: str) -> None:
         self.expand_input = expand_input
         self.key = key
 
