@@ -156,11 +156,13 @@ class ZipXComArg(XComArg):
     def serialize(self) -> ZipSource:
         spec: ZipSource = {"t": "zip", "args": [serialize_source(a) for a in self.args], "fill": self.fillvalue is not _NOTSET}
         if self.fillvalue is not _NOTSET:
+            # Stored only if JSON gives it back unchanged (not a tuple, no int keys): else only the
+            # worker, which has the DAG file, pads with it, and the scheduler leaves naming to it.
             try:
-                json.dumps(self.fillvalue)
+                same = json.loads(json.dumps(self.fillvalue)) == self.fillvalue
             except (TypeError, ValueError):
-                pass  # not JSON: only the worker, which has the DAG file, pads with it
-            else:
+                same = False
+            if same:
                 spec["fillvalue"] = self.fillvalue
         return spec
 
