@@ -2,18 +2,32 @@
 
 Two shapes, named after Airflow's: dict-of-lists (``expand(**kw)``, the cross product of the
 keyword values, last keyword varying fastest) and list-of-dicts (``expand_kwargs(...)``, one
-instance per dict). Lengths are computed from the *serialized* form so that the scheduler, which
-never imports DAG files, counts instances with the same code the worker uses.
+instance per dict). Lengths and items are computed from the *serialized* form so that the
+scheduler, which never imports DAG files, counts and names instances with the same code the
+worker uses: one function per question (``source_length``, ``source_item``, ``resolve_spec``).
+The worker passes the objects from the DAG file along (``live``) for what JSON cannot carry.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dagsapp.exceptions import MappingError
-from dagsapp.xcom_arg import MappingResolver, ResolveScope, ValueRef, XComArg, serialize_source, source_item
+from dagsapp.xcom_arg import (
+    Item,
+    MappingResolver,
+    ResolveScope,
+    ValueRef,
+    XComArg,
+    ZipXComArg,
+    literal_item,
+    serialize_source,
+)
+
+if TYPE_CHECKING:
+    from dagsapp.serialization import DictOfListsSpec, ExpandInputSpec, ListOfDictsSpec, Source, ZipSource
 
 
 class LengthResolver(Protocol):
@@ -22,33 +36,32 @@ class LengthResolver(Protocol):
     def ref_value(self, kind: str, key: str) -> Any: ...
 
 
-def source_length(src: Mapping[str, Any], resolver: LengthResolver) -> int | None:
+def source_length(src: Source, resolver: LengthResolver) -> int | None:
     """Length of one serialized source, or None while an upstream has not produced it yet."""
-    kind = src["t"]
-    if kind == "literal":
+    if src["t"] == "literal":
         return int(src["length"])
-    if kind == "xcom":
+    if src["t"] == "xcom":
         return resolver.xcom_length(src["task_id"], mapped=bool(src["mapped"]))
-    if kind in ("param", "variable"):
-        value = resolver.ref_value(kind, src["key"])
+    if src["t"] == "param" or src["t"] == "variable":
+        value = resolver.ref_value(src["t"], src["key"])
         if not isinstance(value, (list, tuple, dict)):
-            name = "ParamRef" if kind == "param" else "VariableRef"
+            name = "ParamRef" if src["t"] == "param" else "VariableRef"
             raise MappingError(f"{name}({src['key']!r}) resolved to {type(value).__name__!r}, which cannot be mapped over; expected a list or a dict")
         return len(value)
-    if kind == "map":
+    if src["t"] == "map":
         return source_length(src["arg"], resolver)
-    if kind in ("zip", "concat"):
+    if src["t"] == "zip" or src["t"] == "concat":
         lengths = [source_length(a, resolver) for a in src["args"]]
         if any(n is None for n in lengths):
             return None
         known = [n for n in lengths if n is not None]
-        if kind == "concat":
+        if src["t"] == "concat":
             return sum(known)
         return max(known) if src["fill"] else min(known)
-    raise MappingError(f"unknown expand source {kind!r}")
+    raise MappingError(f"unknown expand source {src['t']!r}")
 
 
-def expand_input_length(spec: Mapping[str, Any], resolver: LengthResolver) -> int | None:
+def expand_input_length(spec: ExpandInputSpec, resolver: LengthResolver) -> int | None:
     """Total number of instances for a serialized expand input (None while not ready)."""
     if spec["type"] == "dict_of_lists":
         lengths = [source_length(s, resolver) for s in spec["args"].values()]
@@ -89,29 +102,14 @@ class DictOfListsExpandInput:
     def iter_sources(self) -> list[Any]:
         return list(self.value.values())
 
-    def serialize(self) -> dict[str, Any]:
+    def serialize(self) -> DictOfListsSpec:
         # "order" because the database's jsonb does not keep object key order, and the keyword
         # order decides the cross product's order.
         return {"type": "dict_of_lists", "args": {k: serialize_source(v) for k, v in self.value.items()}, "order": list(self.value)}
 
     def resolve(self, scope: ResolveScope, map_index: int) -> tuple[dict[str, Any], MappingInfo]:
-        lengths = []
-        for name, src in self.value.items():
-            length = source_length(serialize_source(src), scope.resolver)
-            if length is None:
-                raise MappingError(f"cannot resolve map_index {map_index}: the length of {name!r} is not known yet")
-            lengths.append(length)
-        positions = unravel_index(map_index, lengths)
-        kwargs: dict[str, Any] = {}
-        keys: dict[str, Any] = {}
-        shown: dict[str, Any] = {}
-        for (name, src), pos in zip(self.value.items(), positions, strict=True):
-            key, value, display = source_item(src, scope, pos)
-            kwargs[name], keys[name], shown[name] = value, key, display
-        if len(kwargs) == 1:
-            (name,) = kwargs
-            return kwargs, MappingInfo(key=keys[name], value=shown[name], kwargs=kwargs)
-        return kwargs, MappingInfo(key=keys, value=shown, kwargs=kwargs)
+        info = resolve_spec(self.serialize(), scope.resolver, map_index, live=self)
+        return info.kwargs, info
 
 
 class ListOfDictsExpandInput:
@@ -123,80 +121,115 @@ class ListOfDictsExpandInput:
             return [self.value]
         return [v for item in self.value for v in item.values()]
 
-    def serialize(self) -> dict[str, Any]:
+    def serialize(self) -> ListOfDictsSpec:
         return {"type": "list_of_dicts", "source": serialize_source(self.value)}
 
     def resolve(self, scope: ResolveScope, map_index: int) -> tuple[dict[str, Any], MappingInfo]:
-        _key, item, _shown = source_item(self.value, scope, map_index)
-        if not isinstance(item, dict):
-            raise MappingError(f"expand_kwargs() expects each item to be a dict, but item {map_index} is {type(item).__name__!r}")
-        bad = [k for k in item if not isinstance(k, str)]
-        if bad:
-            raise MappingError(f"expand_kwargs() item {map_index} has a non-string key {bad[0]!r}")
-        return dict(item), MappingInfo(key=map_index, value=dict(item), kwargs=dict(item))
+        info = resolve_spec(self.serialize(), scope.resolver, map_index, live=self)
+        return info.kwargs, info
 
 
 ExpandInput = DictOfListsExpandInput | ListOfDictsExpandInput
 
 
 class NotResolvableHere(MappingError):
-    """The item needs user code (``.map(f)``) or a literal too big to store: only a worker can resolve it."""
+    """The item needs user code (``.map(f)``) or a value that was not stored: only a worker can resolve it."""
 
 
-def serialized_item(src: Mapping[str, Any], resolver: MappingResolver, index: int) -> tuple[Any, Any, Any]:
-    """``(key, value passed, value shown)`` of item ``index`` of a serialized source, without user code."""
-    kind = src["t"]
-    if kind == "literal":
+class _NoLive:
+    """``live`` when only the serialized form is at hand (the scheduler)."""
+
+    def __repr__(self) -> str:
+        return "NO_LIVE"
+
+
+NO_LIVE: Any = _NoLive()
+
+
+def source_item(src: Source, resolver: MappingResolver, index: int, *, live: Any = NO_LIVE) -> Item:
+    """``(key, value passed, value shown)`` of item ``index`` of a source: the one answer for the
+    scheduler, which has only ``src``, and the worker, which also passes ``live`` (the object in
+    the DAG file: an XComArg, a ValueRef or a literal) for what JSON cannot carry: ``.map(f)``'s
+    code, a literal too big to store, a ``fillvalue`` that is not JSON."""
+    if src["t"] == "literal":
+        if live is not NO_LIVE:
+            return literal_item(live, index)
         if "items" in src:
-            item = src["items"][index]
-            return index, item, item
+            return literal_item(src["items"], index)
         if "pairs" in src:
             key, value = src["pairs"][index]
             return key, (key, value), value
         raise NotResolvableHere("literal values were not stored")
-    if kind == "xcom":
+    if src["t"] == "xcom":
         return resolver.xcom_item(src["task_id"], mapped=bool(src["mapped"]), index=index)
-    if kind in ("param", "variable"):
-        value = resolver.ref_value(kind, src["key"])
-        if isinstance(value, dict):
-            key = list(value)[index]
-            return key, (key, value[key]), value[key]
-        return index, value[index], value[index]
-    if kind == "zip":
+    if src["t"] == "param" or src["t"] == "variable":
+        return literal_item(resolver.ref_value(src["t"], src["key"]), index)
+    if src["t"] == "map":
+        if live is NO_LIVE:
+            raise NotResolvableHere("map() needs user code")
+        key, value, _shown = source_item(src["arg"], resolver, index, live=live.arg)
+        mapped = live.apply(value)
+        return key, mapped, mapped
+    if src["t"] == "zip":
         values = []
-        for arg in src["args"]:
+        for pos, arg in enumerate(src["args"]):
             length = source_length(arg, resolver)
-            values.append(None if length is not None and index >= length else serialized_item(arg, resolver, index)[1])
+            if length is not None and index >= length:
+                values.append(_fillvalue(src, live))
+            else:
+                values.append(source_item(arg, resolver, index, live=_live_arg(live, pos))[1])
         return index, tuple(values), tuple(values)
-    if kind == "concat":
+    if src["t"] == "concat":
         offset = index
-        for arg in src["args"]:
-            length = source_length(arg, resolver) or 0
+        for pos, arg in enumerate(src["args"]):
+            length = source_length(arg, resolver)
+            if length is None:
+                raise MappingError(f"concat() item {index} resolved before the length of every input was known")
             if offset < length:
-                _k, value, shown = serialized_item(arg, resolver, offset)
+                _key, value, shown = source_item(arg, resolver, offset, live=_live_arg(live, pos))
                 return index, value, shown
             offset -= length
         raise IndexError(f"concat() index {index} out of range")
-    raise NotResolvableHere(f"{kind}() needs user code")
+    raise MappingError(f"unknown expand source {src['t']!r}")
 
 
-def resolve_serialized(spec: Mapping[str, Any], resolver: Any, map_index: int) -> MappingInfo:
-    """The ``mapping`` of one instance from the serialized expand input (as the scheduler sees it)."""
+def _live_arg(live: Any, pos: int) -> Any:
+    return NO_LIVE if live is NO_LIVE else live.args[pos]
+
+
+def _fillvalue(src: ZipSource, live: Any) -> Any:
+    if isinstance(live, ZipXComArg):
+        return live.fillvalue
+    if "fillvalue" in src:
+        return src["fillvalue"]
+    # Written before the fillvalue was stored, or not JSON: the worker knows it.
+    raise NotResolvableHere("zip() fillvalue was not stored")
+
+
+def resolve_spec(spec: ExpandInputSpec, resolver: MappingResolver, map_index: int, *, live: ExpandInput | None = None) -> MappingInfo:
+    """The ``mapping`` of one instance: its kwargs, and the key and value its name and templates
+    show. The scheduler passes the serialized expand input alone; the worker its ``live`` one too."""
     if spec["type"] == "list_of_dicts":
-        _k, item, _s = serialized_item(spec["source"], resolver, map_index)
+        _key, item, _shown = source_item(spec["source"], resolver, map_index, live=NO_LIVE if live is None else live.value)
         if not isinstance(item, dict):
             raise MappingError(f"expand_kwargs() expects each item to be a dict, but item {map_index} is {type(item).__name__!r}")
+        bad = [k for k in item if not isinstance(k, str)]
+        if bad:
+            raise MappingError(f"expand_kwargs() item {map_index} has a non-string key {bad[0]!r}")
         return MappingInfo(key=map_index, value=dict(item), kwargs=dict(item))
     names = list(spec.get("order") or spec["args"])
     lengths = []
     for name in names:
         length = source_length(spec["args"][name], resolver)
         if length is None:
-            raise MappingError(f"the length of {name!r} is not known yet")
+            raise MappingError(f"cannot resolve map_index {map_index}: the length of {name!r} is not known yet")
         lengths.append(length)
-    kwargs, keys, shown = {}, {}, {}
+    kwargs: dict[str, Any] = {}
+    keys: dict[str, Any] = {}
+    shown: dict[str, Any] = {}
     for name, pos in zip(names, unravel_index(map_index, lengths), strict=True):
-        keys[name], kwargs[name], shown[name] = serialized_item(spec["args"][name], resolver, pos)
+        live_src = NO_LIVE if live is None else live.value[name]
+        keys[name], kwargs[name], shown[name] = source_item(spec["args"][name], resolver, pos, live=live_src)
     if len(names) == 1:
         return MappingInfo(key=keys[names[0]], value=shown[names[0]], kwargs=kwargs)
     return MappingInfo(key=keys, value=shown, kwargs=kwargs)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagsapp.baseoperator import BaseOperator, MappedOperator
-from dagsapp.expandinput import ListOfDictsExpandInput, MappingInfo
+from dagsapp.expandinput import ExpandInput, ListOfDictsExpandInput, MappingInfo
 from dagsapp.taskmixin import Node
 from dagsapp.templating import environment
 from dagsapp.xcom_arg import MappedArgument, MappingResolver, ResolveScope, ValueRef, XComArg
@@ -25,7 +25,7 @@ class PreparedInstance:
     group_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def _data_kwarg_names(expand_input: Any) -> set[str]:
+def _data_kwarg_names(expand_input: ExpandInput) -> set[str]:
     if isinstance(expand_input, ListOfDictsExpandInput):
         return {"*"} if isinstance(expand_input.value, (XComArg, ValueRef)) else set()
     return {k for k, v in expand_input.value.items() if isinstance(v, (XComArg, ValueRef))}

@@ -16,10 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagsapp.dag import DAG, DagContext
 from dagsapp.taskgroup import TaskGroupContext
+
+if TYPE_CHECKING:
+    from dagsapp.serialization import FolderData
 
 IMPORT_TIMEOUT_SEC = 30
 
@@ -118,11 +121,11 @@ def load_dags_folder(folder: str | os.PathLike[str]) -> DagBag:
     return bag
 
 
-def serialize_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
+def serialize_folder(folder: str | os.PathLike[str]) -> FolderData:
     from dagsapp.serialization import serialize_dag
 
     bag = load_dags_folder(folder)
-    out: dict[str, Any] = {"dags": {}, "import_errors": dict(bag.import_errors), "files": {}}
+    out: FolderData = {"dags": {}, "import_errors": dict(bag.import_errors), "files": {}}
     for key, dag_ids in bag.file_dag_ids.items():
         try:
             serialized = {dag_id: serialize_dag(bag.dags[dag_id]) for dag_id in dag_ids}

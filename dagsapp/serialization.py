@@ -1,16 +1,178 @@
-"""A DAG as JSON: everything the scheduler and the web pages need, without importing the DAG file."""
+"""A DAG as JSON: everything the scheduler and the web pages need, without importing the DAG file.
+
+The TypedDicts below are the written contract between authoring (``dagsapp/``) and the engine
+(``runs/``): ``serialize_dag`` produces a ``DagData``, and every reader in ``runs/`` reads it
+through these types. The JSON is stored with each run, so keys are only ever added: a key that
+older stored versions may lack is ``NotRequired`` and read with a default.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from dagsapp.baseoperator import MappedOperator
 from dagsapp.dag import DAG
 from dagsapp.exceptions import DagDefinitionError
-from dagsapp.expandinput import DictOfListsExpandInput
+from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput
 from dagsapp.taskgroup import TaskGroup
 from dagsapp.taskmixin import Node
+
+
+# Sources: what one mapped keyword (or expand_kwargs) maps over, tagged by "t".
+class LiteralSource(TypedDict):
+    """A list or dict written in the DAG file. Its values are stored when JSON-able and not huge
+    (``items`` for a list, ``pairs`` for a dict: jsonb does not keep key order), else only its length."""
+
+    t: Literal["literal"]
+    length: int
+    items: NotRequired[list[Any]]
+    pairs: NotRequired[list[list[Any]]]
+
+
+class XComSource(TypedDict):
+    """A task's result: of an unmapped task (one list or dict), or of a mapped one (one item per instance)."""
+
+    t: Literal["xcom"]
+    task_id: str
+    key: str
+    mapped: bool
+
+
+class MapSource(TypedDict):
+    """``XComArg.map(f)``: ``f`` is user code, so only a worker (which imports the DAG file) applies it."""
+
+    t: Literal["map"]
+    arg: Source
+
+
+class ZipSource(TypedDict):
+    """``XComArg.zip(*others, fillvalue=...)``; ``fillvalue`` is stored when one was given and is
+    JSON-able (versions written before it was stored have only ``fill``)."""
+
+    t: Literal["zip"]
+    args: list[Source]
+    fill: bool
+    fillvalue: NotRequired[Any]
+
+
+class ConcatSource(TypedDict):
+    t: Literal["concat"]
+    args: list[Source]
+
+
+class ParamSource(TypedDict):
+    """``ParamRef(key)``: the run's conf value, else the DAG param's default."""
+
+    t: Literal["param"]
+    key: str
+
+
+class VariableSource(TypedDict):
+    """``VariableRef(key)``: a JSON Variable, frozen for the run at its first use."""
+
+    t: Literal["variable"]
+    key: str
+
+
+Source = LiteralSource | XComSource | MapSource | ZipSource | ConcatSource | ParamSource | VariableSource
+
+
+# Expand inputs: the two shapes, tagged by "type".
+class DictOfListsSpec(TypedDict):
+    """``expand(**kw)``: the cross product of the keywords' sources. ``order`` keeps the keyword
+    order (jsonb does not), which decides the product's order."""
+
+    type: Literal["dict_of_lists"]
+    args: dict[str, Source]
+    order: NotRequired[list[str]]
+
+
+class ListOfDictsSpec(TypedDict):
+    """``expand_kwargs(...)``: one instance per dict of the source."""
+
+    type: Literal["list_of_dicts"]
+    source: Source
+
+
+ExpandInputSpec = DictOfListsSpec | ListOfDictsSpec
+
+
+class MappingSpec(TypedDict):
+    """How a task is mapped: by its own expand/expand_kwargs, or as a member of a mapped task group."""
+
+    kind: Literal["expand", "expand_kwargs", "group"]
+    input: ExpandInputSpec
+    group_id: NotRequired[str]  # kind "group" only
+
+
+class TaskData(TypedDict):
+    task_id: str
+    label: str
+    group_id: str | None
+    operator: str
+    ui_color: str
+    upstream: list[str]
+    downstream: list[str]
+    trigger_rule: str
+    retries: int
+    retry_delay: float  # seconds
+    max_active_tis_per_dagrun: int | None
+    max_map_length: int | None
+    map_index_template: str | None
+    template_fields: list[str]
+    do_xcom_push: NotRequired[bool]
+    is_mapped: bool
+    produces_many: bool
+    mapping: MappingSpec | None
+    # Upstreams in the same mapped task group: index i waits only for their index i.
+    same_index_upstream: NotRequired[list[str]]
+    # The whole result is mapped over: record its length (TaskMap), within the most permissive limit.
+    feeds_mapping: bool
+    feeds_mapping_limits: list[int | None]
+    doc_md: str | None
+
+
+class ChildRef(TypedDict):
+    type: Literal["group", "task"]
+    id: str
+
+
+class TaskGroupData(TypedDict):
+    group_id: str
+    label: str
+    parent: str | None
+    tooltip: str
+    is_mapped: bool
+    children: list[ChildRef]
+
+
+class DagData(TypedDict):
+    format: int
+    dag_id: str
+    fileloc: str | None
+    description: str | None
+    doc_md: str | None
+    schedule: str | None  # normalized: None, "@once", "@daily", a cron, or "timedelta:<seconds>"
+    start_date: str | None  # ISO 8601
+    end_date: str | None
+    catchup: bool
+    params: dict[str, Any]
+    max_active_runs: int
+    tags: list[str]
+    task_order: list[str]  # topological
+    tasks: dict[str, TaskData]
+    task_groups: dict[str, TaskGroupData]
+    root_children: list[ChildRef]
+
+
+class FolderData(TypedDict):
+    """What ``python -m dagsapp.loader <folder>`` prints: the DAGs, import errors, DAG ids by file."""
+
+    dags: dict[str, DagData]
+    import_errors: dict[str, str]
+    files: dict[str, list[str]]
+
 
 FORMAT_VERSION = 1
 
@@ -18,64 +180,69 @@ FORMAT_VERSION = 1
 MAX_STORED_LITERAL_ITEMS = 10_000
 
 
-def _literal_values(spec: dict[str, Any], live: Any) -> None:
+def _literal_values(spec: Source, live: Any) -> None:
     """Store literal lists/dicts (JSON-able, not huge) in the spec, so the scheduler can name
     instances without importing the DAG file. Dicts become pairs: jsonb does not keep key order."""
-    if spec.get("t") == "literal" and isinstance(live, (list, tuple, dict)) and len(live) <= MAX_STORED_LITERAL_ITEMS:
+    if spec["t"] == "literal" and isinstance(live, (list, tuple, dict)) and len(live) <= MAX_STORED_LITERAL_ITEMS:
         try:
             if isinstance(live, dict):
-                candidate: dict[str, Any] = {"pairs": [[k, v] for k, v in live.items()]}
+                pairs = [[k, v] for k, v in live.items()]
+                json.dumps(pairs)
+                spec["pairs"] = pairs
             else:
-                candidate = {"items": list(live)}
-            json.dumps(candidate)
+                items = list(live)
+                json.dumps(items)
+                spec["items"] = items
         except (TypeError, ValueError):
             return
-        spec.update(candidate)
-    elif spec.get("t") in ("zip", "concat"):
+    elif spec["t"] == "zip" or spec["t"] == "concat":
         for sub_spec, sub_live in zip(spec["args"], live.args, strict=True):
             _literal_values(sub_spec, sub_live)
 
 
-def _input_spec(expand_input: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = expand_input.serialize()
+def _input_spec(expand_input: ExpandInput) -> ExpandInputSpec:
     if isinstance(expand_input, DictOfListsExpandInput):
+        spec = expand_input.serialize()
         for name, live in expand_input.value.items():
             _literal_values(spec["args"][name], live)
-    elif isinstance(expand_input.value, (list, tuple)) and all(isinstance(i, dict) for i in expand_input.value):
-        _literal_values(spec["source"], expand_input.value)
-    return spec
+        return spec
+    kwargs_spec = expand_input.serialize()
+    if isinstance(expand_input.value, (list, tuple)) and all(isinstance(i, dict) for i in expand_input.value):
+        _literal_values(kwargs_spec["source"], expand_input.value)
+    return kwargs_spec
 
 
-def _mapping(task: Node) -> dict[str, Any] | None:
+def _mapping(task: Node) -> MappingSpec | None:
     if isinstance(task, MappedOperator):
-        kind = "expand" if isinstance(task.expand_input, DictOfListsExpandInput) else "expand_kwargs"
-        return {"kind": kind, "input": _input_spec(task.expand_input)}
+        if isinstance(task.expand_input, DictOfListsExpandInput):
+            return {"kind": "expand", "input": _input_spec(task.expand_input)}
+        return {"kind": "expand_kwargs", "input": _input_spec(task.expand_input)}
     group = task.mapped_group
     if group is not None:
-        assert group.expand_input is not None
+        assert group.expand_input is not None and group.group_id is not None
         return {"kind": "group", "group_id": group.group_id, "input": _input_spec(group.expand_input)}
     return None
 
 
-def _iter_xcom_sources(src: dict[str, Any]) -> list[dict[str, Any]]:
+def _iter_xcom_sources(src: Source) -> list[XComSource]:
     if src["t"] == "xcom":
         return [src]
     if src["t"] == "map":
         return _iter_xcom_sources(src["arg"])
-    if src["t"] in ("zip", "concat"):
+    if src["t"] == "zip" or src["t"] == "concat":
         return [s for a in src["args"] for s in _iter_xcom_sources(a)]
     return []
 
 
-def _input_sources(spec: dict[str, Any]) -> list[dict[str, Any]]:
+def _input_sources(spec: ExpandInputSpec) -> list[XComSource]:
     if spec["type"] == "dict_of_lists":
         return [s for v in spec["args"].values() for s in _iter_xcom_sources(v)]
     return _iter_xcom_sources(spec["source"])
 
 
-def serialize_dag(dag: DAG) -> dict[str, Any]:
+def serialize_dag(dag: DAG) -> DagData:
     order = dag.topological_task_ids()
-    tasks: dict[str, Any] = {}
+    tasks: dict[str, TaskData] = {}
     for task_id in order:
         t = dag.task_dict[task_id]
         group = t.task_group
@@ -110,18 +277,18 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         }
     # A task whose whole result is mapped over records its length (TaskMap); the limits of the
     # tasks mapping over it are kept so the runtime can apply the most permissive one.
-    for t in tasks.values():
-        if t["mapping"] is None:
+    for consumer in tasks.values():
+        if consumer["mapping"] is None:
             continue
-        for src in _input_sources(t["mapping"]["input"]):
+        for src in _input_sources(consumer["mapping"]["input"]):
             producer = tasks.get(src["task_id"])
             if producer is not None and not src["mapped"]:
                 producer["feeds_mapping"] = True
-                producer["feeds_mapping_limits"].append(t["max_map_length"])
-    groups: dict[str, Any] = {}
+                producer["feeds_mapping_limits"].append(consumer["max_map_length"])
+    groups: dict[str, TaskGroupData] = {}
     for gid, g in dag.task_groups.items():
         groups[gid] = _group(g)
-    data = {
+    data: DagData = {
         "format": FORMAT_VERSION,
         "dag_id": dag.dag_id,
         "fileloc": dag.fileloc,
@@ -146,14 +313,14 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
     return data
 
 
-def _children(group: TaskGroup) -> list[dict[str, str]]:
-    out = []
+def _children(group: TaskGroup) -> list[ChildRef]:
+    out: list[ChildRef] = []
     for key, child in group.children.items():
-        out.append({"type": "group" if isinstance(child, TaskGroup) else "task", "id": key})
+        out.append({"type": "group", "id": key} if isinstance(child, TaskGroup) else {"type": "task", "id": key})
     return out
 
 
-def _group(g: TaskGroup) -> dict[str, Any]:
+def _group(g: TaskGroup) -> TaskGroupData:
     gid = g.group_id
     assert gid is not None
     return {
@@ -166,5 +333,5 @@ def _group(g: TaskGroup) -> dict[str, Any]:
     }
 
 
-def dag_hash(data: dict[str, Any]) -> str:
+def dag_hash(data: DagData) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

@@ -5,17 +5,23 @@ resolve itself against a ``MappingResolver`` that the runtime provides.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dagsapp.dependencies import DependencyMixin
-from dagsapp.exceptions import MappingError
 
 if TYPE_CHECKING:
+    from dagsapp.expandinput import ExpandInput
+    from dagsapp.serialization import ConcatSource, MapSource, ParamSource, Source, VariableSource, XComSource, ZipSource
     from dagsapp.taskmixin import Node
 
 RETURN_VALUE = "return_value"
 _NOTSET: Any = object()
+
+# Item i of a mapped input: (key, value passed, value shown). For a dict, the value passed is
+# the (key, value) pair and the value shown the value alone.
+Item = tuple[Any, Any, Any]
 
 
 class MappingResolver(Protocol):
@@ -27,7 +33,7 @@ class MappingResolver(Protocol):
         """The whole result; for a mapped task a lazy sequence of all its results, or the result
         of one index when ``map_index`` is given."""
 
-    def xcom_item(self, task_id: str, *, mapped: bool, index: int) -> tuple[Any, Any, Any]:
+    def xcom_item(self, task_id: str, *, mapped: bool, index: int) -> Item:
         """Item ``index`` of a result mapped over: ``(key, value passed, value shown)``."""
 
     def ref_value(self, kind: str, key: str) -> Any: ...
@@ -62,14 +68,17 @@ class XComArg(DependencyMixin):
     def iter_references(self) -> Iterator[tuple[Node, str]]:
         raise NotImplementedError
 
-    def serialize(self) -> dict[str, Any]:
+    def serialize(self) -> Source:
         raise NotImplementedError
 
     def resolve(self, scope: ResolveScope) -> Any:
         raise NotImplementedError
 
-    def item(self, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
-        raise NotImplementedError
+    def item(self, scope: ResolveScope, index: int) -> Item:
+        """Item ``index`` of this input, answered by the one function the scheduler also uses."""
+        from dagsapp.expandinput import source_item
+
+        return source_item(self.serialize(), scope.resolver, index, live=self)
 
     def map(self, f: Callable[[Any], Any]) -> MapXComArg:
         return MapXComArg(self, f)
@@ -95,7 +104,7 @@ class PlainXComArg(XComArg):
     def iter_references(self) -> Iterator[tuple[Node, str]]:
         yield self.operator, self.key
 
-    def serialize(self) -> dict[str, Any]:
+    def serialize(self) -> XComSource:
         return {"t": "xcom", "task_id": self.operator.task_id, "key": self.key, "mapped": self.operator.produces_many}
 
     def resolve(self, scope: ResolveScope) -> Any:
@@ -103,9 +112,6 @@ class PlainXComArg(XComArg):
         if index is not None:
             return scope.resolver.xcom_value(self.operator.task_id, mapped=True, map_index=index)
         return scope.resolver.xcom_value(self.operator.task_id, mapped=self.operator.produces_many)
-
-    def item(self, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
-        return scope.resolver.xcom_item(self.operator.task_id, mapped=self.operator.produces_many, index=index)
 
     def __repr__(self) -> str:
         return f"XComArg({self.operator.task_id!r})"
@@ -123,21 +129,16 @@ class MapXComArg(XComArg):
     def iter_references(self) -> Iterator[tuple[Node, str]]:
         yield from self.arg.iter_references()
 
-    def serialize(self) -> dict[str, Any]:
+    def serialize(self) -> MapSource:
         return {"t": "map", "arg": self.arg.serialize()}
 
-    def _apply(self, value: Any) -> Any:
+    def apply(self, value: Any) -> Any:
         for f in self.callables:
             value = f(value)
         return value
 
     def resolve(self, scope: ResolveScope) -> Any:
-        return _LazyMapped(self.arg.resolve(scope), self._apply)
-
-    def item(self, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
-        key, value, _shown = self.arg.item(scope, index)
-        mapped = self._apply(value)
-        return key, mapped, mapped
+        return _LazyMapped(self.arg.resolve(scope), self.apply)
 
 
 class ZipXComArg(XComArg):
@@ -152,8 +153,18 @@ class ZipXComArg(XComArg):
             if isinstance(arg, XComArg):
                 yield from arg.iter_references()
 
-    def serialize(self) -> dict[str, Any]:
-        return {"t": "zip", "args": [serialize_source(a) for a in self.args], "fill": self.fillvalue is not _NOTSET}
+    def serialize(self) -> ZipSource:
+        spec: ZipSource = {"t": "zip", "args": [serialize_source(a) for a in self.args], "fill": self.fillvalue is not _NOTSET}
+        if self.fillvalue is not _NOTSET:
+            # Stored only if JSON gives it back unchanged (not a tuple, no int keys): else only the
+            # worker, which has the DAG file, pads with it, and the scheduler leaves naming to it.
+            try:
+                same = json.loads(json.dumps(self.fillvalue)) == self.fillvalue
+            except (TypeError, ValueError):
+                same = False
+            if same:
+                spec["fillvalue"] = self.fillvalue
+        return spec
 
     def resolve(self, scope: ResolveScope) -> Any:
         values = [a.resolve(scope) if isinstance(a, XComArg) else a for a in self.args]
@@ -162,19 +173,6 @@ class ZipXComArg(XComArg):
         import itertools
 
         return list(itertools.zip_longest(*values, fillvalue=self.fillvalue))
-
-    def item(self, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
-        from dagsapp.expandinput import source_length
-
-        values = []
-        for arg in self.args:
-            length = source_length(serialize_source(arg), scope.resolver)
-            if length is not None and index >= length:
-                values.append(self.fillvalue)
-            else:
-                values.append(source_item(arg, scope, index)[1])
-        t = tuple(values)
-        return index, t, t
 
 
 class ConcatXComArg(XComArg):
@@ -186,7 +184,7 @@ class ConcatXComArg(XComArg):
             if isinstance(arg, XComArg):
                 yield from arg.iter_references()
 
-    def serialize(self) -> dict[str, Any]:
+    def serialize(self) -> ConcatSource:
         return {"t": "concat", "args": [serialize_source(a) for a in self.args]}
 
     def resolve(self, scope: ResolveScope) -> Any:
@@ -195,20 +193,6 @@ class ConcatXComArg(XComArg):
             value = arg.resolve(scope) if isinstance(arg, XComArg) else arg
             out.extend(value.items() if isinstance(value, dict) else value)
         return out
-
-    def item(self, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
-        from dagsapp.expandinput import source_length
-
-        offset = index
-        for arg in self.args:
-            length = source_length(serialize_source(arg), scope.resolver)
-            if length is None:
-                raise MappingError(f"concat() item {index} resolved before the length of every input was known")
-            if offset < length:
-                _key, value, shown = source_item(arg, scope, offset)
-                return index, value, shown
-            offset -= length
-        raise IndexError(f"concat() index {index} out of range")
 
 
 class ValueRef(DependencyMixin):
@@ -226,8 +210,8 @@ class ValueRef(DependencyMixin):
 
     _leaves = _roots
 
-    def serialize(self) -> dict[str, Any]:
-        return {"t": self.kind, "key": self.key}
+    def serialize(self) -> ParamSource | VariableSource:
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.key!r})"
@@ -238,17 +222,23 @@ class ParamRef(ValueRef):
 
     kind = "param"
 
+    def serialize(self) -> ParamSource:
+        return {"t": "param", "key": self.key}
+
 
 class VariableRef(ValueRef):
     """``expand(x=VariableRef("regions"))``: the JSON Variable ``regions`` as stored when the task expands."""
 
     kind = "variable"
 
+    def serialize(self) -> VariableSource:
+        return {"t": "variable", "key": self.key}
+
 
 class MappedArgument:
     """A mapped task group's parameter inside the group function: index i resolves to item i."""
 
-    def __init__(self, expand_input: Any, key: str) -> None:
+    def __init__(self, expand_input: ExpandInput, key: str) -> None:
         self.expand_input = expand_input
         self.key = key
 
@@ -256,28 +246,20 @@ class MappedArgument:
         return f"MappedArgument({self.key!r})"
 
 
-def serialize_source(value: Any) -> dict[str, Any]:
+def serialize_source(value: Any) -> Source:
+    """A source as JSON; a literal as its length only (``serialize_dag`` adds its values when it can)."""
     if isinstance(value, (XComArg, ValueRef)):
         return value.serialize()
-    if isinstance(value, dict):
-        return {"t": "literal", "length": len(value)}
     return {"t": "literal", "length": len(value)}
 
 
-def literal_item(value: Any, index: int) -> tuple[Any, Any, Any]:
+def literal_item(value: Any, index: int) -> Item:
+    """Item ``index`` of a list (``(i, item, item)``) or a dict (``(key, (key, value), value)``)."""
     if isinstance(value, dict):
         key = list(value)[index]
         return key, (key, value[key]), value[key]
     item = value[index]
     return index, item, item
-
-
-def source_item(value: Any, scope: ResolveScope, index: int) -> tuple[Any, Any, Any]:
-    if isinstance(value, XComArg):
-        return value.item(scope, index)
-    if isinstance(value, ValueRef):
-        return literal_item(scope.resolver.ref_value(value.kind, value.key), index)
-    return literal_item(value, index)
 
 
 class _LazyMapped(Sequence[Any]):

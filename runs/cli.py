@@ -17,7 +17,7 @@ def dag_run_summary(run: DagRun) -> dict[str, Any]:
     """The JSON object printed by ``dags test --json`` and ``dags trigger --wait --json``."""
     values = {(x["task_id"], x["map_index"]): x["value"]
               for x in XCom.objects.filter(dag_run=run, key=RETURN_VALUE).values("task_id", "map_index", "value")}
-    order = {t: i for i, t in enumerate(run.serialized_dag.data["task_order"])}
+    order = {t: i for i, t in enumerate(run.serialized_dag.dag_data()["task_order"])}
     tis = sorted(TaskInstance.objects.filter(dag_run=run).values("task_id", "map_index", "state", "try_number", "rendered_map_index"),
                  key=lambda t: (order.get(t["task_id"], 1 << 30), t["map_index"]))
     return {

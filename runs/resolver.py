@@ -8,6 +8,8 @@ from typing import Any, NamedTuple
 from django.db import connection
 
 from dagsapp.exceptions import MappingError
+from dagsapp.serialization import DagData
+from dagsapp.xcom_arg import Item
 from runs.models import DagRun, TaskInstance, TaskInstanceState, Variable, XCom
 from runs.models.taskinstance import UNFINISHED_STATES
 from runs.models.xcom import RETURN_VALUE
@@ -84,7 +86,8 @@ class TaskMapRow(NamedTuple):
 class DbResolver:
     """Implements dagsapp's MappingResolver against one DagRun."""
 
-    def __init__(self, dag_run: DagRun, data: dict[str, Any], *, prefetch_index: int | None = None) -> None:
+    # dict[str, Any]: what runs/execution/execute.py's per-process cache holds until it is retyped.
+    def __init__(self, dag_run: DagRun, data: DagData | dict[str, Any], *, prefetch_index: int | None = None) -> None:
         self.dag_run = dag_run
         self.data = data
         # One instance resolves a length and then an item of the same result: read its TaskMap once.
@@ -160,7 +163,7 @@ class DbResolver:
                                   map_index=-1 if map_index is None else map_index).values_list("value", flat=True).first()
         return row
 
-    def xcom_item(self, task_id: str, *, mapped: bool, index: int) -> tuple[Any, Any, Any]:
+    def xcom_item(self, task_id: str, *, mapped: bool, index: int) -> Item:
         if mapped:
             value = LazyXComSequence(self.dag_run.pk, task_id)[index]
             return index, value, value

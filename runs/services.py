@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from dagsapp.serialization import DagData, TaskData
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState, TaskMap, XCom
 from runs.notify import notify_scheduler
 
@@ -61,7 +62,7 @@ def create_dag_run(
     run_id = run_id or f"{run_type}__{logical_date.isoformat()}"
     if len(run_id) > 250 or any(c in run_id for c in "/\\\x00"):
         raise DagRunError("run_id must be at most 250 characters, without '/', '\\' or NUL")
-    data = dag.latest_serialized.data
+    data = dag.latest_serialized.dag_data()
     with transaction.atomic():
         if DagRun.objects.filter(dag_id=dag_id, run_id=run_id).exists():
             raise DagRunError(f"A run {run_id!r} of DAG {dag_id!r} already exists")
@@ -80,7 +81,7 @@ def create_dag_run(
     return run
 
 
-def _downstream_ids(data: dict[str, Any], task_id: str) -> list[str]:
+def _downstream_ids(data: DagData, task_id: str) -> list[str]:
     seen: list[str] = []
     stack = list(data["tasks"][task_id]["downstream"])
     while stack:
@@ -92,7 +93,7 @@ def _downstream_ids(data: dict[str, Any], task_id: str) -> list[str]:
     return sorted(seen, key=order.__getitem__)
 
 
-def _reset(dag_run: DagRun, data: dict[str, Any], where: Any) -> int:
+def _reset(dag_run: DagRun, data: DagData, where: Any) -> int:
     """Put instances back to 'no status' for a new try, dropping the results of their last try."""
     tis = list(TaskInstance.objects.filter(where, dag_run=dag_run).exclude(state=TaskInstanceState.REMOVED).values_list("pk", "task_id", "map_index", "try_number"))
     if not tis:
@@ -123,7 +124,7 @@ def clear_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int
     With ``downstream``, the tasks after it are cleared too: inside the same mapped task group
     only the same indexes, elsewhere every instance. Returns how many instances were cleared.
     """
-    data = dag_run.serialized_dag.data
+    data = dag_run.serialized_dag.dag_data()
     if task_id not in data["tasks"]:
         raise DagRunError(f"Task {task_id!r} is not in DAG {dag_run.dag_id!r}")
     with transaction.atomic():
@@ -145,11 +146,11 @@ def clear_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int
     return n
 
 
-def _maps_over(task: dict[str, Any], upstream: str) -> bool:
+def _maps_over(task: TaskData, upstream: str) -> bool:
     return upstream in task["upstream"]
 
 
-def _reexpand(dag_run: DagRun, data: dict[str, Any], task_id: str) -> int:
+def _reexpand(dag_run: DagRun, data: DagData, task_id: str) -> int:
     n = _reset(dag_run, data, Q(task_id=task_id))
     # A placeholder with no status makes the scheduler expand again from the current inputs:
     # new indexes are created and indexes past the new length are marked removed.
@@ -161,7 +162,7 @@ def _reexpand(dag_run: DagRun, data: dict[str, Any], task_id: str) -> int:
 
 def clear_mapped_task(*, dag_run: DagRun, task_id: str, downstream: bool = False) -> int:
     """Clear every instance of a mapped task and expand it again from its current inputs."""
-    data = dag_run.serialized_dag.data
+    data = dag_run.serialized_dag.dag_data()
     task = data["tasks"].get(task_id)
     if task is None or task["mapping"] is None:
         raise DagRunError(f"Task {task_id!r} is not a mapped task of DAG {dag_run.dag_id!r}")

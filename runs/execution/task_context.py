@@ -6,6 +6,8 @@ from typing import Any
 
 from django.db import connection
 
+from dagsapp.expandinput import MappingInfo
+from dagsapp.serialization import DagData
 from runs.models import DagRun, TaskInstance, Variable, XCom
 from runs.models.xcom import RETURN_VALUE
 from runs.resolver import DbResolver
@@ -14,7 +16,8 @@ from runs.resolver import DbResolver
 class RuntimeTaskInstance:
     """What ``context['ti']`` offers user code: identity plus xcom_push / xcom_pull."""
 
-    def __init__(self, ti: TaskInstance, resolver: DbResolver, data: dict[str, Any]) -> None:
+    # dict[str, Any]: what runs/execution/execute.py passes until it is retyped.
+    def __init__(self, ti: TaskInstance, resolver: DbResolver, data: DagData | dict[str, Any]) -> None:
         self._ti = ti
         self._resolver = resolver
         self._data = data
@@ -75,7 +78,7 @@ def push_xcom(*, dag_run_id: int, task_id: str, map_index: int, key: str, value:
         )
 
 
-def build_context(ti: TaskInstance, run: DagRun, data: dict[str, Any], dag: Any, op: Any, runtime_ti: RuntimeTaskInstance, mapping: Any) -> dict[str, Any]:
+def build_context(ti: TaskInstance, run: DagRun, data: DagData | dict[str, Any], dag: Any, op: Any, runtime_ti: RuntimeTaskInstance, mapping: MappingInfo | None) -> dict[str, Any]:
     params = {**(data.get("params") or {}), **(run.conf or {})}
     ld = run.logical_date
     return {

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
+
+if TYPE_CHECKING:
+    from dagsapp.serialization import DagData
 
 
 class DagModel(models.Model):
@@ -29,6 +32,7 @@ class DagModel(models.Model):
     def __str__(self) -> str:
         return self.dag_id
 
+    # dict[str, Any] for runs/web/views until they are retyped; the engine reads dag_data().
     @property
     def data(self) -> dict[str, Any]:
         assert self.latest_serialized is not None
@@ -46,6 +50,11 @@ class SerializedDag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["dag_id", "dag_hash"], name="serialized_dag_version_unique")]
+
+    def dag_data(self) -> DagData:
+        """``data`` read through the contract between dagsapp/ and runs/ (dagsapp.serialization)."""
+        data: DagData = self.data
+        return data
 
 
 class DagImportError(models.Model):

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -20,7 +19,7 @@ from django.utils import timezone
 
 from dagsapp.loader import list_dag_files
 from dagsapp.schedules import latest_complete_interval_start
-from dagsapp.serialization import dag_hash
+from dagsapp.serialization import DagData, FolderData, dag_hash
 from runs.models import DagImportError, DagModel, SerializedDag
 
 log = logging.getLogger(__name__)
@@ -38,18 +37,18 @@ def folder_fingerprint(folder: str | os.PathLike[str]) -> tuple[tuple[str, float
     return tuple(out)
 
 
-def parse_dags_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
+def parse_dags_folder(folder: str | os.PathLike[str]) -> FolderData:
     proc = subprocess.run(
         [sys.executable, "-m", "dagsapp.loader", str(folder)], capture_output=True, text=True,
         timeout=PARSE_TIMEOUT_SEC, cwd=str(settings.BASE_DIR),
     )
     if proc.returncode != 0:
         raise RuntimeError(f"DAG folder parser exited with {proc.returncode}: {proc.stderr[-2000:]}")
-    parsed: dict[str, Any] = json.loads(proc.stdout)
+    parsed: FolderData = json.loads(proc.stdout)
     return parsed
 
 
-def first_logical_date(data: dict[str, Any], now: datetime) -> datetime | None:
+def first_logical_date(data: DagData, now: datetime) -> datetime | None:
     schedule = data["schedule"]
     if schedule is None or not data["start_date"]:
         return None
@@ -59,7 +58,7 @@ def first_logical_date(data: dict[str, Any], now: datetime) -> datetime | None:
     return latest_complete_interval_start(schedule, start, now)
 
 
-def sync_dags(result: dict[str, Any], *, folder: str | os.PathLike[str]) -> int:
+def sync_dags(result: FolderData, *, folder: str | os.PathLike[str]) -> int:
     """Store what a parse found; returns how many DAGs got a new version."""
     now = timezone.now()
     changed = 0

@@ -14,8 +14,10 @@ from django.db import connection
 from jinja2 import TemplateError
 
 from dagsapp.exceptions import MappingError
-from dagsapp.expandinput import NotResolvableHere, resolve_serialized
+from dagsapp.expandinput import NotResolvableHere, resolve_spec
 from dagsapp.instance import render_map_index
+from dagsapp.serialization import DagData
+from dagsapp.xcom_arg import Item
 from runs.models import DagRun, TaskInstance, TaskInstanceState, TaskMap
 from runs.resolver import DbResolver, LazyXComSequence
 
@@ -40,7 +42,10 @@ class BatchResolver:
     def ref_value(self, kind: str, key: str) -> Any:
         return self.base.ref_value(kind, key)
 
-    def xcom_item(self, task_id: str, *, mapped: bool, index: int) -> tuple[Any, Any, Any]:
+    def xcom_value(self, task_id: str, *, mapped: bool, map_index: int | None = None) -> Any:
+        return self.base.xcom_value(task_id, mapped=mapped, map_index=map_index)
+
+    def xcom_item(self, task_id: str, *, mapped: bool, index: int) -> Item:
         if (task_id, mapped) not in self._values:
             value = self.base.xcom_value(task_id, mapped=mapped)
             self._values[task_id, mapped] = list(value) if isinstance(value, LazyXComSequence) else value
@@ -64,7 +69,7 @@ class _TaskView:
         self.__dict__.update({k: v for k, v in kwargs.items() if k not in ("task_id", "op_kwargs")})
 
 
-def name_mapped_instances(*, dag_run: DagRun, data: dict[str, Any], limit: int = NAME_BATCH) -> bool:
+def name_mapped_instances(*, dag_run: DagRun, data: DagData, limit: int = NAME_BATCH) -> bool:
     did = False
     resolver = BatchResolver(DbResolver(dag_run, data))
     base = {"run_id": dag_run.run_id, "dag_id": dag_run.dag_id, "params": {**(data.get("params") or {}), **(dag_run.conf or {})},
@@ -82,7 +87,7 @@ def name_mapped_instances(*, dag_run: DagRun, data: dict[str, Any], limit: int =
         names: list[str] = []
         try:
             for i in indexes:
-                info = resolve_serialized(task["mapping"]["input"], resolver, i)
+                info = resolve_spec(task["mapping"]["input"], resolver, i)
                 ctx = {**base, "task_id": task_id, "map_index": i, "mapping": info, "task": _TaskView(task_id, info.kwargs)}
                 names.append((render_map_index(template, ctx) or "")[:250])
         except (NotResolvableHere, MappingError, TemplateError, LookupError, TypeError, ValueError, AttributeError) as exc:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import expand_input_length
+from dagsapp.serialization import DagData, TaskData
 from runs import summaries
 from runs.logs import log_line
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState
@@ -34,7 +35,7 @@ S = TaskInstanceState
 QUEUE_BATCH = 2000
 
 
-def map_length_limit(task: dict[str, Any]) -> int:
+def map_length_limit(task: TaskData) -> int:
     return int(task["max_map_length"] or settings.MAX_MAP_LENGTH)
 
 
@@ -51,18 +52,20 @@ def fail_placeholder(*, dag_run: DagRun, task_id: str, reason: str) -> bool:
     return bool(updated)
 
 
-def expand_mapped_task(*, dag_run: DagRun, data: dict[str, Any], task_id: str) -> int:
+def expand_mapped_task(*, dag_run: DagRun, data: DagData, task_id: str) -> int:
     """Turn the -1 placeholder into indexes 0..N-1 once N is known; returns N created (0 if not ready).
 
     Also re-expands after a clear: indexes that exist are reused (their try history kept), new
     ones are created, and indexes past the new length are marked removed.
     """
     task = data["tasks"][task_id]
+    mapping = task["mapping"]
+    assert mapping is not None, f"{task_id!r} is not a mapped task"
     placeholder = TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index=-1, state=S.NONE).first()
     if placeholder is None:
         return 0
     try:
-        length = expand_input_length(task["mapping"]["input"], DbResolver(dag_run, data))
+        length = expand_input_length(mapping["input"], DbResolver(dag_run, data))
     except MappingError as exc:
         fail_placeholder(dag_run=dag_run, task_id=task_id, reason=str(exc))
         return 0
@@ -101,7 +104,7 @@ def expand_mapped_task(*, dag_run: DagRun, data: dict[str, Any], task_id: str) -
     return created
 
 
-def _initial_state(dag_run: DagRun, task: dict[str, Any]) -> str:
+def _initial_state(dag_run: DagRun, task: TaskData) -> str:
     """New instances start scheduled when the trigger rule already lets every index run, so a
     large expansion is not written a second time by the scheduling step in the same pass (at
     100,000 instances that second write took longer than the insert). Indexes that wait for
@@ -112,7 +115,7 @@ def _initial_state(dag_run: DagRun, task: dict[str, Any]) -> str:
     return S.SCHEDULED if evaluate(task["trigger_rule"], shared) == "run" else S.NONE
 
 
-def expand_mapped_tasks(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
+def expand_mapped_tasks(*, dag_run: DagRun, data: DagData) -> bool:
     pending = list(TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE).values_list("task_id", flat=True))
     for task_id in pending:
         task = data["tasks"].get(task_id)
@@ -140,13 +143,13 @@ def _upstream_counts(states: dict[str, int]) -> UpstreamCounts:
                           failed=states.get(S.FAILED, 0), upstream_failed=states.get(S.UPSTREAM_FAILED, 0), done=done)
 
 
-def _shared_upstream_counts(task: dict[str, Any], counts: dict[str, dict[str, int]]) -> UpstreamCounts:
+def _shared_upstream_counts(task: TaskData, counts: dict[str, dict[str, int]]) -> UpstreamCounts:
     """The upstream states every index of the task shares: all but its same-index upstreams."""
     same_index = set(task.get("same_index_upstream", []))
     return sum((_upstream_counts(counts.get(up, {})) for up in task["upstream"] if up not in same_index), UpstreamCounts())
 
 
-def schedule_task_instances(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
+def schedule_task_instances(*, dag_run: DagRun, data: DagData) -> bool:
     """Evaluate trigger rules for instances with no state yet, and release retries that are due."""
     now = timezone.now()
     did = TaskInstance.objects.filter(dag_run=dag_run, state=S.UP_FOR_RETRY, next_retry_at__lte=now).update(state=S.SCHEDULED) > 0
@@ -224,7 +227,7 @@ def _apply(dag_run: DagRun, task_id: str, outcome: str, where: Q) -> bool:
     return qs.update(state=outcome, start_date=now, end_date=now, duration=0) > 0
 
 
-def queue_task_instances(*, dag_run: DagRun, data: dict[str, Any], executor: Executor) -> bool:
+def queue_task_instances(*, dag_run: DagRun, data: DagData, executor: Executor) -> bool:
     """scheduled -> queued (try_number + 1), within each task's max_active_tis_per_dagrun, then dispatch."""
     limited = {t: v["max_active_tis_per_dagrun"] for t, v in data["tasks"].items() if v.get("max_active_tis_per_dagrun")}
     queued: list[int] = []
@@ -270,7 +273,7 @@ def _queue(cur: Any, dag_run: DagRun, sql: str, params: list[Any], limit: int) -
     return [r[0] for r in cur.fetchall()]
 
 
-def update_dag_run_state(*, dag_run: DagRun, data: dict[str, Any]) -> bool:
+def update_dag_run_state(*, dag_run: DagRun, data: DagData) -> bool:
     """A run ends when no instance can change any more: failed if a leaf failed, else success."""
     if TaskInstance.objects.filter(dag_run=dag_run, state__in=UNFINISHED_STATES).exists():
         return False
@@ -314,7 +317,7 @@ def schedule_dag_run(*, dag_run_id: int, executor: Executor) -> bool:
                 return False
             dag_run.state = DagRunState.RUNNING
             did = True
-        data = dag_run.serialized_dag.data
+        data = dag_run.serialized_dag.dag_data()
         did |= expand_mapped_tasks(dag_run=dag_run, data=data)
         did |= schedule_task_instances(dag_run=dag_run, data=data)
         did |= queue_task_instances(dag_run=dag_run, data=data, executor=executor)
@@ -329,8 +332,8 @@ def active_dag_run_ids() -> list[int]:
                 .order_by("logical_date").values_list("pk", flat=True))
 
 
-def next_retry_time(task: dict[str, Any]) -> timedelta:
-    return timedelta(seconds=float(task.get("retry_delay") or 0))
+def next_retry_time(task: TaskData | None) -> timedelta:
+    return timedelta(seconds=float(task.get("retry_delay") or 0) if task is not None else 0.0)
 
 
 def fail_dead_task_instances(*, now: datetime | None = None) -> int:
@@ -344,7 +347,7 @@ def fail_dead_task_instances(*, now: datetime | None = None) -> int:
         .select_related("dag_run__serialized_dag")[:500])
     handled = 0
     for ti in dead:
-        task = ti.dag_run.serialized_dag.data["tasks"].get(ti.task_id, {})
+        task = ti.dag_run.serialized_dag.dag_data()["tasks"].get(ti.task_id)
         retry = ti.try_number <= ti.max_tries
         state = S.UP_FOR_RETRY if retry else S.FAILED
         extra = {"next_retry_at": now + next_retry_time(task)} if retry else {}

@@ -14,12 +14,12 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import graphviz
 from django.conf import settings
 from django.utils.html import escape
 
+from dagsapp.serialization import ChildRef, DagData
 from runs.models import DagRun, TaskInstanceState
 from runs.web.queries import Cell, grid_cells
 
@@ -51,7 +51,7 @@ def _cache_path(dag_hash: str) -> Path:
     return cache_dir() / f"{dag_hash}-v{LAYOUT_VERSION}.svg"
 
 
-def layout_template(*, dag_hash: str, data: Mapping[str, Any]) -> str:
+def layout_template(*, dag_hash: str, data: DagData) -> str:
     """This DAG version's SVG with placeholders, from the cache or drawn (and cached) now.
 
     Two processes drawing the same version at once both run ``dot`` and write the same bytes;
@@ -71,7 +71,7 @@ def layout_template(*, dag_hash: str, data: Mapping[str, Any]) -> str:
     return svg
 
 
-def dot_source(data: Mapping[str, Any]) -> graphviz.Digraph:
+def dot_source(data: DagData) -> graphviz.Digraph:
     """The DAG as a Graphviz digraph: one node per task (named ``t<i>`` after its position in
     ``task_order``, so no task id has to survive DOT quoting), one cluster per task group."""
     order: list[str] = data["task_order"]
@@ -94,7 +94,7 @@ def dot_source(data: Mapping[str, Any]) -> graphviz.Digraph:
         graph.node(f"t{i}", label=label, id=f"node-{task_id}", URL=f"@@U{i}@@",
                    **{"class": f"task state-@@S{i}@@"})
 
-    def add_children(graph: graphviz.Digraph, children: list[dict[str, str]]) -> None:
+    def add_children(graph: graphviz.Digraph, children: list[ChildRef]) -> None:
         for child in children:
             if child["type"] == "task":
                 add_task(graph, child["id"])
@@ -131,7 +131,7 @@ _EDGE_TITLE = re.compile(r"<title>t(\d+)-&gt;t(\d+)</title>")
 _NODE_LINK = re.compile(r'<a xlink:href="@@U(\d+)@@" xlink:title="[^"]*">')
 
 
-def _templatize(svg: str, data: Mapping[str, Any]) -> str:
+def _templatize(svg: str, data: DagData) -> str:
     """dot's SVG made into an inline-SVG template: prologue and comments dropped, node titles
     (tooltips) and links made placeholders, edge titles named after the tasks."""
     order: list[str] = data["task_order"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,11 +15,15 @@ from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import (
     DictOfListsExpandInput,
     ListOfDictsExpandInput,
+    NotResolvableHere,
     expand_input_length,
+    resolve_spec,
     source_length,
     unravel_index,
 )
+from dagsapp.serialization import serialize_dag
 from dagsapp.xcom_arg import ParamRef, ResolveScope, VariableRef
+from tests.dagsapp.mapping_cases import CASES, CONSUMER, MappingCase, consume
 
 Resolver = Callable[..., Any]
 
@@ -217,3 +222,61 @@ class ListOfDictsExpandInputTests:
         scope = ResolveScope(make_resolver(results={"produce": [{1: "x"}]}))
         with pytest.raises(MappingError, match="expand_kwargs\\(\\) item 0 has a non-string key 1"):
             expand_input.resolve(scope, 0)
+
+
+@task
+def letters() -> list[str]:
+    return ["a", "b"]
+
+
+class ResolveSerializedTests:
+    def test_it_pads_a_zip_with_the_fillvalue_as_the_authoring_path_does(self, make_resolver: Resolver) -> None:
+
+        with DAG("zipfill") as the_dag:
+            consume.expand(x=produce().zip(letters(), fillvalue=0))
+        resolver = make_resolver(results={"produce": [1, 2, 3], "letters": ["a", "b"]})
+        spec = serialize_dag(the_dag)["tasks"]["consume"]["mapping"]["input"]
+        authoring, _ = the_dag.task_dict["consume"].expand_input.resolve(ResolveScope(resolver), 2)
+        assert authoring == {"x": (3, 0)}
+        assert resolve_spec(spec, resolver, 2).kwargs == {"x": (3, 0)}
+
+
+def _authoring(case: MappingCase, resolver: Any, map_index: int) -> tuple[Any, Any, Any]:
+    """The worker's path: the expand input from the DAG file."""
+    _kwargs, info = case.dag().task_dict[CONSUMER].expand_input.resolve(ResolveScope(resolver), map_index)
+    return info.key, info.kwargs, info.value
+
+
+def _serialized(case: MappingCase, resolver: Any, map_index: int) -> tuple[Any, Any, Any]:
+    """The scheduler's path: the expand input as stored (through JSON, as the database keeps it)."""
+    spec = json.loads(json.dumps(serialize_dag(case.dag())))["tasks"][CONSUMER]["mapping"]["input"]
+    info = resolve_spec(spec, resolver, map_index)
+    return info.key, info.kwargs, info.value
+
+
+class ItemOfAMappedInputTests:
+    @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+    def test_it_is_the_same_on_the_authoring_and_serialized_paths(self, case: MappingCase, make_resolver: Resolver) -> None:
+        resolver = make_resolver(results=case.results, mapped=case.mapped, refs=case.refs)
+        spec = serialize_dag(case.dag())["tasks"][CONSUMER]["mapping"]["input"]
+        assert expand_input_length(spec, resolver) == case.length
+        for i in range(case.length):
+            expected = _authoring(case, resolver, i)
+            if case.needs_user_code:
+                with pytest.raises(NotResolvableHere):
+                    _serialized(case, resolver, i)
+            else:
+                assert _serialized(case, resolver, i) == expected, f"map_index {i}"
+
+    def test_it_leaves_a_zip_whose_fillvalue_was_not_stored_to_the_worker(self, make_resolver: Resolver) -> None:
+        resolver = make_resolver(results={"produce": [1, 2, 3], "letters": ["a", "b"]})
+        with DAG("zipfill_old") as the_dag:
+            consume.expand(x=produce().zip(letters(), fillvalue=0))
+        spec = serialize_dag(the_dag)["tasks"][CONSUMER]["mapping"]["input"]
+        assert spec["type"] == "dict_of_lists"
+        zipped = spec["args"]["x"]
+        assert zipped["t"] == "zip"
+        del zipped["fillvalue"]  # as written before the fillvalue was stored
+        assert resolve_spec(spec, resolver, 1).kwargs == {"x": (2, "b")}
+        with pytest.raises(NotResolvableHere, match="fillvalue was not stored"):
+            resolve_spec(spec, resolver, 2)

@@ -139,3 +139,16 @@ class XComArgTests:
     def test_it_rejects_an_empty_param_key(self) -> None:
         with pytest.raises(TypeError, match="ParamRef\\(\\) needs a non-empty string key"):
             ParamRef("")
+
+
+class ZipSerializeTests:
+    def test_it_stores_a_fillvalue_that_json_gives_back_unchanged(self) -> None:
+        nums, lets, _ = _outputs()
+        assert nums.zip(lets, fillvalue={"n": None}).serialize()["fillvalue"] == {"n": None}
+        assert "fillvalue" not in nums.zip(lets).serialize()
+
+    def test_it_leaves_out_a_fillvalue_json_would_change(self) -> None:
+        nums, lets, _ = _outputs()
+        assert "fillvalue" not in nums.zip(lets, fillvalue=(1, 2)).serialize()
+        assert "fillvalue" not in nums.zip(lets, fillvalue=object()).serialize()
+        assert nums.zip(lets, fillvalue=(1, 2)).serialize()["fill"] is True

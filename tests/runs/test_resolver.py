@@ -6,10 +6,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from dagsapp.exceptions import MappingError
-from runs.models import DagRun, TaskInstance, TaskMap, XCom
+from dagsapp.expandinput import NotResolvableHere, expand_input_length, resolve_spec
+from dagsapp.serialization import dag_hash, serialize_dag
+from dagsapp.xcom_arg import ResolveScope
+from runs.execution.prefetch import prefetch_batch, single_upstream
+from runs.models import DagRun, SerializedDag, TaskInstance, TaskMap, Variable, XCom
 from runs.resolver import DbResolver, LazyXComSequence
+from runs.scheduling.instance_names import BatchResolver
+from tests.dagsapp.conftest import FakeResolver
+from tests.dagsapp.mapping_cases import CASES, CONSUMER, MappingCase
 from tests.runs.factories import data, make_run, set_state
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +170,70 @@ class DbResolverValueTests:
 
         assert DbResolver(run, data(run)).ref_value("param", "n") == [7, 8, 9]
         assert DbResolver(plain, data(plain)).ref_value("param", "n") == [1, 2]
+
+
+def _stored_run(case: MappingCase) -> DagRun:
+    """A run of the case's DAG with its upstreams' results recorded as a worker records them."""
+    serialized = serialize_dag(case.dag())
+    version = SerializedDag.objects.create(dag_id=serialized["dag_id"], dag_hash=dag_hash(serialized), data=serialized)
+    run = DagRun.objects.create(dag_id=serialized["dag_id"], run_id=f"r_{case.name}", logical_date=timezone.now(),
+                                serialized_dag=version, state="running")
+    for task_id, value in case.results.items():
+        TaskInstance.objects.create(dag_run=run, task_id=task_id, map_index=-1, state="success")
+        push(run, task_id, -1, value)
+        TaskMap.objects.create(dag_run=run, task_id=task_id, map_index=-1, length=len(value),
+                               keys=list(value) if isinstance(value, dict) else None)
+    for task_id, values in case.mapped.items():
+        for i, value in enumerate(values):
+            TaskInstance.objects.create(dag_run=run, task_id=task_id, map_index=i, state="success")
+            push(run, task_id, i, value)
+    for key, value in case.variables.items():
+        Variable.objects.create(key=key, val=value)
+    for i in range(case.length):
+        TaskInstance.objects.create(dag_run=run, task_id=CONSUMER, map_index=i, state="queued")
+    return run
+
+
+def _worker(case: MappingCase, resolver: Any, map_index: int) -> tuple[Any, Any, Any]:
+    _kwargs, info = case.dag().task_dict[CONSUMER].expand_input.resolve(ResolveScope(resolver), map_index)
+    return info.key, info.kwargs, info.value
+
+
+# Where the batch prefetch's SQL item expression (item_sql) answers: one upstream result mapped over.
+READ_BY_ITEM_SQL = {"xcom_list", "xcom_dict", "expand_kwargs_xcom"}
+
+
+class ItemOfAMappedInputInTheDatabaseTests:
+    @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+    def test_it_is_the_same_on_every_path(self, case: MappingCase, django_assert_num_queries: Any) -> None:
+        run = _stored_run(case)
+        stored = SerializedDag.objects.get(pk=run.serialized_dag_id).dag_data()  # as stored: through jsonb
+        task = stored["tasks"][CONSUMER]
+        assert task["mapping"] is not None
+        spec = task["mapping"]["input"]
+        fake = FakeResolver(results=case.results, mapped=case.mapped, refs=case.refs)
+        assert expand_input_length(spec, DbResolver(run, stored)) == case.length
+        ids = dict(TaskInstance.objects.filter(dag_run=run, task_id=CONSUMER).values_list("map_index", "pk"))
+        prefetch = prefetch_batch(list(ids.values()), lambda _run_id: stored)
+        assert (single_upstream(dict(task)) is not None) == (case.name in READ_BY_ITEM_SQL)
+        for i in range(case.length):
+            expected = _worker(case, fake, i)
+            # The worker, one item read per instance ((value -> key) in SQL).
+            assert _worker(case, DbResolver(run, stored, prefetch_index=i), i) == expected, f"map_index {i}"
+            # The scheduler naming instances from the serialized DAG.
+            if case.needs_user_code:
+                with pytest.raises(NotResolvableHere):
+                    resolve_spec(spec, BatchResolver(DbResolver(run, stored)), i)
+            else:
+                info = resolve_spec(spec, BatchResolver(DbResolver(run, stored)), i)
+                assert (info.key, info.kwargs, info.value) == expected, f"map_index {i}"
+            # The worker of a batch, given the item read by item_sql for the whole batch: no query left.
+            preloaded = prefetch.get(ids[i])
+            if case.name in READ_BY_ITEM_SQL:
+                assert preloaded is not None
+                resolver = DbResolver(run, stored, prefetch_index=i)
+                resolver.preload(preloaded.upstream, preloaded.task_map, i, preloaded.item)
+                with django_assert_num_queries(0):
+                    assert _worker(case, resolver, i) == expected, f"map_index {i}"
+            else:
+                assert preloaded is None
