@@ -86,8 +86,7 @@ class TaskMapRow(NamedTuple):
 class DbResolver:
     """Implements dagsapp's MappingResolver against one DagRun."""
 
-    # dict[str, Any]: what runs/execution/execute.py's per-process cache holds until it is retyped.
-    def __init__(self, dag_run: DagRun, data: DagData | dict[str, Any], *, prefetch_index: int | None = None) -> None:
+    def __init__(self, dag_run: DagRun, data: DagData, *, prefetch_index: int | None = None) -> None:
         self.dag_run = dag_run
         self.data = data
         # One instance resolves a length and then an item of the same result: read its TaskMap once.

@@ -11,7 +11,9 @@ _cache: dict[str, tuple[float, dict[str, DAG]]] = {}
 _lock = threading.Lock()
 
 
-def get_dag(dag_id: str, fileloc: str) -> DAG:
+def get_dag(dag_id: str, fileloc: str | None) -> DAG:
+    if not fileloc:
+        raise LookupError(f"DAG {dag_id!r} has no file to import it from")
     mtime = os.stat(fileloc).st_mtime
     with _lock:
         cached = _cache.get(fileloc)

@@ -25,6 +25,7 @@ from dagsapp.exceptions import (
     UnmappableXComTypePushed,
 )
 from dagsapp.instance import prepare_instance, render_fields, render_map_index
+from dagsapp.serialization import DagData, TaskData
 from runs.execution.dagbag import get_dag
 from runs.execution.interrupts import TaskInstanceTakenAway, unwatch_try, watch_try
 from runs.execution.prefetch import BatchPrefetch, Preloaded, prefetch_batch
@@ -44,7 +45,7 @@ T = TypeVar("T")
 BATCH_TOUCH_SEC = 30.0
 
 
-def record_task_map(*, ti: TaskInstance, task: dict[str, Any], value: Any) -> None:
+def record_task_map(*, ti: TaskInstance, task: TaskData, value: Any) -> None:
     """A result that a mapped task expands over must be a list or dict within the length limit."""
     if not isinstance(value, (list, tuple, dict)):
         raise UnmappableXComTypePushed(ti.task_id, value)
@@ -121,8 +122,8 @@ class _Attempt:
 
     ti: TaskInstance
     run: DagRun
-    data: dict[str, Any]
-    task_data: dict[str, Any]
+    data: DagData
+    task_data: TaskData
     started: datetime
     hostname: str
     writer: TaskLogWriter
@@ -273,11 +274,11 @@ def with_db_retry(fn: Callable[[], T], *, attempts: int = 8) -> T:
 
 # A run's identity, conf and DAG version never change, so each worker process loads them once
 # per run instead of once per instance.
-_dag_runs: dict[int, tuple[DagRun, dict[str, Any]]] = {}
-_serialized: dict[int, dict[str, Any]] = {}
+_dag_runs: dict[int, tuple[DagRun, DagData]] = {}
+_serialized: dict[int, DagData] = {}
 
 
-def load_dag_run(dag_run_id: int) -> tuple[DagRun, dict[str, Any]]:
+def load_dag_run(dag_run_id: int) -> tuple[DagRun, DagData]:
     cached = _dag_runs.get(dag_run_id)
     if cached is None:
         run = DagRun.objects.get(pk=dag_run_id)
@@ -349,7 +350,7 @@ _COMMIT_SUCCESS_AND_CLAIM_SQL = _statement([_SUCCESS_CTE, _XCOM_CTE, _LOG_CTE, _
 _RULES_DECIDED_BY_ONE_SUCCESS = frozenset({"one_success", "all_failed"})
 
 
-def wakes_scheduler_on_each_success(data: dict[str, Any], task_id: str) -> bool:
+def wakes_scheduler_on_each_success(data: DagData, task_id: str) -> bool:
     task = data["tasks"][task_id]
     if task.get("max_active_tis_per_dagrun"):
         return True
@@ -360,12 +361,12 @@ def wakes_scheduler_on_each_success(data: dict[str, Any], task_id: str) -> bool:
     return False
 
 
-def commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None,
+def commit_success(*, ti: TaskInstance, task_data: TaskData, result: Any, pending: dict[str, Any] | None = None,
                    log_text: str | None = None) -> str:
     return _commit_success(ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text)[0]
 
 
-def _commit_success(*, ti: TaskInstance, task_data: dict[str, Any], result: Any, pending: dict[str, Any] | None = None,
+def _commit_success(*, ti: TaskInstance, task_data: TaskData, result: Any, pending: dict[str, Any] | None = None,
                     log_text: str | None = None, claim_next: tuple[int, Preloaded | None] | None = None,
                     wake_always: bool = True) -> tuple[str, Claim | None]:
     """Store the result and mark success atomically, only if this try still owns the instance.
@@ -415,7 +416,7 @@ def _store_rendered(ti: TaskInstance, writer: TaskLogWriter | None, fields: dict
         TaskInstance.objects.filter(pk=ti.pk).update(**fields)
 
 
-def _run(ti: TaskInstance, run: DagRun, data: dict[str, Any], task_data: dict[str, Any], task_log: TryLogger,
+def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task_log: TryLogger,
          *, writer: TaskLogWriter | None = None) -> Any:
     """Resolve, render and execute; returns the value to push (None for nothing)."""
     dag = get_dag(run.dag_id, data["fileloc"])

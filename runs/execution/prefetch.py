@@ -8,11 +8,13 @@ produced again meanwhile is never served stale.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
 
+from dagsapp.serialization import DagData, TaskData
 from runs.models.xcom import RETURN_VALUE
 from runs.resolver import TaskMapRow, item_sql
 from runs.sqltext import literal
@@ -34,9 +36,9 @@ class BatchPrefetch:
         return self.by_ti.get(ti_id)
 
 
-def single_upstream(task: dict[str, Any]) -> str | None:
+def single_upstream(task: TaskData | None) -> str | None:
     """The upstream whose result the task maps over item by item, when that is the only source."""
-    mapping = task.get("mapping")
+    mapping = task["mapping"] if task is not None else None
     if mapping is None:
         return None
     spec = mapping["input"]
@@ -55,7 +57,7 @@ WHERE tm.dag_run_id = %(run)s AND tm.task_id = %(upstream)s AND tm.map_index = -
 """
 
 
-def prefetch_batch(ti_ids: list[int], data_for_run: Any) -> BatchPrefetch:
+def prefetch_batch(ti_ids: list[int], data_for_run: Callable[[int], DagData]) -> BatchPrefetch:
     """``data_for_run(dag_run_id)`` gives the run's serialized DAG (cached per process)."""
     out = BatchPrefetch()
     with connection.cursor() as cur:
@@ -65,7 +67,7 @@ def prefetch_batch(ti_ids: list[int], data_for_run: Any) -> BatchPrefetch:
         for ti_id, run_id, task_id, map_index in rows:
             groups.setdefault((run_id, task_id), {})[map_index] = ti_id
         for (run_id, task_id), by_index in groups.items():
-            upstream = single_upstream(data_for_run(run_id)["tasks"].get(task_id, {}))
+            upstream = single_upstream(data_for_run(run_id)["tasks"].get(task_id))
             if upstream is None:
                 continue
             cur.execute(_ITEMS_SQL, {"indexes": list(by_index), "run": run_id, "upstream": upstream})

@@ -16,8 +16,7 @@ from runs.resolver import DbResolver
 class RuntimeTaskInstance:
     """What ``context['ti']`` offers user code: identity plus xcom_push / xcom_pull."""
 
-    # dict[str, Any]: what runs/execution/execute.py passes until it is retyped.
-    def __init__(self, ti: TaskInstance, resolver: DbResolver, data: DagData | dict[str, Any]) -> None:
+    def __init__(self, ti: TaskInstance, resolver: DbResolver, data: DagData) -> None:
         self._ti = ti
         self._resolver = resolver
         self._data = data
@@ -78,7 +77,7 @@ def push_xcom(*, dag_run_id: int, task_id: str, map_index: int, key: str, value:
         )
 
 
-def build_context(ti: TaskInstance, run: DagRun, data: DagData | dict[str, Any], dag: Any, op: Any, runtime_ti: RuntimeTaskInstance, mapping: MappingInfo | None) -> dict[str, Any]:
+def build_context(ti: TaskInstance, run: DagRun, data: DagData, dag: Any, op: Any, runtime_ti: RuntimeTaskInstance, mapping: MappingInfo | None) -> dict[str, Any]:
     params = {**(data.get("params") or {}), **(run.conf or {})}
     ld = run.logical_date
     return {

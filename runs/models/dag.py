@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.db import models
 
@@ -32,12 +32,10 @@ class DagModel(models.Model):
     def __str__(self) -> str:
         return self.dag_id
 
-    # dict[str, Any] for runs/web/views until they are retyped; the engine reads dag_data().
     @property
-    def data(self) -> dict[str, Any]:
+    def data(self) -> DagData:
         assert self.latest_serialized is not None
-        data: dict[str, Any] = self.latest_serialized.data
-        return data
+        return self.latest_serialized.dag_data()
 
 
 class SerializedDag(models.Model):

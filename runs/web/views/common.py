@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from django.urls import reverse
 from django_htmx.middleware import HtmxDetails
 
+from dagsapp.serialization import TaskData
 from runs.models import DagModel, DagRun, TaskInstance
 from runs.templatetags.runs_tags import url_with
 from runs.web.queries import find_dag, find_dag_run, find_task_instance, in_group
@@ -88,9 +89,9 @@ def get_dag_run_or_404(dag_id: str, run_id: str) -> DagRun:
     return run
 
 
-def get_task_or_404(run: DagRun, task_id: str) -> dict[str, Any]:
+def get_task_or_404(run: DagRun, task_id: str) -> TaskData:
     """The serialized task, from the version of the DAG this run was created with."""
-    task: dict[str, Any] | None = run.serialized_dag.data["tasks"].get(task_id)
+    task = run.serialized_dag.dag_data()["tasks"].get(task_id)
     if task is None:
         raise Http404(f"No task {task_id!r} in DAG {run.dag_id!r}")
     return task

@@ -21,7 +21,7 @@ RUNS_PER_DAG = 10
 def dag_list(request: HtmxHttpRequest) -> HttpResponse:
     dags = active_dags()
     runs = last_runs_by_dag([d.dag_id for d in dags], RUNS_PER_DAG)
-    rows = [{"dag": d, "runs": runs.get(d.dag_id, []), "data": d.latest_serialized.data if d.latest_serialized else {}} for d in dags]
+    rows = [{"dag": d, "runs": runs.get(d.dag_id, []), "data": d.latest_serialized.dag_data() if d.latest_serialized else None} for d in dags]
     context = {"rows": rows, "import_errors": import_errors()}
     template = "runs/dag_list.html#dag-table" if request.htmx else "runs/dag_list.html"
     return render(request, template, context)

@@ -41,15 +41,15 @@ def _graph_context(dag: DagModel, run: DagRun | None, *, task_id: str | None) ->
     context: dict[str, Any] = {
         "dag": dag, "run": run, "version_is_latest": version.pk == dag.latest_serialized_id,
         # The task whose panel the URL asks for (a shared or reloaded link), if it is one of the DAG's.
-        "task_id": task_id if run is not None and task_id in version.data["tasks"] else None,
+        "task_id": task_id if run is not None and task_id in version.dag_data()["tasks"] else None,
         "states": list(TaskInstanceState),
     }
     try:
-        template = graph_svg.layout_template(dag_hash=version.dag_hash, data=version.data)
+        template = graph_svg.layout_template(dag_hash=version.dag_hash, data=version.dag_data())
     except graph_svg.GraphvizMissing:
         context["svg"] = None
     else:
-        context["svg"] = mark_safe(_fill(template, version.data["task_order"], dag.dag_id, run))
+        context["svg"] = mark_safe(_fill(template, version.dag_data()["task_order"], dag.dag_id, run))
     return context
 
 

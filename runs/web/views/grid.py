@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
+from dagsapp.serialization import ChildRef, DagData
 from runs.models import DagModel, DagRun
 from runs.web.queries import Cell, find_dag_run, grid_cells, latest_runs
 from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, int_param, is_operator, map_index_param, reverse_with_query
@@ -42,11 +43,11 @@ class GridNode:
     href: str = ""
 
 
-def build_tree(data: dict[str, Any]) -> list[GridNode]:
+def build_tree(data: DagData) -> list[GridNode]:
     """Tasks in DAG order, each task group kept together and placed at its first task."""
     order = {t: i for i, t in enumerate(data["task_order"])}
 
-    def nodes(children: list[dict[str, str]], depth: int = 0) -> list[GridNode]:
+    def nodes(children: list[ChildRef], depth: int = 0) -> list[GridNode]:
         out = []
         for child in children:
             if child["type"] == "task" and child["id"] in data["tasks"]:
@@ -114,7 +115,7 @@ def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | 
             k: v for k, v in request.GET.items() if k in ("run_id", "task_id", "map_index", "num_runs")}),
         "run_columns": [(r, select_url(dag.dag_id, r.run_id, task_id, num_runs)) for r in runs],
     }
-    if with_panel and selected is not None and task_id and task_id in selected.serialized_dag.data["tasks"]:
+    if with_panel and selected is not None and task_id and task_id in selected.serialized_dag.dag_data()["tasks"]:
         panel = panel_context(request, selected, task_id, map_index)
         # The panel's keys (run, page, ...) do not clash with the grid's (runs, nodes, ...).
         context.update(panel, panel=panel["kind"])

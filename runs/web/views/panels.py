@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from django.urls import reverse
 
+from dagsapp.serialization import TaskData
 from runs.logs import read_log
 from runs.models import DagRun, TaskInstance, TaskInstanceState
 from runs.models.taskinstance import UNFINISHED_STATES
@@ -39,14 +40,14 @@ def _or_default(parse: Callable[[str | None], T], raw: str | None, default: T) -
 
 
 def panel_context(request: HtmxHttpRequest, run: DagRun, task_id: str, map_index: int | None) -> dict[str, Any]:
-    task = run.serialized_dag.data["tasks"][task_id]
+    task = run.serialized_dag.dag_data()["tasks"][task_id]
     if map_index is None and task["mapping"] is not None:
         return mapped_context(request, run, task)
     ti = get_task_instance_or_404(run, task_id, -1 if map_index is None else map_index)
     return instance_context(request, run, task, ti)
 
 
-def mapped_context(request: HtmxHttpRequest, run: DagRun, task: dict[str, Any]) -> dict[str, Any]:
+def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData) -> dict[str, Any]:
     task_id = task["task_id"]
     state = _or_default(parse_state, request.GET.get("state"), None)
     order_by = _or_default(parse_order_by, request.GET.get("order_by"), "map_index")
@@ -103,7 +104,7 @@ def _try_param(request: HtmxHttpRequest, ti: TaskInstance) -> int:
         return last_try
 
 
-def instance_context(request: HtmxHttpRequest, run: DagRun, task: dict[str, Any], ti: TaskInstance) -> dict[str, Any]:
+def instance_context(request: HtmxHttpRequest, run: DagRun, task: TaskData, ti: TaskInstance) -> dict[str, Any]:
     tab = request.GET.get("tab") if request.GET.get("tab") in TABS else "details"
     try_number = _try_param(request, ti)
     args = (run.dag_id, run.run_id, ti.task_id, ti.map_index)
