@@ -18,6 +18,7 @@ from runs.logs import read_log
 from runs.models import DagRun, DagRunState, TaskInstance, TaskInstanceLog, TaskMap, Variable, XCom
 from runs.scheduling.executors import InlineExecutor
 from runs.scheduling.steps import schedule_dag_run
+from tests.dag_sources import over_variable
 from tests.runs.factories import make_run, states, ti
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -254,14 +255,7 @@ with DAG("cleared") as the_dag:
 class VariableSnapshotTests:
     def test_it_gives_workers_the_variable_value_seen_at_expansion(self, tmp_path: Path) -> None:
         Variable.objects.create(key="regions", val=["eu", "us"])
-        run = make_run(tmp_path, """
-@task
-def show(v):
-    return v
-
-with DAG("variables") as the_dag:
-    show.expand(v=VariableRef("regions"))
-""", dag_id="variables")
+        run = make_run(tmp_path, over_variable("regions"), dag_id="variables")
         queued = step(run)
         Variable.objects.filter(key="regions").update(val=["ap", "sa", "af"])
 
