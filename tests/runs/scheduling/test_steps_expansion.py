@@ -43,6 +43,15 @@ with DAG("from_upstream") as the_dag:
     add.expand(x=make())
 """
 
+PARAM_WITHOUT_DEFAULT = """
+@task
+def show(v):
+    return v
+
+with DAG("params") as the_dag:
+    show.expand(v=ParamRef("files"))
+"""
+
 
 class ExpandMappedTaskTests:
     def test_it_replaces_the_placeholder_with_one_instance_per_item(self, tmp_path: Path) -> None:
@@ -205,20 +214,17 @@ with DAG("params", params={"files": ["a", "b"]}) as the_dag:
         assert expand(with_conf, "show") == 3
         assert expand(without_conf, "show") == 2
 
-    def test_it_fails_a_param_ref_that_names_nothing(self, tmp_path: Path) -> None:
-        run = make_run(tmp_path, """
-@task
-def show(v):
-    return v
-
-with DAG("params") as the_dag:
-    show.expand(v=ParamRef("files"))
-""", dag_id="params")
+    @pytest.mark.parametrize(("source", "dag_id", "message"), [
+        pytest.param(PARAM_WITHOUT_DEFAULT, "params", "no 'files'", id="a_param_ref"),
+        pytest.param(over_variable("nope"), "variables", "no Variable named 'nope' exists", id="a_variable_ref_to_a_missing_variable"),
+    ])
+    def test_it_fails_a_ref_that_names_nothing(self, tmp_path: Path, source: str, dag_id: str, message: str) -> None:
+        run = make_run(tmp_path, source, dag_id=dag_id)
 
         assert expand(run, "show") == 0
 
         assert states(run, "show") == {-1: FAILED}
-        assert "no 'files'" in placeholder_log(run, "show")
+        assert message in placeholder_log(run, "show")
 
     def test_it_expands_a_variable_ref_over_a_snapshot(self, tmp_path: Path) -> None:
         Variable.objects.create(key="regions", val=["eu", "us"])
@@ -229,11 +235,3 @@ with DAG("params") as the_dag:
 
         # What a worker resolves for its index: the value the expansion saw.
         assert DbResolver(run, data(run)).ref_value("variable", "regions") == ["eu", "us"]
-
-    def test_it_fails_a_variable_ref_to_a_missing_variable(self, tmp_path: Path) -> None:
-        run = make_run(tmp_path, over_variable("nope"), dag_id="variables")
-
-        assert expand(run, "show") == 0
-
-        assert states(run, "show") == {-1: FAILED}
-        assert "no Variable named 'nope' exists" in placeholder_log(run, "show")
