@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -16,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench.env import BASE_DIR, var_dir
+from runs.processes import ProcessGroup, scheduler_argv, worker_answers, worker_argv
 
 Op = Literal["<", "<=", ">", ">=", "=="]
 
@@ -120,66 +118,27 @@ def percentile(values: list[float], pct: float) -> float:
 READY_TIMEOUT_SEC = 60.0
 
 
-class Stack:
+class Stack(ProcessGroup):
     """Processes started for a benchmark; stopped (their whole process groups) by ``stop()``."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.env = {**os.environ, **env}
-        self.log_dir = var_dir() / "bench-logs"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        with open(self.log_dir / f"{name}.log", "wb") as log:
-            process = subprocess.Popen(argv, cwd=BASE_DIR, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-        self.processes[name] = process
-        return process
+        super().__init__(var_dir() / "bench-logs", {**os.environ, **env})
 
     def start_worker(self, name: str, *, app: str, queue: str, concurrency: int = 2) -> None:
         node = f"{name}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-        self.start(name, [
-            sys.executable, "-m", "celery", "-A", app, "worker", "--pool", "prefork", "--concurrency", str(concurrency),
-            "-Q", queue, "-n", node, "--without-mingle", "--without-gossip", "--loglevel", "WARNING",
-        ])
-        control = _celery_app(app).control
-        deadline = time.monotonic() + READY_TIMEOUT_SEC
-        while time.monotonic() < deadline:
-            if self.processes[name].poll() is not None:
-                break
-            # The reply comes through the broker's pidbox: no result backend needed.
-            if control.ping(destination=[node], timeout=1.0):
-                return
-        raise RuntimeError(f"worker {name} did not answer a ping:\n{self.output(name)}")
+        process = self.start(name, worker_argv(app=app, concurrency=concurrency, queue=queue, node=node, loglevel="WARNING",
+                                               options=("--without-mingle", "--without-gossip")))
+        if not worker_answers(_celery_app(app).control, node=node, process=process, timeout=READY_TIMEOUT_SEC):
+            raise RuntimeError(f"worker {name} did not answer a ping:\n{self.output(name)[-4000:]}")
 
-    def output(self, name: str) -> str:
-        return (self.log_dir / f"{name}.log").read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        _stop(list(self.processes.values()))
-        self.processes.clear()
+    def stop(self, *names: str) -> None:
+        super().stop(*names)
+        for name in names or list(self.processes):
+            del self.processes[name]
 
     def stop_one(self, name: str) -> None:
-        process = self.processes.pop(name, None)
-        if process is not None:
-            _stop([process])
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM, then SIGKILL to each whole process group (a worker's pool processes too)."""
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
+        if name in self.processes:
+            self.stop(name)
 
 
 def _celery_app(module: str) -> Any:
@@ -202,7 +161,7 @@ def engine_stack(env: dict[str, str]) -> Stack:
         stack = Stack(env)
         try:
             stack.start_worker("worker", app="config", queue=celery_app.conf.task_default_queue)
-            stack.start("scheduler", [sys.executable, "manage.py", "scheduler"])
+            stack.start("scheduler", scheduler_argv())
         except BaseException:
             stack.stop()
             raise

@@ -4,13 +4,10 @@ it); the broker is the embedded Redis, database 15 under pytest (see settings.py
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -21,46 +18,17 @@ from django.db import connection
 from django.test import Client
 
 from config import celery_app
+from runs.processes import ProcessGroup, scheduler_argv, worker_answers, worker_argv
 
 READY_TIMEOUT_SEC = 60.0
-STOP_TIMEOUT_SEC = 10.0
 
 
 @dataclass
-class LiveStack:
-    """A scheduler and a Celery worker running as real subprocesses against the test database."""
+class LiveStack(ProcessGroup):
+    """A scheduler and a Celery worker running as real subprocesses against the test database;
+    `output("worker")` is what one has printed so far, `stop()` is idempotent."""
 
-    log_dir: Path
-    worker_name: str
-    env: dict[str, str]
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def output(self, name: str) -> str:
-        """What process `name` ("scheduler" or "worker") has printed so far."""
-        return (self.log_dir / f"{name}.log").read_text(errors="replace")
-
-    def stop(self) -> None:
-        """SIGTERM each process, then SIGKILL its whole group after STOP_TIMEOUT_SEC. Idempotent."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(STOP_TIMEOUT_SEC)
-            except subprocess.TimeoutExpired:
-                pass
-            # The group too: a worker's pool processes must not outlive the test.
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait()
-
-    def report(self) -> str:
-        parts = []
-        for name, process in self.processes.items():
-            parts.append(f"----- {name} (exit code {process.poll()}) -----\n{self.output(name)}")
-        return "\n".join(parts)
+    worker_name: str = ""
 
 
 def _test_database_url() -> str:
@@ -72,13 +40,8 @@ def _test_database_url() -> str:
 
 
 def _wait_for_worker(stack: LiveStack) -> None:
-    process = stack.processes["worker"]
-    for _ in range(int(READY_TIMEOUT_SEC)):
-        if process.poll() is not None:
-            break
-        # A reply comes through the broker's pidbox, so no result backend is involved.
-        if celery_app.control.ping(destination=[stack.worker_name], timeout=1.0):
-            return
+    if worker_answers(celery_app.control, node=stack.worker_name, process=stack.processes["worker"], timeout=READY_TIMEOUT_SEC):
+        return
     stack.stop()
     pytest.fail(f"the Celery worker did not answer a ping\n{stack.report()}")
 
@@ -113,34 +76,18 @@ def live_stack(transactional_db: None, tmp_path: Path) -> Iterator[Callable[...,
                 "DATABASE_URL": _test_database_url(),
                 "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
                 "DAGS_FOLDER": str(dags_folder or settings.DAGS_FOLDER),
-                "PYTHONUNBUFFERED": "1",
                 **(env or {}),
             },
         )
         stacks.append(stack)
-        commands = {}
         if scheduler:
-            commands["scheduler"] = [sys.executable, "manage.py", "scheduler"]
+            stack.start("scheduler", scheduler_argv())
         if worker:
-            commands["worker"] = [
-                *(sys.executable, "-m", "celery", "-A", "config", "worker"),
-                *("--pool", "prefork", "--concurrency", str(concurrency)),
-                *("-Q", celery_app.conf.task_default_queue, "-n", stack.worker_name),
+            stack.start("worker", worker_argv(
+                concurrency=concurrency, queue=celery_app.conf.task_default_queue, node=stack.worker_name,
                 # Nothing to sync with: each test has its own worker.
-                *("--without-mingle", "--without-gossip", "--loglevel", "INFO"),
-            ]
-        for name, argv in commands.items():
-            with open(log_dir / f"{name}.log", "wb") as log:
-                stack.processes[name] = subprocess.Popen(
-                    argv,
-                    cwd=settings.BASE_DIR,
-                    env=stack.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-        if worker:
+                options=("--without-mingle", "--without-gossip"),
+            ))
             _wait_for_worker(stack)
         return stack
 
@@ -150,7 +97,6 @@ def live_stack(transactional_db: None, tmp_path: Path) -> Iterator[Callable[...,
         stack.stop()
         # Shown by pytest only when the test failed.
         print(stack.report())
-
 
 
 def make_user(name: str, group: str | None) -> User:

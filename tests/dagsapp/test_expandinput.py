@@ -87,23 +87,17 @@ class SourceLengthTests:
         src = plain.map(str).serialize()
         assert source_length(src, make_resolver(results={"produce": [1, 2, 3, 4, 5]})) == 5
 
-    def test_it_counts_zip_as_the_shortest(self, make_resolver: Resolver) -> None:
+    @pytest.mark.parametrize(("combine", "expected"), [
+        pytest.param(lambda plain, many: plain.zip(many), 2, id="zip_as_the_shortest"),
+        pytest.param(lambda plain, many: plain.zip(many, fillvalue=None), 4, id="zip_with_fillvalue_as_the_longest"),
+        pytest.param(lambda plain, many: plain.concat(many), 6, id="concat_as_the_sum"),
+    ])
+    def test_it_counts_a_combination_of_two_outputs(self, make_resolver: Resolver, combine: Callable[[Any, Any], Any],
+                                                    expected: int) -> None:
         plain, many = _outputs()
-        src = plain.zip(many).serialize()
+        src = combine(plain, many).serialize()
         resolver = make_resolver(results={"produce": [1, 2, 3, 4]}, mapped={"produce_one": [1, 2]})
-        assert source_length(src, resolver) == 2
-
-    def test_it_counts_zip_with_fillvalue_as_the_longest(self, make_resolver: Resolver) -> None:
-        plain, many = _outputs()
-        src = plain.zip(many, fillvalue=None).serialize()
-        resolver = make_resolver(results={"produce": [1, 2, 3, 4]}, mapped={"produce_one": [1, 2]})
-        assert source_length(src, resolver) == 4
-
-    def test_it_counts_concat_as_the_sum(self, make_resolver: Resolver) -> None:
-        plain, many = _outputs()
-        src = plain.concat(many).serialize()
-        resolver = make_resolver(results={"produce": [1, 2, 3, 4]}, mapped={"produce_one": [1, 2]})
-        assert source_length(src, resolver) == 6
+        assert source_length(src, resolver) == expected
 
     @pytest.mark.parametrize("combine", ["zip", "zip_fill", "concat"])
     def test_it_is_none_when_one_combined_length_is_unknown(self, make_resolver: Resolver, combine: str) -> None:
@@ -118,15 +112,16 @@ class SourceLengthTests:
         assert source_length(ParamRef("files").serialize(), resolver) == 2
         assert source_length(VariableRef("regions").serialize(), resolver) == 3
 
-    def test_it_rejects_a_param_that_is_not_a_list(self, make_resolver: Resolver) -> None:
-        resolver = make_resolver(refs={("param", "files"): 5})
-        with pytest.raises(MappingError, match=r"ParamRef\('files'\) resolved to 'int', which cannot be mapped over"):
-            source_length(ParamRef("files").serialize(), resolver)
-
-    def test_it_rejects_a_variable_that_is_a_string(self, make_resolver: Resolver) -> None:
-        resolver = make_resolver(refs={("variable", "regions"): "eu,us"})
-        with pytest.raises(MappingError, match=r"VariableRef\('regions'\) resolved to 'str'"):
-            source_length(VariableRef("regions").serialize(), resolver)
+    @pytest.mark.parametrize(("ref", "value", "match"), [
+        pytest.param(ParamRef("files"), 5, r"ParamRef\('files'\) resolved to 'int', which cannot be mapped over",
+                     id="a_param_that_is_not_a_list"),
+        pytest.param(VariableRef("regions"), "eu,us", r"VariableRef\('regions'\) resolved to 'str'", id="a_variable_that_is_a_string"),
+    ])
+    def test_it_rejects_a_ref_value_it_cannot_map_over(self, make_resolver: Resolver, ref: ParamRef | VariableRef, value: object,
+                                                       match: str) -> None:
+        resolver = make_resolver(refs={(ref.kind, ref.key): value})
+        with pytest.raises(MappingError, match=match):
+            source_length(ref.serialize(), resolver)
 
 
 class ExpandInputLengthTests:

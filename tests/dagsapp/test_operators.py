@@ -22,19 +22,15 @@ class BashOperatorTests:
     def test_it_returns_none_without_output(self) -> None:
         assert BashOperator(task_id="b", bash_command="true").execute(_context()) is None
 
-    def test_it_raises_on_a_non_zero_exit(self) -> None:
-        op = BashOperator(task_id="b", bash_command="echo oops; exit 3")
-        with pytest.raises(RuntimeError, match="non-zero exit code 3"):
-            op.execute(_context())
-
-    def test_it_skips_on_exit_99(self) -> None:
-        op = BashOperator(task_id="b", bash_command="exit 99")
-        with pytest.raises(AirflowSkipException, match="exit code 99"):
-            op.execute(_context())
-
-    def test_it_fails_on_exit_99_when_skipping_is_off(self) -> None:
-        op = BashOperator(task_id="b", bash_command="exit 99", skip_on_exit_code=None)
-        with pytest.raises(RuntimeError, match="non-zero exit code 99"):
+    @pytest.mark.parametrize(("options", "error", "match"), [
+        pytest.param({"bash_command": "echo oops; exit 3"}, RuntimeError, "non-zero exit code 3", id="raises_on_a_non_zero_exit"),
+        pytest.param({"bash_command": "exit 99"}, AirflowSkipException, "exit code 99", id="skips_on_exit_99"),
+        pytest.param({"bash_command": "exit 99", "skip_on_exit_code": None}, RuntimeError, "non-zero exit code 99",
+                     id="fails_on_exit_99_when_skipping_is_off"),
+    ])
+    def test_it_ends_a_failing_command_by_its_exit_code(self, options: dict[str, Any], error: type[Exception], match: str) -> None:
+        op = BashOperator(task_id="b", **options)
+        with pytest.raises(error, match=match):
             op.execute(_context())
 
     def test_it_exposes_the_context_in_the_environment(self) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -30,7 +29,8 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from runs.processes import BASE_DIR, ProcessGroup, scheduler_argv, worker_argv
+
 STOP_TIMEOUT_SEC = 5.0
 READY_TIMEOUT_SEC = 30.0
 FINISHED = ("success", "failed")
@@ -174,13 +174,13 @@ class Stack:
     database: str
     root: Path
     extra_env: dict[str, str] = field(default_factory=dict)
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.dags_folder = self.root / "dags"
         self.dags_folder.mkdir(parents=True, exist_ok=True)
         self.log_dir = self.root / "logs"
         self.log_dir.mkdir(exist_ok=True)
+        self.group = ProcessGroup(self.log_dir, stop_timeout=STOP_TIMEOUT_SEC)
 
     # --- environment and processes -------------------------------------------------------------
     def env(self, **overrides: str) -> dict[str, str]:
@@ -193,7 +193,6 @@ class Stack:
             "CELERY_BROKER_URL": self.redis.url,
             "DAGS_FOLDER": str(self.dags_folder),
             "VAR_DIR": str(self.root / "var"),
-            "PYTHONUNBUFFERED": "1",
             **FAST_TIMEOUTS,
             **self.extra_env,
             **overrides,
@@ -204,24 +203,19 @@ class Stack:
         path.write_text(source)
         return path
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        assert name not in self.processes or self.processes[name].poll() is not None, f"{name} is already running"
-        with open(self.log_dir / f"{name}.log", "ab") as log:
-            process = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-        self.processes[name] = process
-        return process
+    @property
+    def processes(self) -> dict[str, subprocess.Popen[bytes]]:
+        return self.group.processes
 
     def start_scheduler(self, name: str = "scheduler", **env: str) -> subprocess.Popen[bytes]:
-        return self._spawn(name, [sys.executable, "manage.py", "scheduler"], self.env(**env))
+        return self.group.start(name, scheduler_argv(), env=self.env(**env))
 
     def start_worker(self, name: str = "worker", *, concurrency: int = 4, **env: str) -> subprocess.Popen[bytes]:
         marker = len(self.output(name))
-        process = self._spawn(name, [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork",
-            "--concurrency", str(concurrency), "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h",
-            "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel", "INFO",
-        ], self.env(**env))
+        process = self.group.start(name, worker_argv(
+            concurrency=concurrency, node=f"{name}-{uuid.uuid4().hex[:6]}@%h",
+            options=("--without-mingle", "--without-gossip", "--without-heartbeat"),
+        ), env=self.env(**env))
 
         def ready() -> bool:
             if process.poll() is not None:
@@ -232,8 +226,7 @@ class Stack:
         return process
 
     def output(self, name: str) -> str:
-        path = self.log_dir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return self.group.output(name)
 
     def pool_children(self, name: str = "worker") -> list[int]:
         import psutil
@@ -242,35 +235,13 @@ class Stack:
 
     def kill(self, name: str) -> None:
         """kill -9 the process and everything it started (a lost machine)."""
-        process = self.processes[name]
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
-
-    def stop_process(self, name: str) -> None:
-        process = self.processes[name]
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT_SEC)
-            except subprocess.TimeoutExpired:
-                pass
-        # The group too: a worker's pool processes must not outlive the test.
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
+        self.group.kill(name)
 
     def stop_all(self) -> None:
-        for name in list(self.processes):
-            self.stop_process(name)
+        self.group.stop()
 
     def report(self) -> str:
-        parts = [f"----- {n} (exit code {p.poll()}) -----\n{self.output(n)[-6000:]}" for n, p in self.processes.items()]
-        return "\n".join(parts)
+        return self.group.report(tail=6000)
 
     def manage(self, *args: str, check: bool = True, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=self.env(**env),

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from tests.faults import dags
+from tests.dag_sources import faults_sleepy
 from tests.faults.harness import Stack, wait_until
 
 OUTAGE_SEC = 2.0
@@ -24,7 +24,7 @@ class BrokerRestartTests:
         self, make_stack: Callable[..., Stack]
     ) -> None:
         stack = make_stack()
-        stack.write_dag("sleepy.py", dags.sleepy(retries=1))
+        stack.write_dag("sleepy.py", faults_sleepy(retries=1))
         stack.start_scheduler()
         stack.start_worker(concurrency=4)
         stack.wait_for_dag("faults_sleepy")
@@ -50,7 +50,7 @@ class DatabaseRestartTests:
     ) -> None:
         # A timeout above the outage: a try must not be taken for dead because the database was.
         stack = make_stack(TASK_HEARTBEAT_TIMEOUT_SEC="10")
-        stack.write_dag("sleepy.py", dags.sleepy(retries=1))
+        stack.write_dag("sleepy.py", faults_sleepy(retries=1))
         stack.start_scheduler()
         stack.start_worker(concurrency=4)
         stack.wait_for_dag("faults_sleepy")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from kombu import Connection
 
-from tests.faults import dags
+from tests.dag_sources import faults_sleepy
 from tests.faults.harness import Stack, wait_until
 
 RECEIVED = "Task runs.run_task_instance"  # either task: one id or a batch
@@ -16,7 +16,7 @@ RECEIVED = "Task runs.run_task_instance"  # either task: one id or a batch
 class ClearWhileRunningTests:
     def test_it_stops_the_old_try_and_keeps_only_the_new_result(self, make_stack: Callable[..., Stack]) -> None:
         stack = make_stack()
-        stack.write_dag("sleepy.py", dags.sleepy(retries=0))
+        stack.write_dag("sleepy.py", faults_sleepy(retries=0))
         stack.start_scheduler()
         stack.start_worker(concurrency=4)
         stack.wait_for_dag("faults_sleepy")
@@ -53,7 +53,7 @@ class ClearWhileRunningTests:
 class VisibilityTimeoutTests:
     def test_it_never_runs_a_try_twice_when_redis_redelivers_it(self, make_stack: Callable[..., Stack]) -> None:
         stack = make_stack(CELERY_VISIBILITY_TIMEOUT_SEC="2")
-        stack.write_dag("sleepy.py", dags.sleepy(retries=0))
+        stack.write_dag("sleepy.py", faults_sleepy(retries=0))
         stack.start_scheduler()
         stack.start_worker(concurrency=2)
         stack.wait_for_dag("faults_sleepy")

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from tests.faults import dags
+from tests.dag_sources import faults_load
 from tests.faults.harness import Stack
 
 # The issue asks for 60 s; 25 s of triggering keeps the suite's time reasonable and still gives
@@ -24,7 +24,7 @@ class TwoSchedulersTests:
         # re-queue would legitimately send a second message for the same try.
         stack = make_stack(TASK_QUEUED_TIMEOUT_SEC="300", DISPATCH_MIN_MESSAGES="1000")
         for n in range(DAG_COUNT):
-            stack.write_dag(f"load_{n}.py", dags.load(n, width=WIDTH))
+            stack.write_dag(f"load_{n}.py", faults_load(n, width=WIDTH))
         stack.start_scheduler("scheduler-a")
         stack.start_scheduler("scheduler-b")
         stack.start_worker("worker-a", concurrency=4)

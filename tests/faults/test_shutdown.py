@@ -6,14 +6,14 @@ import signal
 import time
 from collections.abc import Callable
 
-from tests.faults import dags
+from tests.dag_sources import faults_sleepy
 from tests.faults.harness import Stack, wait_until
 
 
 class WorkerShutdownTests:
     def test_it_lets_running_instances_finish_and_leaves_the_rest_for_another_worker(self, make_stack: Callable[..., Stack]) -> None:
         stack = make_stack()
-        stack.write_dag("sleepy.py", dags.sleepy(retries=0))
+        stack.write_dag("sleepy.py", faults_sleepy(retries=0))
         stack.start_scheduler()
         worker = stack.start_worker(concurrency=2)
         stack.wait_for_dag("faults_sleepy")
@@ -37,7 +37,7 @@ class WorkerShutdownTests:
 class SchedulerShutdownTests:
     def test_it_exits_cleanly_and_promptly_on_sigterm(self, make_stack: Callable[..., Stack]) -> None:
         stack = make_stack()
-        stack.write_dag("sleepy.py", dags.sleepy(retries=0))
+        stack.write_dag("sleepy.py", faults_sleepy(retries=0))
         scheduler = stack.start_scheduler()
         stack.start_worker(concurrency=2)
         stack.wait_for_dag("faults_sleepy")

@@ -7,14 +7,14 @@ import signal
 import time
 from collections.abc import Callable
 
-from tests.faults import dags
+from tests.dag_sources import faults_sleepy
 from tests.faults.harness import Stack, wait_until
 
 
 class KilledWorkerTests:
     def test_it_retries_exactly_the_instances_whose_process_died(self, make_stack: Callable[..., Stack]) -> None:
         stack = make_stack()
-        stack.write_dag("sleepy.py", dags.sleepy(retries=1))
+        stack.write_dag("sleepy.py", faults_sleepy(retries=1))
         stack.start_scheduler()
         stack.start_worker(concurrency=4)
         stack.wait_for_dag("faults_sleepy")

@@ -1,4 +1,5 @@
-"""Building runs for scheduler tests: a DAG file in a temporary folder, parsed and stored the real way."""
+"""Building runs for scheduler tests: a DAG file in a temporary folder, parsed and stored the real way;
+the scheduler steps run one at a time on them."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from runs.models import DagImportError, DagRun, TaskInstance
+from runs.logs import read_log
+from runs.models import DagImportError, DagRun, TaskInstance, TaskMap
 from runs.scheduling.dag_processing import process_dags_folder
+from runs.scheduling.steps import expand_mapped_task, schedule_task_instances
 from runs.services import create_dag_run
 
 HEADER = """\
@@ -53,3 +56,28 @@ def set_state(run: DagRun, task_id: str, state: str, *, map_index: int | None = 
 
 def data(run: DagRun) -> dict[str, Any]:
     return run.serialized_dag.data
+
+
+# ----- scheduler steps, one at a time -----
+
+NONE, SCHEDULED, QUEUED, RUNNING, SUCCESS, FAILED = "none", "scheduled", "queued", "running", "success", "failed"
+SKIPPED, UPSTREAM_FAILED, REMOVED, UP_FOR_RETRY = "skipped", "upstream_failed", "removed", "up_for_retry"
+
+
+def expand(run: DagRun, task_id: str) -> int:
+    return expand_mapped_task(dag_run=run, data=data(run), task_id=task_id)
+
+
+def schedule(run: DagRun) -> bool:
+    return schedule_task_instances(dag_run=run, data=data(run))
+
+
+def record_length(run: DagRun, task_id: str, length: int) -> None:
+    """What a worker leaves behind when a task that feeds a mapped task succeeds."""
+    TaskMap.objects.update_or_create(dag_run=run, task_id=task_id, map_index=-1, defaults={"length": length})
+    set_state(run, task_id, SUCCESS, map_index=-1)
+
+
+def placeholder_log(run: DagRun, task_id: str) -> str:
+    placeholder = ti(run, task_id)
+    return read_log(placeholder.pk, placeholder.try_number)[0]

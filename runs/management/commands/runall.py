@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO, Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from runs import processes
 
 PREFIX_WIDTH = 9
 
@@ -39,13 +39,10 @@ class Command(BaseCommand):
         parser.add_argument("--stop-timeout", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL")
 
     def handle(self, *args: Any, addrport: str, concurrency: int, stop_timeout: float, **options: Any) -> None:
-        manage = str(settings.BASE_DIR / "manage.py")
-        worker = ["-m", "celery", "-A", "config", "worker", "--concurrency", str(concurrency), "--loglevel", "INFO"]
         children = [
-            Child("scheduler", [sys.executable, manage, "scheduler"]),
-            Child("worker", [sys.executable, *worker]),
-            # --insecure: serve static/ with DEBUG off (a local dashboard; a deployment puts a web server in front).
-            Child("web", [sys.executable, manage, "runserver", addrport, "--noreload", "--insecure"]),
+            Child("scheduler", processes.scheduler_argv()),
+            Child("worker", processes.worker_argv(concurrency=concurrency)),
+            Child("web", processes.web_argv(addrport)),
         ]
         stopping = threading.Event()
 
@@ -56,19 +53,10 @@ class Command(BaseCommand):
             signal.signal(signum, request_stop)
 
         output_lock = threading.Lock()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for child in children:
             # A session of its own: a terminal's Ctrl-C reaches only this process, which then
             # stops the children in order instead of all of them dying at once.
-            child.process = subprocess.Popen(
-                child.argv,
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            child.process = processes.spawn(child.argv, env=os.environ, stdout=subprocess.PIPE)
             child.reader = threading.Thread(
                 target=self._relay, args=(child.name, child.process.stdout, output_lock), daemon=True
             )
@@ -91,20 +79,13 @@ class Command(BaseCommand):
             raise CommandError(f"{exited.name} exited with code {exited.process.returncode}")
 
     def _stop(self, children: list[Child], timeout: float, output_lock: threading.Lock) -> None:
+        names = {child.process.pid: child.name for child in children}
+
+        def say_killing(process: processes.Process) -> None:
+            self._say(output_lock, f"{names[process.pid]} ignored SIGTERM for {timeout:g}s; killing it")
+
+        processes.stop([child.process for child in children], timeout=timeout, on_timeout=say_killing)
         for child in children:
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._say(output_lock, f"{child.name} ignored SIGTERM for {timeout:g}s; killing it")
-            # The whole group: a worker's pool processes must not outlive their parent.
-            try:
-                os.killpg(child.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            child.process.wait()
             child.reader.join(timeout=2)
 
     def _relay(self, name: str, stream: IO[bytes] | None, output_lock: threading.Lock) -> None:

@@ -20,6 +20,7 @@ from runs.logs import read_log
 from runs.models import DagRun, DagRunState, TaskInstance, TaskInstanceLog, TaskMap, Variable, XCom
 from runs.scheduling.executors import InlineExecutor
 from runs.scheduling.steps import schedule_dag_run
+from tests.dag_sources import over_variable
 from tests.runs.factories import make_run, states, ti
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,25 +94,20 @@ class ResultFeedingAMappedTaskTests:
 
         assert "returned 4 items to map over, more than the limit of 3" in log_of(run, "make")
 
-    def test_it_records_a_list_length_and_expands_over_it(self, tmp_path: Path) -> None:
-        run = make_run(tmp_path, feeds("['a', 'b', 'c']"), dag_id="feeds")
+    @pytest.mark.parametrize(("returned", "keys", "items"), [
+        pytest.param("['a', 'b', 'c']", None, ["a", "b", "c"], id="a_list_length_and_expands_over_it"),
+        pytest.param("{'eu': 1, 'us': {'n': 2}}", ["eu", "us"], [["eu", 1], ["us", {"n": 2}]],
+                     id="dict_keys_and_maps_over_key_value_pairs"),
+    ])
+    def test_it_records(self, tmp_path: Path, returned: str, keys: list[str] | None, items: list[object]) -> None:
+        run = make_run(tmp_path, feeds(returned), dag_id="feeds")
 
         run = run_dag_run_inline(run, timeout=30)
 
         assert run.state == DagRunState.SUCCESS
         task_map = TaskMap.objects.get(dag_run=run, task_id="make")
-        assert (task_map.length, task_map.keys) == (3, None)
-        assert [result(run, "show", i) for i in range(3)] == ["a", "b", "c"]
-
-    def test_it_records_dict_keys_and_maps_over_key_value_pairs(self, tmp_path: Path) -> None:
-        run = make_run(tmp_path, feeds("{'eu': 1, 'us': {'n': 2}}"), dag_id="feeds")
-
-        run = run_dag_run_inline(run, timeout=30)
-
-        assert run.state == DagRunState.SUCCESS
-        task_map = TaskMap.objects.get(dag_run=run, task_id="make")
-        assert (task_map.length, task_map.keys) == (2, ["eu", "us"])
-        assert [result(run, "show", i) for i in range(2)] == [["eu", 1], ["us", {"n": 2}]]
+        assert (task_map.length, task_map.keys) == (len(items), keys)
+        assert [result(run, "show", i) for i in range(len(items))] == items
 
 
 class ReduceTests:
@@ -256,14 +252,7 @@ with DAG("cleared") as the_dag:
 class VariableSnapshotTests:
     def test_it_gives_workers_the_variable_value_seen_at_expansion(self, tmp_path: Path) -> None:
         Variable.objects.create(key="regions", val=["eu", "us"])
-        run = make_run(tmp_path, """
-@task
-def show(v):
-    return v
-
-with DAG("variables") as the_dag:
-    show.expand(v=VariableRef("regions"))
-""", dag_id="variables")
+        run = make_run(tmp_path, over_variable("regions"), dag_id="variables")
         queued = step(run)
         Variable.objects.filter(key="regions").update(val=["ap", "sa", "af"])
 

@@ -23,6 +23,7 @@ from runs.scheduling.executors import InlineExecutor
 from runs.scheduling.loop import create_scheduled_dag_runs
 from runs.scheduling.steps import expand_mapped_task, queue_task_instances, schedule_dag_run, schedule_task_instances
 from runs.services import create_dag_run
+from tests.dag_sources import daily
 from tests.runs.factories import write_dag
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -217,15 +218,9 @@ class SchedulerThreadsTests:
         assert XCom.objects.filter(dag_run=run, task_id="make").exists()
 
 
-DAILY = """
-with DAG("daily", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=True) as the_dag:
-    EmptyOperator(task_id="a")
-"""
-
-
 class ScheduledRunThreadsTests:
     def test_it_creates_each_scheduled_run_once_from_two_schedulers(self, tmp_path: Path) -> None:
-        write_dag(tmp_path, DAILY)
+        write_dag(tmp_path, daily(catchup=True))
         process_dags_folder(tmp_path)
         now = datetime(2024, 1, 6, 6, tzinfo=UTC)
 

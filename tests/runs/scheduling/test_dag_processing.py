@@ -10,6 +10,7 @@ import pytest
 from runs.models import DagImportError, DagModel, SerializedDag
 from runs.scheduling.dag_processing import process_dags_folder
 from runs.services import create_dag_run
+from tests.dag_sources import daily
 from tests.runs.factories import write_dag
 
 pytestmark = pytest.mark.django_db
@@ -145,10 +146,7 @@ class VersionTests:
 
 class ScheduleTests:
     def test_it_starts_a_daily_dag_without_catchup_at_the_latest_complete_interval(self, tmp_path: Path) -> None:
-        write_dag(tmp_path, """
-with DAG("daily", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=False) as the_dag:
-    EmptyOperator(task_id="a")
-""")
+        write_dag(tmp_path, daily(catchup=False))
         process_dags_folder(tmp_path)
 
         dag = DagModel.objects.get(dag_id="daily")
@@ -157,10 +155,7 @@ with DAG("daily", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=Fa
         assert dag.next_dagrun == today - timedelta(days=1)
 
     def test_it_starts_a_catchup_dag_at_its_start_date(self, tmp_path: Path) -> None:
-        write_dag(tmp_path, """
-with DAG("daily", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=True) as the_dag:
-    EmptyOperator(task_id="a")
-""")
+        write_dag(tmp_path, daily(catchup=True))
         process_dags_folder(tmp_path)
 
         assert DagModel.objects.get(dag_id="daily").next_dagrun == datetime(2024, 1, 1, tzinfo=UTC)

@@ -1,6 +1,51 @@
-"""DAG files the fault tests write into their private DAG folder."""
+"""DAG sources that several test modules write into a temporary DAG folder.
+
+Most are bodies for ``tests.runs.factories.write_dag`` / ``make_run``, which put the imports
+of ``factories.HEADER`` in front; the fault tests' are whole files. A source that one test
+module uses stays next to that test.
+"""
 
 from __future__ import annotations
+
+# One mapped task over a literal list: expanded without waiting for anything.
+LITERAL = """
+@task
+def add(x):
+    return x + 1
+
+with DAG("literal") as the_dag:
+    add.expand(x=[1, 2, 3])
+"""
+
+# Two plain tasks in a chain; `a` has retries.
+CHAIN = """
+with DAG("chain") as the_dag:
+    EmptyOperator(task_id="a", retries=2) >> EmptyOperator(task_id="b")
+"""
+
+
+def over_variable(key: str) -> str:
+    """``show`` mapped over the Variable ``key``, in DAG ``variables``."""
+    return f"""
+@task
+def show(v):
+    return v
+
+with DAG("variables") as the_dag:
+    show.expand(v=VariableRef("{key}"))
+"""
+
+
+def daily(*, catchup: bool, max_active_runs: int | None = None) -> str:
+    """DAG ``daily``: one EmptyOperator ``a``, scheduled @daily from 2024-01-01."""
+    options = f", max_active_runs={max_active_runs}" if max_active_runs is not None else ""
+    return f"""
+with DAG("daily", schedule="@daily", start_date=datetime(2024, 1, 1), catchup={catchup}{options}) as the_dag:
+    EmptyOperator(task_id="a")
+"""
+
+
+# ----- whole DAG files for the fault tests' private DAG folder -----
 
 # n instances of `work`, each sleeping `seconds` and returning its index and try number, so the
 # XCom shows which try's result was kept. retries=1 with no delay: a try lost with its worker
@@ -40,7 +85,7 @@ faults_sleepy()
 '''
 
 
-def sleepy(*, retries: int = 1) -> str:
+def faults_sleepy(*, retries: int = 1) -> str:
     return SLEEPY.replace("RETRIES", str(retries))
 
 
@@ -86,5 +131,5 @@ faults_load()
 '''
 
 
-def load(dag_no: int, *, width: int) -> str:
+def faults_load(dag_no: int, *, width: int) -> str:
     return LOAD.replace("DAGNO", str(dag_no)).replace("WIDTH", str(width))
