@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dagsapp.baseoperator import (
@@ -20,6 +20,7 @@ from dagsapp.exceptions import UnmappableArgument
 from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput, ListOfDictsExpandInput
 from dagsapp.operators import DecoratedPythonOperator
 from dagsapp.taskgroup import TaskGroup, TaskGroupContext
+from dagsapp.trigger_rule import TriggerRule
 from dagsapp.xcom_arg import MappedArgument, PlainXComArg, ValueRef, XComArg
 
 # Keys of the template context a TaskFlow function may declare as parameters.
@@ -128,8 +129,15 @@ class _TaskPartial:
             raise UnmappableArgument(f"{call} got keyword argument {key!r} that was already given to partial()")
         self.decorator.sig.check_names(call, [key])
 
+    def _check_not_always(self, call: str, method: str, values: Iterable[Any]) -> None:
+        # As Airflow does: under 'always' the task could run, and so expand, before the upstream
+        # whose result it maps over has one.
+        if self.task_kwargs.get("trigger_rule") == TriggerRule.ALWAYS and any(isinstance(v, XComArg) for v in values):
+            raise ValueError(f"{call}: task-generated mapping within a task using '{method}' is not allowed with trigger rule 'always'")
+
     def expand(self, **mapped: Any) -> PlainXComArg:
         call = f"{self.decorator.function.__name__}.expand()"
+        self._check_not_always(call, "expand", mapped.values())
         validate_expand_kwargs(call, mapped)
         for key in mapped:
             self._check_key(call, key)
@@ -138,6 +146,9 @@ class _TaskPartial:
 
     def expand_kwargs(self, value: Any) -> PlainXComArg:
         call = f"{self.decorator.function.__name__}.expand_kwargs()"
+        if isinstance(value, (list, tuple)):
+            # Only XComArgs inside a literal list count: expanding over a whole upstream result is allowed, as in Airflow.
+            self._check_not_always(call, "expand_kwargs", (v for item in value if isinstance(item, dict) for v in item.values()))
         validate_expand_kwargs_value(call, value)
         if isinstance(value, (list, tuple)):
             for item in value:

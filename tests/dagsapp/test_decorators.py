@@ -88,6 +88,35 @@ class TaskExpandErrorTests:
         assert dag.task_ids == ["add"]
 
 
+class TriggerRuleAlwaysTests:
+    """Airflow refuses a task-generated mapping under trigger rule 'always': the task would run
+    (and expand) before the upstream that produces its input has a result."""
+
+    def test_it_rejects_expand_over_an_upstream_result(self) -> None:
+        with DAG("always"), pytest.raises(ValueError) as info:
+            add.override(trigger_rule="always").expand(x=numbers())
+        assert str(info.value) == (
+            "add.expand(): task-generated mapping within a task using 'expand' is not allowed with trigger rule 'always'")
+
+    def test_it_rejects_expand_over_a_mapped_or_zipped_result(self) -> None:
+        with DAG("always"), pytest.raises(ValueError, match="not allowed with trigger rule 'always'"):
+            add.override(trigger_rule="always").partial(y=1).expand(x=numbers().map(lambda v: v * 2))
+
+    def test_it_rejects_expand_kwargs_with_an_upstream_result_inside_a_literal_list(self) -> None:
+        with DAG("always"), pytest.raises(ValueError, match=r"add.expand_kwargs\(\): .*'expand_kwargs' is not allowed with trigger rule 'always'"):
+            add.override(trigger_rule="always").expand_kwargs([{"x": numbers()}])
+
+    def test_it_allows_always_over_literals(self) -> None:
+        with DAG("always"):
+            out = add.override(trigger_rule="always").expand(x=[1, 2])
+        assert isinstance(out.operator, MappedOperator)
+
+    def test_it_allows_expand_kwargs_over_a_whole_upstream_result_as_airflow_does(self) -> None:
+        with DAG("always"):
+            out = add.override(trigger_rule="always").expand_kwargs(numbers())
+        assert isinstance(out.operator, MappedOperator)
+
+
 class TaskIdTests:
     def test_it_suffixes_a_second_call(self) -> None:
         with DAG("ids") as dag:
