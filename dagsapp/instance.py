@@ -6,8 +6,11 @@ happens to contain ``{{`` is data, not a template); literal strings are, as in A
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from typing import Any
+
+import jinja2
 
 from dagsapp.baseoperator import BaseOperator, MappedOperator
 from dagsapp.expandinput import ExpandInput, ListOfDictsExpandInput, MappingInfo
@@ -93,4 +96,10 @@ def _render(value: Any, scope: ResolveScope, prepared: PreparedInstance, context
 def render_map_index(template: str | None, context: dict[str, Any]) -> str | None:
     if not template:
         return None
-    return environment().from_string(template).render(context)
+    return _compiled_name_template(template).render(context)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_name_template(template: str) -> jinja2.Template:
+    # Rendered before and after every try of every mapped instance: compiled once per process.
+    return environment().from_string(template)

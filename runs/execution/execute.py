@@ -416,6 +416,16 @@ def _store_rendered(ti: TaskInstance, writer: TaskLogWriter | None, fields: dict
         TaskInstance.objects.filter(pk=ti.pk).update(**fields)
 
 
+def _name_after_try(ti: TaskInstance, writer: TaskLogWriter | None, template: str, context: dict[str, Any], task_log: TryLogger) -> None:
+    try:
+        name = (render_map_index(template, context) or "")[:250]
+    except Exception as exc:  # noqa: BLE001 - a bad name template must not fail the task
+        task_log.warning("Could not render map_index_template: %s", exc)
+        return
+    # Stored with the try's final state (the success commit, or the failure's update).
+    _store_rendered(ti, writer, {"rendered_map_index": name})
+
+
 def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task_log: TryLogger,
          *, writer: TaskLogWriter | None = None) -> Any:
     """Resolve, render and execute; returns the value to push (None for nothing)."""
@@ -429,11 +439,14 @@ def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task
     runtime_ti = RuntimeTaskInstance(ti, resolver, data)
     context = build_context(ti, run, data, dag, prepared.operator, runtime_ti, prepared.mapping)
     updates: dict[str, Any] = {}
-    if task_data["map_index_template"]:
+    template = task_data["map_index_template"]
+    if template:
+        # A first name to show while the task runs; a template that reads what the task puts in
+        # its context can only render afterwards, so a failure here is not reported yet.
         try:
-            updates["rendered_map_index"] = (render_map_index(task_data["map_index_template"], context) or "")[:250]
-        except Exception as exc:  # noqa: BLE001 - a bad name template must not fail the task
-            task_log.warning("Could not render map_index_template: %s", exc)
+            updates["rendered_map_index"] = (render_map_index(template, context) or "")[:250]
+        except Exception:  # noqa: BLE001 - rendered again, and reported, after the task ran
+            pass
     secrets: set[str] = set()
     mapped = {"mapped_kwargs": mask_secrets(json_safe(prepared.mapping.kwargs), secrets)} if prepared.mapping is not None else {}
     try:
@@ -455,6 +468,10 @@ def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task
         result = prepared.operator.execute(context)
     finally:
         reset_current_context(token)
+        if template:
+            # As Airflow does, the name is rendered once the task has run, failed tries included:
+            # the template may read values the task set in its context.
+            _name_after_try(ti, writer, template, context, task_log)
     if not task_data.get("do_xcom_push", True):
         return None
     return result

@@ -427,3 +427,42 @@ with DAG("batch") as the_dag:
         # The claim, the upstream's result read for this index, the success commit (XCom, log, wake-up).
         with django_assert_num_queries(3):
             assert execute_task_instance(ids[1]) == "success"
+
+
+NAMED_IN_CONTEXT = """
+from dagsapp.sdk import get_current_context
+
+@task(map_index_template="{{ my_name }}", retries=0)
+def named(x):
+    get_current_context()["my_name"] = f"item-{x}"
+    if x == 3:
+        raise ValueError("the name is set before this failure")
+    return x
+
+@task(map_index_template="{{ task.op_kwargs['x'] }}-{{ suffix | default('none') }}")
+def plain(x):
+    return x
+
+with DAG("named_in_context") as the_dag:
+    named.expand(x=[1, 2, 3])
+    plain.expand(x=[7])
+"""
+
+
+class NameRenderedAfterTheTryTests:
+    """Airflow renders map_index_template once the task has run, so a task can name its own instance."""
+
+    def test_it_names_an_instance_from_a_value_the_task_put_in_its_context(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, NAMED_IN_CONTEXT, dag_id="named_in_context")
+        run = run_dag_run_inline(run, timeout=60)
+
+        names = dict(TaskInstance.objects.filter(dag_run=run, task_id="named").values_list("map_index", "rendered_map_index"))
+        assert names == {0: "item-1", 1: "item-2", 2: "item-3"}
+        assert states(run, "named") == {0: "success", 1: "success", 2: "failed"}
+        assert "Could not render map_index_template" not in log_of(run, "named", 0)
+
+    def test_it_keeps_names_that_only_read_inputs(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, NAMED_IN_CONTEXT, dag_id="named_in_context")
+        run = run_dag_run_inline(run, timeout=60)
+
+        assert ti(run, "plain", 0).rendered_map_index == "7-none"
