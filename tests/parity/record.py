@@ -82,14 +82,27 @@ def import_error(path: Path, home: Path) -> str | None:
 
 def decode(value: Any) -> Any:
     """An XCom value as stored in SQLite (JSON text, or a number SQLite kept as one) -> plain JSON."""
-    if isinstance(value, (bytes, str)):
+    if isinstance(value, bytes | str):
         value = json.loads(value)
+    # Tuples and other sequences compare as JSON lists.
+    return json.loads(json.dumps(_deserialize(value), default=list))
+
+
+def _deserialize(value: Any) -> Any:
+    """Airflow's serde, part by part: a part it cannot read back (its own NOTSET sentinel, say)
+    becomes the string "<unreadable CLASSNAME>" instead of losing the whole value."""
     from airflow.sdk.serde import deserialize
 
-    if isinstance(value, dict | list):
-        value = deserialize(value)
-    # Tuples and other sequences compare as JSON lists.
-    return json.loads(json.dumps(value, default=list))
+    if isinstance(value, list):
+        return [_deserialize(v) for v in value]
+    if isinstance(value, dict):
+        try:
+            return deserialize(value)
+        except (TypeError, ImportError, ValueError):
+            if "__classname__" in value:
+                return f"<unreadable {value['__classname__']}>"
+            return {k: _deserialize(v) for k, v in value.items()}
+    return value
 
 
 def read_results(db: Path, dag_id: str) -> dict[str, Any]:
