@@ -1,4 +1,4 @@
-"""concat() chains lists and a dict's items (keys of a dict)."""
+"""concat() chains two upstream lists."""
 
 from datetime import datetime
 
@@ -16,14 +16,10 @@ def p_concat():
         return ["a"]
 
     @task
-    def third():
-        return {"k": "v"}
-
-    @task
     def show(x):
         return x
 
-    show.expand(x=first().concat(second(), third()))
+    show.expand(x=first().concat(second()))
 
 
 p_concat()
