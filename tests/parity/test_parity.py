@@ -93,7 +93,7 @@ def as_rows(task_instances: list[dict[str, Any]]) -> list[list[Any]]:
 
     Return values go through JSON, as Airflow's did, so tuples compare as lists.
     """
-    rows = [[t["task_id"], t["map_index"], t["state"], t["try_number"], t["rendered_map_index"] or None,
+    rows = [[t["task_id"], t["map_index"], t["state"], t["try_number"], t["rendered_map_index"],
              json.loads(json.dumps(t["return_value"]))] for t in task_instances]
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
@@ -106,7 +106,6 @@ def run_ours(folder: Path, name: str) -> dict[str, Any]:
         return {"import_error": error.stacktrace.strip().splitlines()[-1], "state": None, "task_instances": []}
     assert DagModel.objects.filter(dag_id=name, is_active=True).exists(), f"{name} was not parsed"
     run = create_dag_run(dag_id=name, run_type=DagRunType.TEST)
-    state = None
     try:
         run = run_dag_run_inline(run, timeout=HANG_TIMEOUT_SEC if name in HANGING else RUN_TIMEOUT_SEC)
         state = run.state
