@@ -60,3 +60,24 @@ bench: bootstrap $(BENCH_STAMP)
 # 1,000-instance map in each right after ours, and the ratios.
 bench-peers: bootstrap
 	$(PY) -m bench.peers
+
+# Differential parity with Apache Airflow (tests/parity/README.md). `make parity` needs only our venv:
+# it compares our `dags test` with the committed fixtures. `make parity-record` installs Airflow
+# into var/parity-airflow (without constraints: their URL is not reachable from every machine)
+# and records the fixtures again.
+AIRFLOW_VERSION := 3.3.2
+PARITY_VENV := var/parity-airflow
+PARITY_STAMP := $(PARITY_VENV)/.installed-$(AIRFLOW_VERSION)
+
+.PHONY: parity parity-record
+
+parity: bootstrap
+	$(PY) -m pytest tests/parity
+
+$(PARITY_STAMP):
+	test -x $(PARITY_VENV)/bin/python || $(BOOTSTRAP_PYTHON) -m venv $(PARITY_VENV)
+	$(PARITY_VENV)/bin/python -m pip install -qq --disable-pip-version-check apache-airflow==$(AIRFLOW_VERSION)
+	touch $@
+
+parity-record: $(PARITY_STAMP)
+	$(PARITY_VENV)/bin/python tests/parity/record.py $(PARITY_DAGS)
