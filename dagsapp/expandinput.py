@@ -177,7 +177,7 @@ def source_item(src: Source, resolver: MappingResolver, index: int, *, live: Any
             if length is not None and index >= length:
                 values.append(_fillvalue(src, live))
             else:
-                values.append(source_item(arg, resolver, index, live=_live_arg(live, pos))[1])
+                values.append(iterated_element(source_item(arg, resolver, index, live=_live_arg(live, pos))))
         return index, tuple(values), tuple(values)
     if src["t"] == "concat":
         offset = index
@@ -186,11 +186,24 @@ def source_item(src: Source, resolver: MappingResolver, index: int, *, live: Any
             if length is None:
                 raise MappingError(f"concat() item {index} resolved before the length of every input was known")
             if offset < length:
-                _key, value, shown = source_item(arg, resolver, offset, live=_live_arg(live, pos))
-                return index, value, shown
+                element = iterated_element(source_item(arg, resolver, offset, live=_live_arg(live, pos)))
+                return index, element, element
             offset -= length
         raise IndexError(f"concat() index {index} out of range")
     raise MappingError(f"unknown expand source {src['t']!r}")
+
+
+def iterated_element(item: Item) -> Any:
+    """What iterating a source gives, as zip() and concat() take it (like Python's zip and
+    itertools.chain, and Airflow's concat): a list's item, or a dict's key.
+
+    A dict source's item is ``(key, (key, value), value)`` (expand() passes the pair); a list's is
+    ``(index, item, item)``, which can never have that shape, since the item would contain itself.
+    """
+    key, value, shown = item
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == key and value[1] == shown and value != shown:
+        return key
+    return value
 
 
 def _live_arg(live: Any, pos: int) -> Any:

@@ -234,7 +234,8 @@ def _iter_xcom_sources(src: Source) -> list[XComSource]:
     return []
 
 
-def _input_sources(spec: ExpandInputSpec) -> list[XComSource]:
+def input_sources(spec: ExpandInputSpec) -> list[XComSource]:
+    """The upstream results an expand input reads, through map, zip and concat."""
     if spec["type"] == "dict_of_lists":
         return [s for v in spec["args"].values() for s in _iter_xcom_sources(v)]
     return _iter_xcom_sources(spec["source"])
@@ -280,7 +281,7 @@ def serialize_dag(dag: DAG) -> DagData:
     for consumer in tasks.values():
         if consumer["mapping"] is None:
             continue
-        for src in _input_sources(consumer["mapping"]["input"]):
+        for src in input_sources(consumer["mapping"]["input"]):
             producer = tasks.get(src["task_id"])
             if producer is not None and not src["mapped"]:
                 producer["feeds_mapping"] = True

@@ -191,7 +191,7 @@ class ConcatXComArg(XComArg):
         out: list[Any] = []
         for arg in self.args:
             value = arg.resolve(scope) if isinstance(arg, XComArg) else arg
-            out.extend(value.items() if isinstance(value, dict) else value)
+            out.extend(value)  # like itertools.chain, as Airflow's concat: a dict gives its keys
         return out
 
 

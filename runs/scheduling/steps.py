@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import expand_input_length
-from dagsapp.serialization import DagData, TaskData
+from dagsapp.serialization import DagData, TaskData, input_sources
 from runs import summaries
 from runs.logs import log_line
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState
@@ -64,12 +64,19 @@ def expand_mapped_task(*, dag_run: DagRun, data: DagData, task_id: str) -> int:
     placeholder = TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index=-1, state=S.NONE).first()
     if placeholder is None:
         return 0
+    # As Airflow does, a task expands only once its trigger rule lets it run: an upstream that
+    # fails first leaves one upstream_failed placeholder (schedule_task_instances sets it), not
+    # one upstream_failed instance per item.
+    counts = _counts_by_task(dag_run, task_ids=task["upstream"])
+    if evaluate(task["trigger_rule"], _shared_upstream_counts(task, counts)) != "run":
+        return 0
     try:
         length = expand_input_length(mapping["input"], DbResolver(dag_run, data))
     except MappingError as exc:
         fail_placeholder(dag_run=dag_run, task_id=task_id, reason=str(exc))
         return 0
     if length is None:
+        _end_placeholder_without_input(dag_run=dag_run, task=task, counts=counts, placeholder=placeholder)
         return 0
     limit = map_length_limit(task)
     if length > limit:
@@ -86,7 +93,10 @@ def expand_mapped_task(*, dag_run: DagRun, data: DagData, task_id: str) -> int:
     deleted, _ = TaskInstance.objects.filter(pk=placeholder.pk, state=S.NONE).delete()
     if not deleted:
         return 0  # another scheduler expanded it first
-    initial = _initial_state(dag_run, task)
+    # Every index may run at once unless it waits for its own index of a same-group upstream:
+    # created scheduled, so a large expansion is not written a second time by the scheduling step
+    # (at 100,000 instances that second write took longer than the insert).
+    initial = S.NONE if task.get("same_index_upstream") else S.SCHEDULED
     with connection.cursor() as cur:
         # One statement for any N: 100,000 rows are generated inside PostgreSQL, not sent one by one.
         cur.execute(
@@ -104,15 +114,28 @@ def expand_mapped_task(*, dag_run: DagRun, data: DagData, task_id: str) -> int:
     return created
 
 
-def _initial_state(dag_run: DagRun, task: TaskData) -> str:
-    """New instances start scheduled when the trigger rule already lets every index run, so a
-    large expansion is not written a second time by the scheduling step in the same pass (at
-    100,000 instances that second write took longer than the insert). Indexes that wait for
-    their own same-index upstream in a mapped task group start with no state, as before."""
-    if task.get("same_index_upstream"):
-        return S.NONE
-    shared = _shared_upstream_counts(task, _counts_by_task(dag_run, task_ids=task["upstream"]))
-    return S.SCHEDULED if evaluate(task["trigger_rule"], shared) == "run" else S.NONE
+def _end_placeholder_without_input(*, dag_run: DagRun, task: TaskData, counts: dict[str, dict[str, int]],
+                                   placeholder: TaskInstance) -> bool:
+    """The trigger rule lets the task run (all_done, none_failed, one_failed, always), but an
+    upstream it maps over ended without a result: nothing can ever expand. As in Airflow the
+    placeholder becomes skipped if those upstreams were skipped, else upstream_failed; waiting
+    would hold the run open forever."""
+    assert task["mapping"] is not None
+    ended: dict[str, str] = {}
+    for src in input_sources(task["mapping"]["input"]):
+        states = counts.get(src["task_id"], {})
+        if src["mapped"] or any(s not in FINISHED_STATES for s in states) or states.get(S.SUCCESS):
+            continue  # a mapped upstream's results are counted when it is done; others still run or succeeded
+        ended[src["task_id"]] = next(iter(states), S.NONE)
+    if not ended:
+        return False
+    outcome = S.SKIPPED if all(s in (S.SKIPPED, S.REMOVED) for s in ended.values()) else S.UPSTREAM_FAILED
+    now = timezone.now()
+    updated = TaskInstance.objects.filter(pk=placeholder.pk, state=S.NONE).update(state=outcome, start_date=now, end_date=now, duration=0)
+    if updated:
+        why = ", ".join(f"{t!r} ended {s}" for t, s in sorted(ended.items()))
+        log_line(placeholder.pk, placeholder.try_number, f"INFO - Marking {outcome}: mapped task {task['task_id']!r} has no result to expand over ({why})")
+    return bool(updated)
 
 
 def expand_mapped_tasks(*, dag_run: DagRun, data: DagData) -> bool:

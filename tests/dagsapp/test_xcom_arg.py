@@ -98,6 +98,13 @@ class ZipXComArgTests:
         scope = ResolveScope(make_resolver(results={"numbers": [1, 2, 3]}, mapped={"square": [1, 4]}))
         assert nums.zip(squares).item(scope, 1) == (1, (2, 4), (2, 4))
 
+    def test_it_zips_a_dicts_keys_as_the_builtin_zip_does(self, make_resolver: Resolver) -> None:
+        nums, lets, _ = _outputs()
+        scope = ResolveScope(make_resolver(results={"numbers": [1, 2], "letters": {"k": "v", "j": "w"}}))
+        zipped = nums.zip(lets)
+        assert [zipped.item(scope, i)[1] for i in range(2)] == [(1, "k"), (2, "j")]
+        assert zipped.resolve(scope) == [(1, "k"), (2, "j")]
+
     def test_it_depends_on_every_zipped_task(self) -> None:
         nums, lets, _ = _outputs()
         assert {op.task_id for op, _ in nums.zip(lets).iter_references()} == {"numbers", "letters"}
@@ -120,9 +127,15 @@ class ConcatXComArgTests:
             nums.concat(lets).item(scope, 2)
 
     def test_it_resolves_the_whole_concatenation(self, make_resolver: Resolver) -> None:
+        # Like itertools.chain, as Airflow's concat (tests/parity/fixtures/p_concat_dict.json): a dict gives its keys.
         nums, lets, _ = _outputs()
         scope = ResolveScope(make_resolver(results={"numbers": [1, 2], "letters": {"k": "v"}}))
-        assert nums.concat(lets).resolve(scope) == [1, 2, ("k", "v")]
+        assert nums.concat(lets).resolve(scope) == [1, 2, "k"]
+
+    def test_it_takes_a_dicts_keys_item_by_item(self, make_resolver: Resolver) -> None:
+        nums, lets, _ = _outputs()
+        scope = ResolveScope(make_resolver(results={"numbers": [1], "letters": {"k": "v", "j": "w"}}))
+        assert [nums.concat(lets).item(scope, i)[1] for i in range(3)] == [1, "k", "j"]
 
 
 class XComArgTests:

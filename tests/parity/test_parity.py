@@ -45,34 +45,14 @@ IMPORTS = {
 IMPORT_LINE = re.compile(r"^(?P<indent>[ \t]*)from (?P<module>airflow[\w.]*) import ", re.MULTILINE)
 
 RUN_TIMEOUT_SEC = 60.0
-# Runs that never end in ours today (known divergence 1): a short timeout, so the xfail is quick.
+# A run that would never end in ours (listed in HANGING with its xfail): a short timeout, so the xfail is quick.
 HANG_TIMEOUT_SEC = 5.0
 
-HANGS = "mapped task over a failed/skipped upstream hangs the run when its trigger rule would let it run " \
-        "(Airflow: upstream_failed or skipped, the run ends)"
-EARLY_EXPANSION = "found by this suite: a mapped task is expanded as soon as its inputs are ready, before its trigger " \
-                  "rule is evaluated, so when an upstream fails ours has one upstream_failed instance per item " \
-                  "(Airflow: the unexpanded [-1] instance alone is upstream_failed)"
 # Where our engine is wrong today: strict, so a fix turns the test red until the mark goes.
-# Known divergence 4 (zip(fillvalue=0) names "(3, None)") is only the scheduler's early name: the
-# worker renders "(3, 0)" when the try starts, so after a run it shows only on instances that never
-# ran, which p_zip_fillvalue_gate has for the reason EARLY_EXPANSION gives; p_zip_fillvalue passes.
-KNOWN_DIVERGENCES = {
-    "p_upstream_failed_all_done": f"divergence 1, all_done: {HANGS}",
-    "p_upstream_skipped_none_failed": f"divergence 1, none_failed: {HANGS}",
-    "p_upstream_failed_one_failed": f"divergence 1, one_failed: {HANGS}",
-    "p_mit_context_value": "divergence 2: map_index_template reading a value the task set in its context gives no "
-                           "name (Airflow renders the template after the task ran)",
-    "p_always_rejected": "divergence 3: trigger_rule='always' on a task expanding over an upstream result is "
-                         "accepted (Airflow rejects it at parse time)",
-    "p_zip_fillvalue_gate": f"divergence 4 shows here, as names (3, None) on instances that never ran; {EARLY_EXPANSION}",
-    "p_mapped_to_mapped_failed": EARLY_EXPANSION,
-    "p_concat_dict": "found by this suite: concat() with a dict gives (key, value) pairs; Airflow chains like "
-                     "itertools.chain and gives the dict's keys",
-    "p_zip_dict": "found by this suite: zip() with a dict gives (key, value) pairs; the intended result is the "
-                  "built-in zip()'s keys (Airflow itself passes its NOTSET sentinel: see the fixture's reason)",
-}
-HANGING = {"p_upstream_failed_all_done", "p_upstream_skipped_none_failed", "p_upstream_failed_one_failed"}
+# (Issue 9's four divergences, the early expansion and concat/zip over a dict, which this suite
+# found, are fixed; each fix has its own test beside the code.)
+KNOWN_DIVERGENCES: dict[str, str] = {}
+HANGING: set[str] = set()
 
 
 def to_ours(source: str, *, name: str) -> str:

@@ -17,6 +17,7 @@ from tests.runs.factories import (
     SCHEDULED,
     SKIPPED,
     SUCCESS,
+    UPSTREAM_FAILED,
     data,
     expand,
     make_run,
@@ -63,7 +64,9 @@ class ExpandMappedTaskTests:
         # Nothing upstream to wait for: ready to queue at once, not written twice.
         assert states(run, "add") == {0: SCHEDULED, 1: SCHEDULED, 2: SCHEDULED}
 
-    def test_it_leaves_new_instances_to_the_trigger_rule_while_another_upstream_runs(self, tmp_path: Path) -> None:
+    def test_it_waits_to_expand_until_its_trigger_rule_lets_it_run(self, tmp_path: Path) -> None:
+        # As Airflow: a task expands once it could run, so an upstream that fails later leaves one
+        # upstream_failed placeholder, not one upstream_failed instance per item.
         run = make_run(tmp_path, """
 @task
 def make():
@@ -82,12 +85,58 @@ with DAG("waits_other") as the_dag:
 """, dag_id="waits_other")
         record_length(run, "make", 2)
 
-        assert expand(run, "add") == 2
-        assert states(run, "add") == {0: NONE, 1: NONE}
+        assert expand(run, "add") == 0
+        assert states(run, "add") == {-1: NONE}
 
         set_state(run, "other", SUCCESS)
-        assert schedule(run)
+        assert expand(run, "add") == 2
         assert states(run, "add") == {0: SCHEDULED, 1: SCHEDULED}
+
+    def test_it_does_not_expand_when_another_upstream_failed(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, """
+@task
+def make():
+    return [1, 2]
+
+@task
+def other():
+    return 1
+
+@task
+def add(x):
+    return x + 1
+
+with DAG("other_failed") as the_dag:
+    other() >> add.expand(x=make())
+""", dag_id="other_failed")
+        record_length(run, "make", 2)
+        set_state(run, "other", FAILED)
+
+        assert expand(run, "add") == 0
+        assert schedule(run)
+        assert states(run, "add") == {-1: UPSTREAM_FAILED}
+
+    def test_it_does_not_expand_over_a_mapped_upstream_with_a_failed_index(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, """
+@task
+def first(x):
+    return x
+
+@task
+def second(x):
+    return x * 10
+
+with DAG("mapped_to_mapped") as the_dag:
+    second.expand(x=first.expand(x=[1, 2, 3]))
+""", dag_id="mapped_to_mapped")
+        expand(run, "first")
+        set_state(run, "first", SUCCESS)
+        set_state(run, "first", FAILED, map_index=1)
+
+        assert expand(run, "second") == 0
+        assert schedule(run)
+        assert states(run, "second") == {-1: UPSTREAM_FAILED}
+
 
     def test_it_does_nothing_the_second_time(self, tmp_path: Path) -> None:
         run = make_run(tmp_path, LITERAL, dag_id="literal")
@@ -235,3 +284,48 @@ with DAG("params", params={"files": ["a", "b"]}) as the_dag:
 
         # What a worker resolves for its index: the value the expansion saw.
         assert DbResolver(run, data(run)).ref_value("variable", "regions") == ["eu", "us"]
+
+
+OVER_UNFINISHED_UPSTREAM = """
+@task
+def make():
+    return [1, 2]
+
+@task(trigger_rule="RULE")
+def over(x):
+    return x
+
+with DAG("over_unfinished") as the_dag:
+    over.expand(x=make())
+"""
+
+
+class ExpansionOverAnUpstreamWithoutResultTests:
+    """A trigger rule may let a mapped task run over an upstream that failed or was skipped, but
+    there is nothing to expand: Airflow marks it upstream_failed or skipped, and the run ends."""
+
+    @pytest.mark.parametrize(("rule", "upstream", "expected"), [
+        ("all_done", FAILED, UPSTREAM_FAILED),
+        ("one_failed", FAILED, UPSTREAM_FAILED),
+        ("always", FAILED, UPSTREAM_FAILED),
+        ("all_done", UPSTREAM_FAILED, UPSTREAM_FAILED),
+        ("none_failed", SKIPPED, SKIPPED),
+        ("all_done", SKIPPED, SKIPPED),
+    ])
+    def test_it_ends_the_placeholder(self, tmp_path: Path, rule: str, upstream: str, expected: str) -> None:
+        run = make_run(tmp_path, OVER_UNFINISHED_UPSTREAM.replace("RULE", rule), dag_id="over_unfinished")
+        set_state(run, "make", upstream)
+
+        assert expand(run, "over") == 0
+        schedule(run)
+
+        assert states(run, "over") == {-1: expected}
+        assert "has no result to expand over" in placeholder_log(run, "over")
+
+    def test_it_waits_while_the_upstream_runs(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, OVER_UNFINISHED_UPSTREAM.replace("RULE", "all_done"), dag_id="over_unfinished")
+        set_state(run, "make", "running")
+
+        assert expand(run, "over") == 0
+        assert not schedule(run)
+        assert states(run, "over") == {-1: NONE}
