@@ -67,7 +67,9 @@ def expand_mapped_task(*, dag_run: DagRun, data: DagData, task_id: str) -> int:
     # As Airflow does, a task expands only once its trigger rule lets it run: an upstream that
     # fails first leaves one upstream_failed placeholder (schedule_task_instances sets it), not
     # one upstream_failed instance per item.
-    counts = _counts_by_task(dag_run, task_ids=task["upstream"])
+    # The tasks it maps over too: inside a mapped task group they need not be direct upstreams.
+    sources = [src["task_id"] for src in input_sources(mapping["input"])]
+    counts = _counts_by_task(dag_run, task_ids=[*task["upstream"], *sources])
     if evaluate(task["trigger_rule"], _shared_upstream_counts(task, counts)) != "run":
         return 0
     try:
@@ -124,7 +126,7 @@ def _end_placeholder_without_input(*, dag_run: DagRun, task: TaskData, counts: d
     ended: dict[str, str] = {}
     for src in input_sources(task["mapping"]["input"]):
         states = counts.get(src["task_id"], {})
-        if src["mapped"] or any(s not in FINISHED_STATES for s in states) or states.get(S.SUCCESS):
+        if src["mapped"] or not states or any(s not in FINISHED_STATES for s in states) or states.get(S.SUCCESS):
             continue  # a mapped upstream's results are counted when it is done; others still run or succeeded
         ended[src["task_id"]] = next(iter(states), S.NONE)
     if not ended:

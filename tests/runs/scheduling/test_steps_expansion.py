@@ -307,7 +307,6 @@ class ExpansionOverAnUpstreamWithoutResultTests:
     @pytest.mark.parametrize(("rule", "upstream", "expected"), [
         ("all_done", FAILED, UPSTREAM_FAILED),
         ("one_failed", FAILED, UPSTREAM_FAILED),
-        ("always", FAILED, UPSTREAM_FAILED),
         ("all_done", UPSTREAM_FAILED, UPSTREAM_FAILED),
         ("none_failed", SKIPPED, SKIPPED),
         ("all_done", SKIPPED, SKIPPED),
@@ -329,3 +328,33 @@ class ExpansionOverAnUpstreamWithoutResultTests:
         assert expand(run, "over") == 0
         assert not schedule(run)
         assert states(run, "over") == {-1: NONE}
+
+    def test_it_waits_for_a_groups_input_that_is_not_a_direct_upstream(self, tmp_path: Path) -> None:
+        # label's only upstream is prefix (same index); the group's input comes from numbers.
+        run = make_run(tmp_path, """
+@task
+def numbers():
+    return [5, 6]
+
+@task
+def prefix():
+    return "p"
+
+@task
+def label(x, pre):
+    return f"{pre}{x}"
+
+@task_group
+def stage(x):
+    return label(x, prefix())
+
+with DAG("group_input") as the_dag:
+    stage.expand(x=numbers())
+""", dag_id="group_input")
+        set_state(run, "numbers", "running")
+
+        assert expand(run, "stage.label") == 0
+        assert states(run, "stage.label") == {-1: NONE}
+
+        record_length(run, "numbers", 2)
+        assert expand(run, "stage.label") == 2
