@@ -6,16 +6,13 @@ happens to contain ``{{`` is data, not a template); literal strings are, as in A
 from __future__ import annotations
 
 import copy
-import functools
 from dataclasses import dataclass, field
 from typing import Any
-
-import jinja2
 
 from dagsapp.baseoperator import BaseOperator, MappedOperator
 from dagsapp.expandinput import ExpandInput, ListOfDictsExpandInput, MappingInfo
 from dagsapp.taskmixin import Node
-from dagsapp.templating import environment
+from dagsapp.templating import render_string
 from dagsapp.xcom_arg import MappedArgument, MappingResolver, ResolveScope, ValueRef, XComArg
 
 
@@ -83,7 +80,7 @@ def _render(value: Any, scope: ResolveScope, prepared: PreparedInstance, context
         item = prepared.group_kwargs[value.key]
         return item if id(item) in prepared.data_ids else _render(item, scope, prepared, context)
     if isinstance(value, str):
-        return environment().from_string(value).render(context) if ("{{" in value or "{%" in value) else value
+        return render_string(value, context) if ("{{" in value or "{%" in value) else value
     if isinstance(value, tuple):
         return tuple(_render(v, scope, prepared, context) for v in value)
     if isinstance(value, list):
@@ -96,10 +93,4 @@ def _render(value: Any, scope: ResolveScope, prepared: PreparedInstance, context
 def render_map_index(template: str | None, context: dict[str, Any]) -> str | None:
     if not template:
         return None
-    return _compiled_name_template(template).render(context)
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled_name_template(template: str) -> jinja2.Template:
-    # Rendered before and after every try of every mapped instance: compiled once per process.
-    return environment().from_string(template)
+    return render_string(template, context)

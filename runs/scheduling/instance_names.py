@@ -11,9 +11,7 @@ import logging
 from typing import Any
 
 from django.db import connection
-from jinja2 import TemplateError
 
-from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import NotResolvableHere, resolve_spec
 from dagsapp.instance import render_map_index
 from dagsapp.serialization import DagData
@@ -85,15 +83,24 @@ def name_mapped_instances(*, dag_run: DagRun, data: DagData, limit: int = NAME_B
         if not indexes:
             continue
         names: list[str] = []
-        try:
-            for i in indexes:
+        for i in indexes:
+            try:
                 info = resolve_spec(task["mapping"]["input"], resolver, i)
                 ctx = {**base, "task_id": task_id, "map_index": i, "mapping": info, "task": _TaskView(task_id, info.kwargs)}
                 names.append((render_map_index(template, ctx) or "")[:250])
-        except (NotResolvableHere, MappingError, TemplateError, LookupError, TypeError, ValueError, AttributeError) as exc:
-            log.debug("Naming %s in %s is left to the worker: %s", task_id, dag_run.run_id, exc)
+            except NotResolvableHere as exc:
+                log.debug("Naming %s in %s is left to the worker: %s", task_id, dag_run.run_id, exc)
+                break
+            except Exception as exc:  # noqa: BLE001 - the author's template may raise anything; it costs a name, never the pass
+                # The worker renders it again around the try and writes why it failed into that try's log.
+                log.warning("map_index_template of %s in %s failed for map_index %d; the rest is left to the worker: %s: %s",
+                            task_id, dag_run.run_id, i, type(exc).__name__, exc)
+                break
+        if len(names) < len(indexes):
             _left_to_worker.add((dag_run.pk, task_id))
-            continue
+            indexes = indexes[:len(names)]
+            if not names:
+                continue
         with connection.cursor() as cur:
             cur.execute(
                 "UPDATE runs_taskinstance AS ti SET rendered_map_index = d.name FROM unnest(%s::int[], %s::text[]) AS d(mi, name)"

@@ -91,8 +91,22 @@ class Scheduler:
         for dag_run_id in active_dag_run_ids():
             if self.stop.is_set():
                 break
-            did |= schedule_dag_run(dag_run_id=dag_run_id, executor=self.executor)
+            did |= self.schedule_one(dag_run_id)
         return did
+
+    def schedule_one(self, dag_run_id: int) -> bool:
+        """One run's pass; an error in it is logged with the run and the other runs go on.
+
+        The pass is one transaction, so a step that raises undoes that pass only. Losing the
+        database is not such an error: run_forever reconnects.
+        """
+        try:
+            return schedule_dag_run(dag_run_id=dag_run_id, executor=self.executor)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.exception("Scheduling DagRun id=%d failed; the other runs go on", dag_run_id)
+            return False
 
     def check_health(self) -> bool:
         """Dead workers and lost messages, checked every few seconds rather than every pass."""

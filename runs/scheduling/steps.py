@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -347,8 +347,15 @@ def schedule_dag_run(*, dag_run_id: int, executor: Executor) -> bool:
         did |= schedule_task_instances(dag_run=dag_run, data=data)
         did |= queue_task_instances(dag_run=dag_run, data=data, executor=executor)
         did |= update_dag_run_state(dag_run=dag_run, data=data)
-        # Last: queueing work matters more than names, which come in batches over passes.
-        did |= name_mapped_instances(dag_run=dag_run, data=data)
+        # Last: queueing work matters more than names, which come in batches over passes. In a
+        # savepoint of its own, so that nothing going wrong there undoes the expansion and queueing.
+        try:
+            with transaction.atomic():
+                did |= name_mapped_instances(dag_run=dag_run, data=data)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.exception("Naming instances of run %s of %s failed; they keep their indexes as names", dag_run.run_id, dag_run.dag_id)
         return did
 
 

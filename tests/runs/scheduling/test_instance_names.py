@@ -72,3 +72,49 @@ class NameMappedInstancesTests:
         for pk in TaskInstance.objects.filter(dag_run=run, task_id="double").values_list("pk", flat=True):
             execute_task_instance(pk)
         assert names(run, "double") == ["north.csv", "south.csv"]
+
+
+HOSTILE_NAMES = """
+@task
+def progress():
+    return [{"done": 1, "total": 2}, {"done": 0, "total": 0}]
+
+@task(map_index_template="{{ 100 * mapping.value.done // mapping.value.total }}%")
+def percent(p):
+    return p
+
+@task(map_index_template="{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+def slow(p):
+    return p
+
+@task(map_index_template="{{ mapping.value }}")
+def fine(x):
+    return x
+
+with DAG("hostile_names") as the_dag:
+    listed = progress()
+    percent.expand(p=listed)
+    slow.expand(p=listed)
+    fine.expand(x=[1, 2])
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+class HostileNameTemplateTests:
+    """A name template that raises or stalls fails that name only: never the scheduler's pass."""
+
+    def test_it_keeps_the_expansion_and_names_what_it_can(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from dagsapp import templating
+
+        monkeypatch.setattr(templating, "MAX_RENDER_SECONDS", 0.2)
+        run = make_run(tmp_path, HOSTILE_NAMES, dag_id="hostile_names")
+        executor = InlineExecutor()
+        schedule_dag_run(dag_run_id=run.pk, executor=executor)
+        execute_task_instance(ti(run, "progress").pk)
+
+        schedule_dag_run(dag_run_id=run.pk, executor=executor)  # ZeroDivisionError, then a stall: no exception
+
+        assert names(run, "fine") == ["1", "2"]
+        assert names(run, "percent") == ["50%", None]
+        assert names(run, "slow") == [None, None]
+        assert set(TaskInstance.objects.filter(dag_run=run, task_id__in=["percent", "slow"]).values_list("state", flat=True)) == {"queued"}
