@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench.env import BASE_DIR, var_dir
-from runs.processes import ProcessGroup, scheduler_argv, worker_answers, worker_argv
+from runs.processes import ProcessGroup, dag_processor_argv, scheduler_argv, worker_answers, worker_argv
 
 Op = Literal["<", "<=", ">", ">=", "=="]
 
@@ -161,6 +161,7 @@ def engine_stack(env: dict[str, str]) -> Stack:
         stack = Stack(env)
         try:
             stack.start_worker("worker", app="config", queue=celery_app.conf.task_default_queue)
+            stack.start("dag_processor", dag_processor_argv())
             stack.start("scheduler", scheduler_argv())
         except BaseException:
             stack.stop()

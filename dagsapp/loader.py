@@ -1,7 +1,7 @@
 """Finding DAGs in DAG files. A file that fails becomes an import error; it never hides other files.
 
-``python -m dagsapp.loader FOLDER`` prints every DAG serialized plus the import errors as one JSON
-object, so the scheduler can parse user code in a child process it can time out and survive.
+``python -m dagsapp.loader FILE OUT`` writes the file's DAGs serialized, or its import error, as
+JSON to OUT: the DAG processor parses each file in a child process it can kill and survive.
 """
 from __future__ import annotations
 
@@ -122,26 +122,40 @@ def load_dags_folder(folder: str | os.PathLike[str]) -> DagBag:
 
 
 def serialize_folder(folder: str | os.PathLike[str]) -> FolderData:
-    from dagsapp.serialization import serialize_dag
+    return serialize_files(list_dag_files(folder))
 
-    bag = load_dags_folder(folder)
-    out: FolderData = {"dags": {}, "import_errors": dict(bag.import_errors), "files": {}}
-    for key, dag_ids in bag.file_dag_ids.items():
+
+def serialize_files(paths: list[Path]) -> FolderData:
+    """Each file's DAGs serialized, or its import error: a value that cannot be stored (NaN, a
+    NUL character, a lone surrogate) is an import error naming the field, at parse time."""
+    from dagsapp.serialization import serialize_dag, unstorable
+
+    out: FolderData = {"dags": {}, "import_errors": {}, "files": {}}
+    for path in paths:
+        key = str(path.resolve())
         try:
-            serialized = {dag_id: serialize_dag(bag.dags[dag_id]) for dag_id in dag_ids}
-        except Exception as exc:  # noqa: BLE001
+            dags = load_dag_file(path)
+            serialized = {d.dag_id: serialize_dag(d) for d in dags}
+            for dag_id, data in serialized.items():
+                problem = unstorable(data)
+                if problem:
+                    raise ValueError(f"DAG {dag_id!r} cannot be stored: {problem}")
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             out["import_errors"][key] = "".join(traceback.format_exception(exc))
             continue
         out["dags"].update(serialized)
-        out["files"][key] = dag_ids
+        out["files"][key] = list(serialized)
     return out
 
 
 if __name__ == "__main__":
-    import contextlib
-
-    real_stdout = sys.stdout
-    # DAG files may print while imported; keep stdout for the JSON answer alone.
-    with contextlib.redirect_stdout(sys.stderr):
-        result = serialize_folder(sys.argv[1])
-    real_stdout.write(json.dumps(result, default=str))
+    # python -m dagsapp.loader FILE OUT: the answer goes to the file OUT, never to stdout, which the
+    # DAG file may write to (print, os.write(1, ...)). Run by the DAG processor, one file per child.
+    with open(os.devnull, "w") as devnull:
+        sys.stdout = devnull
+        result = serialize_files([Path(sys.argv[1])])
+    with open(sys.argv[2] + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(result, f, default=str, allow_nan=False)
+    os.replace(sys.argv[2] + ".tmp", sys.argv[2])

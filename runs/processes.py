@@ -31,6 +31,10 @@ def scheduler_argv() -> list[str]:
     return [sys.executable, "manage.py", "scheduler"]
 
 
+def dag_processor_argv() -> list[str]:
+    return [sys.executable, "manage.py", "dag_processor"]
+
+
 def worker_argv(
     *,
     app: str = "config",

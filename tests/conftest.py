@@ -18,7 +18,7 @@ from django.db import connection
 from django.test import Client
 
 from config import celery_app
-from runs.processes import ProcessGroup, scheduler_argv, worker_answers, worker_argv
+from runs.processes import ProcessGroup, dag_processor_argv, scheduler_argv, worker_answers, worker_argv
 
 READY_TIMEOUT_SEC = 60.0
 
@@ -81,6 +81,7 @@ def live_stack(transactional_db: None, tmp_path: Path) -> Iterator[Callable[...,
         )
         stacks.append(stack)
         if scheduler:
+            stack.start("dag_processor", dag_processor_argv())
             stack.start("scheduler", scheduler_argv())
         if worker:
             stack.start("worker", worker_argv(

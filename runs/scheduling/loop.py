@@ -1,4 +1,4 @@
-"""The scheduler loop: parse DAG files when they change, create scheduled runs, pass over active runs.
+"""The scheduler loop: create scheduled runs, pass over active runs, check for lost work.
 
 Each iteration is a handful of small steps; when none did any work the loop sleeps on
 PostgreSQL LISTEN until a worker reports a finished instance or the heartbeat interval passes.
@@ -19,13 +19,11 @@ from django.utils import timezone
 from dagsapp.schedules import interval_end, next_logical_date
 from runs.models import DagModel, DagRun, DagRunState, DagRunType
 from runs.notify import SchedulerListener
-from runs.scheduling.dag_processing import folder_fingerprint, process_dags_folder
 from runs.scheduling.executors import Executor
 from runs.scheduling.steps import active_dag_run_ids, fail_dead_task_instances, requeue_lost_task_instances, schedule_dag_run
 from runs.services import DagRunError, create_dag_run
 
 log = logging.getLogger(__name__)
-DAG_DIR_CHECK_INTERVAL_SEC = 2.0
 HEALTH_CHECK_INTERVAL_SEC = 2.0
 
 
@@ -59,34 +57,16 @@ def create_scheduled_dag_runs(*, now: datetime | None = None) -> bool:
 
 
 class Scheduler:
-    def __init__(self, *, executor: Executor, dags_folder: str | None = None, parse: bool = True) -> None:
+    """Creates runs and passes over active ones. DAG files are parsed by the DAG processor, a
+    process of its own (runs/scheduling/dag_processing.py), so a slow file never holds this loop."""
+
+    def __init__(self, *, executor: Executor) -> None:
         self.executor = executor
-        self.dags_folder = dags_folder or str(settings.DAGS_FOLDER)
-        self.parse = parse
         self.stop = threading.Event()
-        self._fingerprint: tuple[tuple[str, float, int], ...] | None = None
-        self._last_dir_check = 0.0
         self._last_health_check = 0.0
 
-    def parse_if_changed(self) -> bool:
-        if not self.parse or time.monotonic() - self._last_dir_check < DAG_DIR_CHECK_INTERVAL_SEC:
-            return False
-        self._last_dir_check = time.monotonic()
-        fp = folder_fingerprint(self.dags_folder)
-        if fp == self._fingerprint:
-            return False
-        try:
-            changed = process_dags_folder(self.dags_folder)
-        except Exception:
-            log.exception("Parsing the DAG folder failed; will retry")
-            return False
-        self._fingerprint = fp
-        log.info("Parsed DAG folder %s (%d DAGs changed)", self.dags_folder, changed)
-        return changed > 0
-
     def run_once(self) -> bool:
-        did = self.parse_if_changed()
-        did |= create_scheduled_dag_runs()
+        did = create_scheduled_dag_runs()
         did |= self.check_health()
         for dag_run_id in active_dag_run_ids():
             if self.stop.is_set():

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,15 +150,35 @@ class LoadDagFileTests:
 
 
 class LoaderCommandTests:
-    def test_it_prints_dags_and_import_errors_as_json(self, tmp_path: Path) -> None:
-        folder = _dags_folder(tmp_path)
-        proc = subprocess.run(
-            [sys.executable, "-m", "dagsapp.loader", str(folder)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True,
-        )
-        result = json.loads(proc.stdout)
-        assert sorted(result["dags"]) == ["good_decorated", "good_with", "shared_id"]
+    """``python -m dagsapp.loader FILE OUT``: what the DAG processor runs in a child per file."""
+
+    def _run(self, path: Path, out: Path) -> dict[str, Any]:
+        subprocess.run([sys.executable, "-m", "dagsapp.loader", str(path), str(out)],
+                       cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True)
+        result: dict[str, Any] = json.loads(out.read_text())
+        return result
+
+    def test_it_writes_a_files_dags_as_json(self, tmp_path: Path) -> None:
+        folder = _dags_folder(tmp_path / "dags")
+        result = self._run(folder / "good.py", tmp_path / "out.json")
+        assert sorted(result["dags"]) == ["good_decorated", "good_with"]
         assert result["dags"]["good_decorated"]["tasks"]["add"]["mapping"]["kind"] == "expand"
-        assert len(result["import_errors"]) == 4
-        assert "boom while importing" in result["import_errors"][_key(folder, "raises.py")]
         assert result["files"][_key(folder, "good.py")] == ["good_with", "good_decorated"]
+        assert result["import_errors"] == {}
+
+    def test_it_writes_a_files_import_error(self, tmp_path: Path) -> None:
+        folder = _dags_folder(tmp_path / "dags")
+        result = self._run(folder / "raises.py", tmp_path / "out.json")
+        assert result["dags"] == {}
+        assert "boom while importing" in result["import_errors"][_key(folder, "raises.py")]
+
+    def test_it_keeps_its_answer_apart_from_what_the_file_writes_to_stdout(self, tmp_path: Path) -> None:
+        path = _write(tmp_path, "noisy.py", """
+            import os, sys
+            from dagsapp.sdk import DAG, EmptyOperator
+            print("{ hello")
+            os.write(1, b"not json either")
+            with DAG("noisy") as noisy:
+                EmptyOperator(task_id="a")
+        """)
+        assert sorted(self._run(path, tmp_path / "out.json")["dags"]) == ["noisy"]

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
-from runs.processes import BASE_DIR, ProcessGroup, scheduler_argv, worker_argv
+from runs.processes import BASE_DIR, ProcessGroup, dag_processor_argv, scheduler_argv, worker_argv
 
 STOP_TIMEOUT_SEC = 5.0
 READY_TIMEOUT_SEC = 30.0
@@ -208,6 +208,10 @@ class Stack:
         return self.group.processes
 
     def start_scheduler(self, name: str = "scheduler", **env: str) -> subprocess.Popen[bytes]:
+        # DAG files reach the database through the DAG processor, one per stack.
+        running = self.processes.get("dag_processor")
+        if running is None or running.poll() is not None:
+            self.group.start("dag_processor", dag_processor_argv(), env=self.env(**env))
         return self.group.start(name, scheduler_argv(), env=self.env(**env))
 
     def start_worker(self, name: str = "worker", *, concurrency: int = 4, **env: str) -> subprocess.Popen[bytes]:

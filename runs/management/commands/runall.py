@@ -40,6 +40,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, addrport: str, concurrency: int, stop_timeout: float, **options: Any) -> None:
         children = [
+            Child("dag-proc", processes.dag_processor_argv()),
             Child("scheduler", processes.scheduler_argv()),
             Child("worker", processes.worker_argv(concurrency=concurrency)),
             Child("web", processes.web_argv(addrport)),

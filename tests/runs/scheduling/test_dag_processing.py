@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.db import connection
 
 from runs.models import DagImportError, DagModel, SerializedDag
-from runs.scheduling.dag_processing import process_dags_folder
+from runs.scheduling.dag_processing import DagProcessor, process_dags_folder
 from runs.services import create_dag_run
 from tests.dag_sources import daily
 from tests.runs.factories import write_dag
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 ONE_TASK = """
 with DAG("versioned") as the_dag:
@@ -165,3 +169,69 @@ class ScheduleTests:
         process_dags_folder(tmp_path)
 
         assert DagModel.objects.get(dag_id="versioned").next_dagrun is None
+
+
+CANARY = """
+with DAG("canary") as the_dag:
+    EmptyOperator(task_id="sing")
+"""
+
+# Each line: what a careless or hostile DAG file does, and what its import error must say.
+HOSTILE_FILES = {
+    "exits": ("import os\nos._exit(0)\n", "exited with code 0"),
+    "segfaults": ("import ctypes\nctypes.string_at(0)\n", "killed by signal SIGSEGV"),
+    "writes_to_fd_1": ('import os\nos.write(1, b"{not json")\n' + CANARY.replace("canary", "noisy"), None),
+    "nan_param": ('with DAG("nan_param", params={"t": float("nan")}) as the_dag:\n    EmptyOperator(task_id="a")\n', "params.t is nan"),
+    "nul_doc": ('with DAG("nul_doc", doc_md="a\\x00b") as the_dag:\n    EmptyOperator(task_id="a")\n', "doc_md contains a NUL character"),
+    "nul_error": ('raise ValueError("\\x00")\n', "ValueError"),
+    "surrogate_tag": ('with DAG("surrogate_tag", tags=["\\ud800"]) as the_dag:\n    EmptyOperator(task_id="a")\n', "lone surrogate"),
+    "hangs": ("while True:\n    pass\n", "took more than 3 s to import"),
+    "swallows_the_timeout": ("while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass\n",
+                             "took more than 3 s to import"),
+}
+
+
+class HostileDagFileTests:
+    @pytest.fixture(autouse=True)
+    def _short_timeout(self, settings: Any) -> None:
+        settings.DAG_FILE_PROCESSOR_TIMEOUT = 3.0
+
+    @pytest.mark.parametrize("kind", list(HOSTILE_FILES))
+    def test_it_turns_what_a_file_does_into_its_own_import_error(self, tmp_path: Path, kind: str) -> None:
+        source, message = HOSTILE_FILES[kind]
+        write_dag(tmp_path, CANARY, name="canary.py")
+        hostile = write_dag(tmp_path, source, name=f"{kind}.py")
+
+        process_dags_folder(tmp_path)
+
+        assert DagModel.objects.filter(dag_id="canary", is_active=True).exists()
+        errors = {e.filename: e.stacktrace for e in DagImportError.objects.all()}
+        if message is None:
+            assert errors == {}
+            assert DagModel.objects.filter(dag_id="noisy", is_active=True).exists()
+        else:
+            assert list(errors) == [str(hostile.resolve())]
+            assert message in errors[str(hostile.resolve())]
+            assert "\x00" not in errors[str(hostile.resolve())]
+
+    def test_it_registers_the_other_files_while_one_hangs(self, tmp_path: Path) -> None:
+        write_dag(tmp_path, HOSTILE_FILES["hangs"][0], name="a_hangs.py")
+        write_dag(tmp_path, CANARY, name="b_canary.py")
+        processor = DagProcessor(dags_folder=str(tmp_path))
+
+        def process() -> None:
+            try:
+                processor.run_once()
+            finally:
+                connection.close()  # this thread's own connection
+
+        done = threading.Thread(target=process)
+        done.start()
+        try:
+            deadline = time.monotonic() + 2.5
+            while time.monotonic() < deadline and not DagModel.objects.filter(dag_id="canary").exists():
+                time.sleep(0.05)
+            assert DagModel.objects.filter(dag_id="canary", is_active=True).exists()
+        finally:
+            done.join()
+        assert DagImportError.objects.count() == 1

@@ -53,7 +53,7 @@ class SchedulerLoopTests:
         victim = make_run(tmp_path, TWO_STEPS, dag_id="two_steps")
         other = create_dag_run(dag_id="two_steps", logical_date=timezone.now())
         poisoned(monkeypatch, step, victim)
-        scheduler = Scheduler(executor=InlineExecutor(), parse=False)
+        scheduler = Scheduler(executor=InlineExecutor())
 
         scheduler.run_once()  # must not raise
 
@@ -67,6 +67,6 @@ class SchedulerLoopTests:
         XCom.objects.create(dag_run=run, task_id="make", map_index=-1, key="return_value", value=[1, 2])
         poisoned(monkeypatch, "name_mapped_instances", run)
 
-        Scheduler(executor=InlineExecutor(), parse=False).run_once()
+        Scheduler(executor=InlineExecutor()).run_once()
 
         assert states(run, "add") == {0: "queued", 1: "queued"}
