@@ -218,6 +218,10 @@ DAGS_FOLDER = env_path("DAGS_FOLDER", BASE_DIR / "dags")
 MAX_MAP_LENGTH = env_int("MAX_MAP_LENGTH", 1024, minimum=0)
 SCHEDULER_HEARTBEAT_SEC = env_float("SCHEDULER_HEARTBEAT_SEC", 1.0, minimum=0.0)
 # The DAG processor kills a DAG file's import after this long (Airflow's dag_file_processor_timeout).
+# A task's XCom value larger than this (bytes of JSON) is refused: the try fails with a clear error.
+MAX_XCOM_SIZE = env_int("MAX_XCOM_SIZE", 1024 * 1024, minimum=1)
+# Pages show this many characters of a value (an XCom, a rendered argument); the rest is downloadable.
+MAX_DISPLAY_CHARS = env_int("MAX_DISPLAY_CHARS", 20_000, minimum=100)
 DAG_FILE_PROCESSOR_TIMEOUT = env_float("DAG_FILE_PROCESSOR_TIMEOUT", 50.0, minimum=1.0)
 # A running instance heartbeats every TASK_HEARTBEAT_SEC; with none for TASK_HEARTBEAT_TIMEOUT_SEC
 # its worker is taken for dead and the instance is retried or failed.

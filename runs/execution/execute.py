@@ -29,8 +29,8 @@ from dagsapp.serialization import DagData, TaskData
 from runs.execution.dagbag import get_dag
 from runs.execution.interrupts import TaskInstanceTakenAway, unwatch_try, watch_try
 from runs.execution.prefetch import BatchPrefetch, Preloaded, prefetch_batch
-from runs.execution.rendering import json_safe, mask_secrets
-from runs.execution.task_context import RuntimeTaskInstance, build_context, push_xcom
+from runs.execution.rendering import json_safe, mask_secrets, shorten_for_display
+from runs.execution.task_context import RuntimeTaskInstance, build_context, check_xcom_size, push_xcom
 from runs.logs import TaskLogWriter, TryLogger, WriterHandler
 from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
 from runs.models.xcom import RETURN_VALUE
@@ -381,6 +381,8 @@ def _commit_success(*, ti: TaskInstance, task_data: TaskData, result: Any, pendi
             payload = json.dumps(result) if result is not None else None
         except (TypeError, ValueError) as exc:
             raise TypeError(f"the return value of task {ti.task_id!r} is not JSON-serializable: {exc}") from None
+        if payload is not None:
+            check_xcom_size(task_id=ti.task_id, key=RETURN_VALUE, payload=payload)
         params = _claim_params(claim_next[0], claim_next[1], end) if claim_next is not None else {}
         with connection.cursor() as cur:
             pending = pending or {}
@@ -448,7 +450,9 @@ def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task
         except Exception:  # noqa: BLE001 - rendered again, and reported, after the task ran
             pass
     secrets: set[str] = set()
-    mapped = {"mapped_kwargs": mask_secrets(json_safe(prepared.mapping.kwargs), secrets)} if prepared.mapping is not None else {}
+    shown = settings.MAX_DISPLAY_CHARS
+    mapped = ({"mapped_kwargs": shorten_for_display(mask_secrets(json_safe(prepared.mapping.kwargs), secrets), max_chars=shown)}
+              if prepared.mapping is not None else {})
     try:
         rendered = render_fields(prepared, task, resolver, ti.map_index, context)
     except Exception:
@@ -457,7 +461,7 @@ def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task
         if writer is not None:
             writer.redact(secrets)
         raise
-    fields = mask_secrets(json_safe(rendered), secrets)
+    fields = shorten_for_display(mask_secrets(json_safe(rendered), secrets), max_chars=shown)
     if writer is not None:
         writer.redact(secrets)
     # Shown while the task runs (written by the flusher within half a second, off this path),

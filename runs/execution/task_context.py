@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from dagsapp.expandinput import MappingInfo
@@ -64,11 +65,25 @@ class _VarAccessor:
             return default
 
 
+class XComTooLarge(ValueError):
+    pass
+
+
+def check_xcom_size(*, task_id: str, key: str, payload: str) -> None:
+    """Refuse a value over MAX_XCOM_SIZE: stored, it would be copied into every downstream and page."""
+    size = len(payload.encode("utf-8"))
+    if size > settings.MAX_XCOM_SIZE:
+        what = "the return value" if key == RETURN_VALUE else f"the XCom {key!r}"
+        raise XComTooLarge(f"{what} of task {task_id!r} is {size:,} bytes of JSON, more than the limit of "
+                           f"{settings.MAX_XCOM_SIZE:,} (MAX_XCOM_SIZE); store large data elsewhere and return a reference")
+
+
 def push_xcom(*, dag_run_id: int, task_id: str, map_index: int, key: str, value: Any) -> None:
     try:
         payload = json.dumps(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"the value pushed as {key!r} by task {task_id!r} is not JSON-serializable: {exc}") from None
+    check_xcom_size(task_id=task_id, key=key, payload=payload)
     with connection.cursor() as cur:
         cur.execute(
             "INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at) VALUES (%s, %s, %s, %s, %s::jsonb, now())"

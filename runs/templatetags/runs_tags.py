@@ -12,6 +12,11 @@ register = template.Library()
 
 
 @register.filter
+def thousands(value: int) -> str:
+    return f"{value:,}"
+
+
+@register.filter
 def pretty_json(value: Any) -> str:
     """Indented JSON as plain text; the template escapes it like any other string."""
     return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)

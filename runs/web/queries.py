@@ -1,6 +1,7 @@
 """Read-side queries for the dashboard: aggregated in SQL, so no page loads every task instance."""
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -9,11 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
 from runs import summaries
-from runs.models import DagImportError, DagModel, DagRun, TaskInstance, TaskInstanceState, XCom
+from runs.models import DagImportError, DagModel, DagRun, TaskInstance, TaskInstanceState
 
 S = TaskInstanceState
 
@@ -287,9 +289,27 @@ def run_choices(dag_id: str, limit: int) -> list[Mapping[str, Any]]:
     return list(DagRun.objects.filter(dag_id=dag_id).order_by("-logical_date").values("run_id", "state")[:limit])
 
 
-def instance_xcoms(ti: TaskInstance) -> list[Mapping[str, Any]]:
-    return list(XCom.objects.filter(dag_run_id=ti.dag_run_id, task_id=ti.task_id, map_index=ti.map_index)
-                .order_by("key").values("key", "value"))
+def instance_xcoms(ti: TaskInstance, *, max_chars: int) -> list[dict[str, Any]]:
+    """The instance's XComs for display: whole when small; else only the first ``max_chars``
+    characters of the JSON are read from the database (a 50 MB value never reaches the page)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT key, length(value::text), CASE WHEN length(value::text) <= %(max)s THEN value::text END, left(value::text, %(max)s)"
+            " FROM runs_xcom WHERE dag_run_id = %(run)s AND task_id = %(task)s AND map_index = %(index)s ORDER BY key",
+            {"max": max_chars, "run": ti.dag_run_id, "task": ti.task_id, "index": ti.map_index},
+        )
+        rows = cur.fetchall()
+    return [{"key": key, "size": size, "truncated": whole is None, "preview": preview,
+             "value": json.loads(whole) if whole is not None else None} for key, size, whole, preview in rows]
+
+
+def xcom_json(ti: TaskInstance, key: str) -> str | None:
+    """One XCom's whole value as JSON text (the download of a value too large to show)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT value::text FROM runs_xcom WHERE dag_run_id = %s AND task_id = %s AND map_index = %s AND key = %s",
+                    [ti.dag_run_id, ti.task_id, ti.map_index, key])
+        row = cur.fetchone()
+    return row[0] if row else None
 
 
 def in_group(user: AbstractBaseUser | AnonymousUser, group: str) -> bool:

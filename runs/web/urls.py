@@ -27,6 +27,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(f"{TASK}/selection/", actions.task_instances_action, name="task_instances_action"),
     path(f"{TI}/", task_instances.task_instance, name="task_instance"),
     path(f"{TI}/log/", task_instances.task_instance_log, name="task_instance_log"),
+    path(f"{TI}/xcom/", task_instances.task_instance_xcom, name="task_instance_xcom"),
     path(f"{TI}/clear/", actions.task_instance_clear, name="task_instance_clear"),
     path(f"{TI}/mark/", actions.task_instance_mark, name="task_instance_mark"),
     path(f"{API_TASK}/mapped", api.api_mapped_instances, name="api_mapped_instances"),

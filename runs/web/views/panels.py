@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.urls import reverse
 
 from dagsapp.serialization import TaskData
@@ -128,5 +129,5 @@ def instance_context(request: HtmxHttpRequest, run: DagRun, task: TaskData, ti: 
         context["log_text"], context["log_seq"] = read_log(ti.pk, try_number) if ti.try_number else ("", -1)
         context["log_live"] = context["ti_active"] and try_number == ti.try_number
     elif tab == "xcom":
-        context["xcoms"] = instance_xcoms(ti)
+        context["xcoms"] = instance_xcoms(ti, max_chars=settings.MAX_DISPLAY_CHARS)
     return context

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from runs.logs import read_log
 from runs.models.taskinstance import UNFINISHED_STATES
+from runs.web.queries import xcom_json
 from runs.web.views.common import (
     HtmxHttpRequest,
     get_dag_or_404,
@@ -60,6 +61,21 @@ def task_instance(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: s
         return render(request, "runs/task_instance.html", context)
     response = render(request, "runs/_instance_panel.html", context)
     return _stop_polling_if(response, not context["panel_live"], request, "instance-panel")
+
+
+@require_GET
+@login_required
+def task_instance_xcom(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
+    """One XCom's whole value as a JSON download (the page shows only the first characters of a large one)."""
+    run = get_dag_run_or_404(dag_id, run_id)
+    ti = get_task_instance_or_404(run, task_id, map_index)
+    key = request.GET.get("key", "return_value")
+    text = xcom_json(ti, key)
+    if text is None:
+        raise Http404(f"No XCom {key!r} for this instance")
+    response = HttpResponse(text, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{ti.task_id}-{ti.map_index}-xcom.json"'
+    return response
 
 
 @require_GET

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -466,3 +467,38 @@ class NameRenderedAfterTheTryTests:
         run = run_dag_run_inline(run, timeout=60)
 
         assert ti(run, "plain", 0).rendered_map_index == "7-none"
+
+
+BIG = """
+@task
+def big():
+    return "x" * 5000
+
+@task
+def show(v):
+    return len(v)
+
+with DAG("big") as the_dag:
+    show(big())
+"""
+
+
+class SizeCapTests:
+    def test_it_refuses_a_result_over_the_xcom_limit_with_the_tasks_name(self, tmp_path: Path, settings: Any) -> None:
+        settings.MAX_XCOM_SIZE = 1000
+        run = make_run(tmp_path, BIG, dag_id="big")
+        [big_id] = step(run)
+
+        assert execute_task_instance(big_id) == "failed"
+
+        assert "the return value of task 'big' is 5,002 bytes of JSON, more than the limit of 1,000 (MAX_XCOM_SIZE)" in log_of(run, "big")
+        assert result(run, "big") is None
+
+    def test_it_stores_a_shortened_copy_of_a_large_argument_for_display(self, tmp_path: Path, settings: Any) -> None:
+        settings.MAX_DISPLAY_CHARS = 100
+        run = make_run(tmp_path, BIG, dag_id="big")
+        run = run_dag_run_inline(run, timeout=60)
+
+        assert result(run, "show") == 5000  # the task got the whole value
+        shown = ti(run, "show").rendered_fields["fields"]["op_args"][0]
+        assert shown.startswith("x" * 100) and shown.endswith("(4,900 more characters not shown)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.test import Client
 
@@ -139,6 +140,18 @@ class TaskInstancePageTests:
         body = operator_client.get(_ti(run, "add", 0) + "?tab=xcom").content.decode()
         assert "return_value" in body and "other" in body
         assert "&lt;script&gt;" in body and "<script>alert" not in body
+
+    def test_it_shows_the_start_of_a_large_xcom_with_a_download_link(self, operator_client: Client, run: DagRun,
+                                                                     settings: Any) -> None:
+        settings.MAX_DISPLAY_CHARS = 1000
+        XCom.objects.create(dag_run=run, task_id="add", map_index=0, key="return_value", value=["x" * 500] * 40 + ["<end>"])
+        body = operator_client.get(_ti(run, "add", 0) + "?tab=xcom").content.decode()
+        assert "Download the whole value" in body
+        assert "&lt;end&gt;" not in body and len(body) < 20_000
+        download = operator_client.get(_ti(run, "add", 0, "xcom/"), {"key": "return_value"})
+        assert download.status_code == 200 and download["Content-Disposition"].startswith("attachment")
+        assert download.json()[-1] == "<end>"
+        assert operator_client.get(_ti(run, "add", 0, "xcom/"), {"key": "nope"}).status_code == 404
 
     def test_it_refreshes_the_whole_panel_while_the_run_is_active(self, operator_client: Client, run: DagRun) -> None:
         # add[1] succeeded, then is cleared: the whole panel (details, actions) follows it, not only the summary.
