@@ -156,7 +156,7 @@ class MapKeyTests:
             with pytest.raises(UnmappableArgument, match="not ParamRef"):
                 show.partial(map_key=str).expand(v=ParamRef("p"))
             mapped = show.expand(v=[1, 2])
-            with pytest.raises(UnmappableArgument, match="results of the mapped task 'show'"):
+            with pytest.raises(UnmappableArgument, match="results of the mapped task"):
                 BashOperator.partial(task_id="b", map_key=str).expand(bash_command=mapped)
 
     def test_it_reports_a_map_key_that_fails_on_a_literal_when_parsed(self) -> None:
