@@ -107,9 +107,10 @@ class ExpansionIdentitiesTests:
 
     def test_it_combines_zipped_inputs(self) -> None:
         tasks = self._spec(lambda: show.expand(v=make().zip(make())))
-        resolver = FakeResolver(results={"make": [1, 2]}, identities={"make": ["i1", "i2"]})
+        resolver = FakeResolver(results={"make": [1, 2], "make__1": [3, 4]},
+                                identities={"make": ["i1", "i2"], "make__1": ["j1", "j2"]})
         assert expansion_identities(tasks["show"]["mapping"]["input"], resolver, consumer="show") == [
-            combine(["i1", "i1"]), combine(["i2", "i2"])]
+            combine(["i1", "j1"]), combine(["i2", "j2"])]
 
 
 class MapKeyTests:
