@@ -182,10 +182,11 @@ def clear_mapped_task_changed(*, dag_run: DagRun, task_id: str, downstream: bool
     keeping the success of every index whose item is unchanged (dagsapp.identity).
 
     Which items changed is known only once the inputs are there (an upstream may be running
-    again), so nothing is reset here: the placeholder asks the expansion to compare identities
-    and re-run every index that is new, changed or did not succeed. With ``downstream``, the
-    tasks after it are cleared as ``clear_mapped_task`` does. Returns how many downstream
-    instances were cleared.
+    again), so the placeholder asks the expansion to compare identities and re-run every index
+    that is new or changed. An index that did not succeed runs again whatever its item, so it is
+    cleared now: left failed, it would fail the downstream before the expansion. With
+    ``downstream``, the tasks after it are cleared as ``clear_mapped_task`` does. Returns how
+    many instances were cleared now.
     """
     data = dag_run.serialized_dag.dag_data()
     task = data["tasks"].get(task_id)
@@ -193,10 +194,10 @@ def clear_mapped_task_changed(*, dag_run: DagRun, task_id: str, downstream: bool
         raise DagRunError(f"Task {task_id!r} is not a mapped task of DAG {dag_run.dag_id!r}")
     with transaction.atomic():
         DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
+        n = _reset(dag_run, data, Q(task_id=task_id, map_index__gte=0) & ~Q(state=TaskInstanceState.SUCCESS))
         TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index=-1).delete()
         TaskInstance.objects.create(dag_run=dag_run, task_id=task_id, map_index=-1, state=TaskInstanceState.NONE,
                                     max_tries=int(task["retries"]), keep_unchanged=True)
-        n = 0
         if downstream:
             for d in _downstream_ids(data, task_id):
                 dt = data["tasks"][d]

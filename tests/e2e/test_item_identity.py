@@ -43,7 +43,7 @@ class ItemIdentityOnTheLiveStackTests:
         clear_mapped_task_changed(dag_run=run, task_id="price", downstream=True)
         run = wait_for_dag_run(run, timeout=RUN_TIMEOUT_SEC)
 
-        assert run.state == "success", stack.report()
+        assert run.state == "success", (results(run, "price"), results(run, "total"), results(run, "list_orders"))
         assert results(run, "price") == [(0, "success", 1), (1, "success", 2), (2, "success", 2), (3, "success", 1)]
         assert return_values(run, "price") == [20, 30, 50, 10]
         assert return_values(run, "total") == [110]

@@ -23,6 +23,7 @@ from tests.runs.factories import (
     data,
     expand,
     make_run,
+    schedule,
     set_state,
     states,
     ti,
@@ -199,6 +200,21 @@ class ClearOnlyNewChangedAndFailedTests:
         record(run, ["b", "b"])
         expand(run, "add")
         assert states(run, "add") == {0: NONE, 1: SUCCESS}
+
+    def test_it_clears_what_runs_again_anyway_at_once_so_the_downstream_waits(self, tmp_path: Path) -> None:
+        run = _run(tmp_path)
+        record(run, ["a", "b"])
+        expand(run, "add")
+        finish(run, {0: SUCCESS, 1: FAILED})
+        clear_task_instances(dag_run=run, task_id="make", map_indexes=[-1])
+
+        assert clear_mapped_task_changed(dag_run=run, task_id="add", downstream=True) == 2  # add[1] and total
+
+        assert states(run, "add") == {-1: NONE, 0: SUCCESS, 1: NONE}
+        schedule(run)
+        # A failed index left as it was would have made `total` upstream_failed before the expansion.
+        assert states(run, "total") == {-1: NONE}
+        assert states(run, "add") == {-1: NONE, 0: SUCCESS, 1: NONE}
 
     def test_it_clears_the_downstream_when_asked(self, tmp_path: Path) -> None:
         run = _run(tmp_path)
