@@ -1,7 +1,8 @@
 """2. Expansion: runs.scheduling.steps.expand_mapped_task from the -1 placeholder to N rows, ready to queue.
 
-The upstream's length is recorded directly (a TaskMap row), as if it had just succeeded; the
-timing covers the expansion and its commit, as inside the scheduler's pass over a run.
+The upstream's length is recorded directly (a TaskMap row, with the item identities its worker
+computes), as if it had just succeeded; the timing covers the expansion and its commit, as inside
+the scheduler's pass over a run (reading the identities and copying one into each instance included).
 """
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ def expand_once(n: int) -> float:
     from django.db import transaction
     from django.test.utils import override_settings
 
+    from dagsapp.identity import DEFAULT_IDENTITIES, item_identities
     from runs.models import DagRun, TaskInstance, TaskInstanceState, TaskMap
     from runs.scheduling.steps import expand_mapped_task
 
     run = finished_run("bench_throughput", run_id=f"bench_expand_{n}_{uuid.uuid4().hex[:8]}")
     TaskInstance.objects.filter(dag_run=run, task_id="numbers").update(state=TaskInstanceState.SUCCESS, try_number=1)
-    TaskMap.objects.create(dag_run=run, task_id="numbers", map_index=-1, length=n)
+    TaskMap.objects.create(dag_run=run, task_id="numbers", map_index=-1, length=n,
+                           identities={DEFAULT_IDENTITIES: item_identities(list(range(n)))})
     run = DagRun.objects.select_related("serialized_dag").get(pk=run.pk)
     data = run.serialized_dag.data
     with override_settings(MAX_MAP_LENGTH=max(n, 1024)):

@@ -202,7 +202,10 @@ class OperatorPartial:
 
     def __init__(self, operator_class: type[BaseOperator], kwargs: dict[str, Any]) -> None:
         self.operator_class = operator_class
-        self.kwargs = merge_default_args(operator_class, dict(kwargs))
+        kwargs = dict(kwargs)
+        # Not an operator argument: how the mapped task tells its items apart (dagsapp.identity).
+        self.map_key = kwargs.pop("map_key", None)
+        self.kwargs = merge_default_args(operator_class, kwargs)
         name = f"{operator_class.__name__}.partial"
         if "task_id" not in self.kwargs:
             raise TypeError(f"{name}() needs a task_id")
@@ -244,7 +247,8 @@ class OperatorPartial:
         if self._expanded:
             raise TypeError("a partial() can be expanded only once")
         self._expanded = True
-        return MappedOperator(operator_class=self.operator_class, partial_kwargs=self.kwargs, expand_input=expand_input)
+        return MappedOperator(operator_class=self.operator_class, partial_kwargs=self.kwargs, expand_input=expand_input,
+                              map_key=self.map_key)
 
 
 def validate_expand_kwargs(call: str, mapped_kwargs: dict[str, Any]) -> None:
@@ -285,10 +289,15 @@ class MappedOperator(Node):
         partial_kwargs: dict[str, Any],
         expand_input: ExpandInput,
         mapped_into: str | None = None,
+        map_key: Callable[[Any], Any] | None = None,
     ) -> None:
         from dagsapp.dag import DagContext
+        from dagsapp.identity import validate_map_key
         from dagsapp.taskgroup import TaskGroupContext
 
+        if map_key is not None:
+            validate_map_key(f"{partial_kwargs['task_id']}.partial(map_key=...)", map_key, expand_input)
+        self.map_key = map_key
         self._init_node()
         self.operator_class = operator_class
         self.partial_kwargs = {k: v for k, v in partial_kwargs.items() if k not in _CONTEXT_PARAMS}

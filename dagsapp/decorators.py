@@ -117,6 +117,9 @@ class _TaskPartial:
     def __init__(self, decorator: _TaskDecorator, kwargs: dict[str, Any]) -> None:
         self.decorator = decorator
         name = decorator.function.__name__
+        kwargs = dict(kwargs)
+        # Not an argument of the function: how the mapped task tells its items apart (dagsapp.identity).
+        self.map_key = kwargs.pop("map_key", None)
         self.task_kwargs = {**decorator.task_kwargs, **{k: v for k, v in kwargs.items() if k in TASK_PARAMS}}
         self.op_kwargs = {k: v for k, v in kwargs.items() if k not in TASK_PARAMS}
         decorator.sig.check_names(f"{name}.partial()", list(self.op_kwargs))
@@ -173,7 +176,7 @@ class _TaskPartial:
         )
         op = MappedOperator(
             operator_class=DecoratedPythonOperator, partial_kwargs=partial_kwargs, expand_input=expand_input,
-            mapped_into="op_kwargs",
+            mapped_into="op_kwargs", map_key=self.map_key,
         )
         return PlainXComArg(op)
 

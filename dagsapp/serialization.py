@@ -15,6 +15,7 @@ from dagsapp.baseoperator import MappedOperator
 from dagsapp.dag import DAG
 from dagsapp.exceptions import DagDefinitionError
 from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput
+from dagsapp.identity import item_identities
 from dagsapp.taskgroup import TaskGroup
 from dagsapp.taskmixin import Node
 
@@ -28,6 +29,8 @@ class LiteralSource(TypedDict):
     length: int
     items: NotRequired[list[Any]]
     pairs: NotRequired[list[list[Any]]]
+    # The items' identities from the consumer's partial(map_key=...), computed at parse time.
+    identities: NotRequired[list[str]]
 
 
 class XComSource(TypedDict):
@@ -131,6 +134,10 @@ class TaskData(TypedDict):
     feeds_mapping: bool
     feeds_mapping_limits: list[int | None]
     doc_md: str | None
+    # partial(map_key=...) was given (dagsapp.identity); on a producer, the tasks mapping over
+    # its result with a map_key, which its worker applies when it records the TaskMap.
+    map_key: NotRequired[bool]
+    map_key_consumers: NotRequired[list[str]]
 
 
 class ChildRef(TypedDict):
@@ -212,11 +219,34 @@ def _input_spec(expand_input: ExpandInput) -> ExpandInputSpec:
     return kwargs_spec
 
 
+def _map_key_identities(task: MappedOperator, spec: ExpandInputSpec) -> None:
+    """A literal's identities under the task's map_key, computed now: the DAG file is at hand."""
+    if task.map_key is None:
+        return
+    if isinstance(task.expand_input, DictOfListsExpandInput):
+        ((name, live),) = task.expand_input.value.items()
+        assert spec["type"] == "dict_of_lists"
+        src = spec["args"][name]
+    else:
+        live = task.expand_input.value
+        assert spec["type"] == "list_of_dicts"
+        src = spec["source"]
+    if src["t"] != "literal":
+        return
+    call = f"{task.task_id}.partial(map_key=...)"
+    try:
+        src["identities"] = item_identities(live, map_key=task.map_key, call=call)
+    except Exception as exc:
+        raise DagDefinitionError(f"{call} failed on the literal input: {exc}") from exc
+
+
 def _mapping(task: Node) -> MappingSpec | None:
     if isinstance(task, MappedOperator):
+        spec = _input_spec(task.expand_input)
+        _map_key_identities(task, spec)
         if isinstance(task.expand_input, DictOfListsExpandInput):
-            return {"kind": "expand", "input": _input_spec(task.expand_input)}
-        return {"kind": "expand_kwargs", "input": _input_spec(task.expand_input)}
+            return {"kind": "expand", "input": spec}
+        return {"kind": "expand_kwargs", "input": spec}
     group = task.mapped_group
     if group is not None:
         assert group.expand_input is not None and group.group_id is not None
@@ -276,6 +306,8 @@ def serialize_dag(dag: DAG) -> DagData:
             "feeds_mapping_limits": [],
             "doc_md": t.doc_md,  # type: ignore[attr-defined]
         }
+        if isinstance(t, MappedOperator) and t.map_key is not None:
+            tasks[task_id]["map_key"] = True
     # A task whose whole result is mapped over records its length (TaskMap); the limits of the
     # tasks mapping over it are kept so the runtime can apply the most permissive one.
     for consumer in tasks.values():
@@ -286,6 +318,8 @@ def serialize_dag(dag: DAG) -> DagData:
             if producer is not None and not src["mapped"]:
                 producer["feeds_mapping"] = True
                 producer["feeds_mapping_limits"].append(consumer["max_map_length"])
+                if consumer.get("map_key"):
+                    producer.setdefault("map_key_consumers", []).append(consumer["task_id"])
     groups: dict[str, TaskGroupData] = {}
     for gid, g in dag.task_groups.items():
         groups[gid] = _group(g)

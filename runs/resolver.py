@@ -8,9 +8,10 @@ from typing import Any, NamedTuple
 from django.db import connection
 
 from dagsapp.exceptions import MappingError
+from dagsapp.identity import DEFAULT_IDENTITIES, IDENTITY_LENGTH
 from dagsapp.serialization import DagData
 from dagsapp.xcom_arg import Item
-from runs.models import DagRun, TaskInstance, TaskInstanceState, Variable, XCom
+from runs.models import DagRun, TaskInstance, TaskInstanceState, TaskMap, Variable, XCom
 from runs.models.taskinstance import UNFINISHED_STATES
 from runs.models.xcom import RETURN_VALUE
 from runs.sqltext import literal
@@ -153,6 +154,28 @@ class DbResolver:
                                        defaults={"value": var.val})
             return XCom.objects.get(dag_run=self.dag_run, task_id=VARIABLE_SNAPSHOT_TASK, map_index=-1, key=key).value
         raise MappingError(f"unknown reference kind {kind!r}")
+
+    # identities (scheduler, dagsapp.identity)
+    def xcom_identities(self, task_id: str, *, mapped: bool, consumer: str) -> list[str | None] | None:
+        if mapped:
+            # One item per instance of a mapped upstream: nobody recorded its identity, so it is
+            # hashed here, in SQL (md5 of PostgreSQL's canonical jsonb text), in one query.
+            with connection.cursor() as cur:
+                cur.execute(
+                    f"SELECT left(md5(value::text), {IDENTITY_LENGTH}) FROM runs_xcom WHERE dag_run_id = %s AND task_id = %s"
+                    " AND key = %s AND map_index >= 0 ORDER BY map_index",
+                    [self.dag_run.pk, task_id, RETURN_VALUE])
+                return [r[0] for r in cur.fetchall()]
+        row = TaskMap.objects.filter(dag_run=self.dag_run, task_id=task_id, map_index=-1).values_list("identities", "keys").first()
+        if row is None:
+            return None
+        identities, keys = row
+        identities = identities or {}
+        if consumer in identities:
+            return list(identities[consumer])
+        if DEFAULT_IDENTITIES in identities:
+            return list(identities[DEFAULT_IDENTITIES])
+        return list(keys) if keys is not None else None
 
     # values (worker)
     def xcom_value(self, task_id: str, *, mapped: bool, map_index: int | None = None) -> Any:

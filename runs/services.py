@@ -177,6 +177,35 @@ def clear_mapped_task(*, dag_run: DagRun, task_id: str, downstream: bool = False
     return n
 
 
+def clear_mapped_task_changed(*, dag_run: DagRun, task_id: str, downstream: bool = False) -> int:
+    """Clear only new, changed and failed: expand the mapped task again from its current inputs,
+    keeping the success of every index whose item is unchanged (dagsapp.identity).
+
+    Which items changed is known only once the inputs are there (an upstream may be running
+    again), so the placeholder asks the expansion to compare identities and re-run every index
+    that is new or changed. An index that did not succeed runs again whatever its item, so it is
+    cleared now: left failed, it would fail the downstream before the expansion. With
+    ``downstream``, the tasks after it are cleared as ``clear_mapped_task`` does. Returns how
+    many instances were cleared now.
+    """
+    data = dag_run.serialized_dag.dag_data()
+    task = data["tasks"].get(task_id)
+    if task is None or task["mapping"] is None:
+        raise DagRunError(f"Task {task_id!r} is not a mapped task of DAG {dag_run.dag_id!r}")
+    with transaction.atomic():
+        DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
+        n = _reset(dag_run, data, Q(task_id=task_id, map_index__gte=0) & ~Q(state=TaskInstanceState.SUCCESS))
+        TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index=-1).delete()
+        TaskInstance.objects.create(dag_run=dag_run, task_id=task_id, map_index=-1, state=TaskInstanceState.NONE,
+                                    max_tries=int(task["retries"]), keep_unchanged=True)
+        if downstream:
+            for d in _downstream_ids(data, task_id):
+                dt = data["tasks"][d]
+                n += _reexpand(dag_run, data, d) if dt["mapping"] is not None else _reset(dag_run, data, Q(task_id=d))
+        _reopen_run(dag_run)
+    return n
+
+
 def mark_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int], state: str) -> int:
     """Set instances to success or failed by hand; a running try's late result is then discarded."""
     if state not in (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED):

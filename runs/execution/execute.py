@@ -24,6 +24,7 @@ from dagsapp.exceptions import (
     UnmappableXComLengthPushed,
     UnmappableXComTypePushed,
 )
+from dagsapp.identity import DEFAULT_IDENTITIES, item_identities
 from dagsapp.instance import prepare_instance, render_fields, render_map_index
 from dagsapp.serialization import DagData, TaskData
 from runs.execution.dagbag import get_dag
@@ -59,7 +60,24 @@ def record_task_map(*, ti: TaskInstance, task: TaskData, value: Any) -> None:
             raise TypeError(f"Task {ti.task_id!r} returned a dict to map over with a non-string key {bad[0]!r}; keys must be strings")
         keys = list(value)
     TaskMap.objects.update_or_create(dag_run_id=ti.dag_run_id, task_id=ti.task_id, map_index=ti.map_index,
-                                     defaults={"length": len(value), "keys": keys})
+                                     defaults={"length": len(value), "keys": keys, "identities": task_map_identities(ti, task, value)})
+
+
+def task_map_identities(ti: TaskInstance, task: TaskData, value: Any) -> dict[str, list[str]]:
+    """The identities of the result's items, recorded with its TaskMap (dagsapp.identity): the
+    scheduler, which never runs user code, copies them into the instances it expands."""
+    out: dict[str, list[str]] = {}
+    if not isinstance(value, dict):
+        out[DEFAULT_IDENTITIES] = item_identities(value)
+    consumers = task.get("map_key_consumers") or []
+    if consumers:
+        run, data = load_dag_run(ti.dag_run_id)
+        dag = get_dag(run.dag_id, data["fileloc"])
+        for consumer in consumers:
+            map_key = getattr(dag.get_task(consumer), "map_key", None)
+            if map_key is not None:
+                out[consumer] = item_identities(value, map_key=map_key, call=f"{consumer}.partial(map_key=...)")
+    return out
 
 
 # Claim a try in one statement: only a queued instance becomes running, once per try, so a
@@ -70,7 +88,7 @@ _CLAIM_SQL = (
     " hostname = %(c_host)s, pid = %(c_pid)s, next_retry_at = NULL, heartbeat_at = %(c_now)s, updated_at = %(c_now)s"
     f" WHERE ti.id = %(c_id)s AND ti.state = {literal(S.QUEUED)} RETURNING ti.dag_run_id, ti.task_id, ti.map_index, ti.try_number,"
     " ti.max_tries, (SELECT tm.id FROM runs_taskmap tm WHERE tm.dag_run_id = ti.dag_run_id AND tm.task_id = %(c_up)s"
-    " AND tm.map_index = -1)"
+    " AND tm.map_index = -1), ti.item_identity"
 )
 
 
@@ -143,7 +161,7 @@ def _claim_try(ti_id: int, *, preloaded: Preloaded | None, claimed: Claim | None
         preloaded = None
     run, data = load_dag_run(row[0])
     ti = TaskInstance(pk=ti_id, dag_run=run, task_id=row[1], map_index=row[2], try_number=row[3], max_tries=row[4],
-                      state=S.RUNNING, start_date=started, hostname=hostname)
+                      state=S.RUNNING, start_date=started, hostname=hostname, item_identity=row[6])
     ti._preloaded = preloaded  # type: ignore[attr-defined]
     writer = TaskLogWriter(ti.pk, ti.try_number, on_lost=watch_try((ti.pk, ti.try_number)))
     handler = WriterHandler(writer)
@@ -168,6 +186,10 @@ def _run_try(attempt: _Attempt) -> tuple[str, Any]:
         try:
             task_log.info("Starting attempt %d of %d", ti.try_number, ti.max_tries + 1)
             task_log.info("Executing <Task(%s): %s> map_index=%d on %s", task_data["operator"], ti.task_id, ti.map_index, attempt.hostname)
+            if ti.item_identity is not None:
+                # Each try's log names its item: after a re-expansion over a changed list, the
+                # index's earlier tries stay readable, labelled with the item they ran.
+                task_log.info("Item identity: %s", ti.item_identity)
             with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):
                 result = _run(ti, attempt.run, attempt.data, task_data, task_log, writer=writer)
             return S.SUCCESS, result

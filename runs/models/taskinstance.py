@@ -17,6 +17,14 @@ class TaskInstanceState(models.TextChoices):
     REMOVED = "removed"
 
 
+class ItemChange(models.TextChoices):
+    """What a re-expansion found at an index, comparing its item's identity with the one it had."""
+
+    UNCHANGED = "unchanged"
+    NEW = "new"
+    CHANGED = "changed"
+
+
 S = TaskInstanceState
 FINISHED_STATES = frozenset({S.SUCCESS, S.FAILED, S.UPSTREAM_FAILED, S.SKIPPED, S.REMOVED})
 UNFINISHED_STATES = frozenset({S.NONE, S.SCHEDULED, S.QUEUED, S.RUNNING, S.UP_FOR_RETRY})
@@ -45,6 +53,14 @@ class TaskInstance(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Resolved arguments and rendered template fields of the current try, for the Details/Rendered tabs.
     rendered_fields = models.JSONField(null=True, blank=True)
+    # Which item this index stands for (dagsapp.identity), set when the task expands; null for
+    # unmapped instances and items whose identity cannot be known.
+    item_identity = models.TextField(null=True, blank=True)
+    # Set by a re-expansion only (null after the first one): how this index's item compares.
+    item_change = models.CharField(max_length=10, choices=ItemChange.choices, null=True, blank=True)
+    # On a -1 placeholder: the next expansion keeps the success of indexes whose item is unchanged
+    # ("clear only new, changed and failed"); everything else at those indexes runs again.
+    keep_unchanged = models.BooleanField(default=False, db_default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -80,6 +96,9 @@ class TaskMap(models.Model):
     map_index = models.IntegerField(default=-1)
     length = models.IntegerField()
     keys = models.JSONField(null=True, blank=True)
+    # The items' identities, computed by the worker that recorded the result: "" -> a list's item
+    # hashes (a dict's keys serve as they are), consumer task_id -> its partial(map_key=...)'s.
+    identities = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -19,10 +19,11 @@ from django.utils import timezone
 
 from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import expand_input_length
+from dagsapp.identity import expansion_identities
 from dagsapp.serialization import DagData, TaskData, input_sources
 from runs import summaries
 from runs.logs import log_line
-from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState
+from runs.models import DagModel, DagRun, DagRunState, DagRunType, ItemChange, TaskInstance, TaskInstanceState, TaskMap, XCom
 from runs.models.taskinstance import FINISHED_STATES, UNFINISHED_STATES
 from runs.resolver import DbResolver
 from runs.scheduling.executors import Executor
@@ -56,7 +57,10 @@ def expand_mapped_task(*, dag_run: DagRun, data: DagData, task_id: str) -> int:
     """Turn the -1 placeholder into indexes 0..N-1 once N is known; returns N created (0 if not ready).
 
     Also re-expands after a clear: indexes that exist are reused (their try history kept), new
-    ones are created, and indexes past the new length are marked removed.
+    ones are created, and indexes past the new length are marked removed. Each instance records
+    its item's identity (dagsapp.identity); a re-expansion marks each index unchanged, changed or
+    new, and a placeholder left by "clear only new, changed and failed" (``keep_unchanged``) keeps
+    the success of unchanged indexes.
     """
     task = data["tasks"][task_id]
     mapping = task["mapping"]
@@ -92,6 +96,9 @@ def expand_mapped_task(*, dag_run: DagRun, data: DagData, task_id: str) -> int:
         TaskInstance.objects.filter(pk=placeholder.pk, state=S.NONE).update(state=S.SKIPPED, start_date=now, end_date=now, duration=0)
         TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__gte=0).exclude(state=S.REMOVED).update(state=S.REMOVED)
         return 0
+    # Before the placeholder goes: which item each index stands for (read once per upstream).
+    identities = expansion_identities(mapping["input"], DbResolver(dag_run, data), consumer=task_id)
+    keep_unchanged = placeholder.keep_unchanged
     deleted, _ = TaskInstance.objects.filter(pk=placeholder.pk, state=S.NONE).delete()
     if not deleted:
         return 0  # another scheduler expanded it first
@@ -99,21 +106,61 @@ def expand_mapped_task(*, dag_run: DagRun, data: DagData, task_id: str) -> int:
     # created scheduled, so a large expansion is not written a second time by the scheduling step
     # (at 100,000 instances that second write took longer than the insert).
     initial = S.NONE if task.get("same_index_upstream") else S.SCHEDULED
+    reexpansion = TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__gte=0).exists()
     with connection.cursor() as cur:
-        # One statement for any N: 100,000 rows are generated inside PostgreSQL, not sent one by one.
+        if reexpansion:
+            # Existing indexes first, so the rows inserted below are not compared with themselves.
+            cur.execute(_COMPARE_IDENTITIES_SQL, {"ids": identities, "run": dag_run.pk, "task": task_id})
+        # One statement for any N: 100,000 rows are generated inside PostgreSQL, not sent one by
+        # one; the identities travel as one array parameter.
         cur.execute(
             """
-            INSERT INTO runs_taskinstance (dag_run_id, task_id, map_index, state, try_number, max_tries, hostname, updated_at)
-            SELECT %s, %s, i, %s, 0, %s, '', now() FROM generate_series(0, %s) AS i
+            INSERT INTO runs_taskinstance (dag_run_id, task_id, map_index, state, try_number, max_tries, hostname, updated_at,
+                                           item_identity, item_change)
+            SELECT %s, %s, (u.i - 1)::int, %s, 0, %s, '', now(), u.ident, %s FROM unnest(%s::text[]) WITH ORDINALITY AS u(ident, i)
             ON CONFLICT (dag_run_id, task_id, map_index) DO NOTHING
             """,
-            [dag_run.pk, task_id, initial, int(task["retries"]), length - 1],
+            [dag_run.pk, task_id, initial, int(task["retries"]), ItemChange.NEW if reexpansion else None, identities],
         )
         created: int = cur.rowcount
+    if keep_unchanged:
+        _rerun_all_but_unchanged(dag_run=dag_run, task=task, length=length)
     TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__gte=length).exclude(state=S.REMOVED).update(state=S.REMOVED)
     TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__lt=length, state=S.REMOVED).update(state=initial)
     log.info("Expanded %s.%s in %s to %d instances", dag_run.dag_id, task_id, dag_run.run_id, length)
     return created
+
+
+# A re-expansion compares each existing index's item identity with the new one: unchanged or
+# changed, recorded on the instance; a changed index's last try gets a line naming both items, so
+# its history stays labelled with the item it ran. One statement for any N.
+_COMPARE_IDENTITIES_SQL = f"""
+WITH new AS (SELECT u.ident, (u.i - 1)::int AS mi FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS u(ident, i)),
+old AS (SELECT t.id, t.try_number, t.item_identity AS before, new.ident AS after FROM runs_taskinstance t
+        JOIN new ON new.mi = t.map_index WHERE t.dag_run_id = %(run)s AND t.task_id = %(task)s AND t.map_index >= 0),
+marked AS (UPDATE runs_taskinstance t SET item_identity = old.after,
+        item_change = CASE WHEN old.before IS NOT DISTINCT FROM old.after THEN {literal(ItemChange.UNCHANGED)}
+                           ELSE {literal(ItemChange.CHANGED)} END
+        FROM old WHERE t.id = old.id)
+INSERT INTO runs_taskinstancelog (task_instance_id, try_number, text, created_at)
+SELECT old.id, old.try_number, '[' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '] INFO - Re-expanded over a '
+       || 'changed input: this index now stands for item ' || COALESCE(old.after, '(unknown)') || '; the tries so far ran item '
+       || COALESCE(old.before, '(unknown)') || E'\n', now()
+FROM old WHERE old.try_number > 0 AND old.before IS DISTINCT FROM old.after
+"""
+
+
+def _rerun_all_but_unchanged(*, dag_run: DagRun, task: TaskData, length: int) -> int:
+    """For "clear only new, changed and failed": after the comparison, an existing index runs
+    again unless its item is unchanged and it succeeded; its previous result goes, as a clear drops it."""
+    task_id = task["task_id"]
+    rerun = (TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__gte=0, map_index__lt=length)
+             .exclude(state=S.REMOVED).exclude(item_change=ItemChange.NEW).exclude(state=S.SUCCESS, item_change=ItemChange.UNCHANGED))
+    indexes = rerun.values("map_index")
+    XCom.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=indexes).delete()
+    TaskMap.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=indexes).delete()
+    return rerun.update(state=S.NONE, end_date=None, duration=None, next_retry_at=None, queued_at=None,
+                        max_tries=F("try_number") + int(task["retries"]))
 
 
 def _end_placeholder_without_input(*, dag_run: DagRun, task: TaskData, counts: dict[str, dict[str, int]],

@@ -11,11 +11,11 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import F, Q, Window
+from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 
 from runs import summaries
-from runs.models import DagImportError, DagModel, DagRun, TaskInstance, TaskInstanceState
+from runs.models import DagImportError, DagModel, DagRun, ItemChange, TaskInstance, TaskInstanceState
 
 S = TaskInstanceState
 
@@ -155,6 +155,34 @@ def mapped_summary(run: DagRun, task_id: str) -> MappedSummary:
         totals += [total] if total is not None else []
     return MappedSummary(counts=counts, first_start=min(firsts, default=None), last_end=max(lasts, default=None),
                          total_duration=sum(totals) if totals else None)
+
+
+@dataclass(frozen=True)
+class ItemChanges:
+    """What the last re-expansion of a mapped task found, index by index (dagsapp.identity)."""
+
+    unchanged: int = 0
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
+
+    @property
+    def reexpanded(self) -> bool:
+        return bool(self.unchanged or self.new or self.changed)
+
+    def __str__(self) -> str:
+        return f"{self.unchanged} unchanged, {self.new} new, {self.changed} changed, {self.removed} removed"
+
+
+def item_changes(run: DagRun, task_id: str) -> ItemChanges:
+    """One aggregate over the task's instances, whatever their number."""
+    live = ~Q(state=S.REMOVED)
+    row = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0).aggregate(
+        unchanged=Count("id", filter=live & Q(item_change=ItemChange.UNCHANGED)),
+        new=Count("id", filter=live & Q(item_change=ItemChange.NEW)),
+        changed=Count("id", filter=live & Q(item_change=ItemChange.CHANGED)),
+        removed=Count("id", filter=Q(state=S.REMOVED)))
+    return ItemChanges(**row)
 
 
 def instance_choices(run: DagRun, task_id: str) -> list[tuple[int, str | None]]:

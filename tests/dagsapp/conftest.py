@@ -20,10 +20,13 @@ class FakeResolver:
         results: dict[str, Any] | None = None,
         mapped: dict[str, list[Any]] | None = None,
         refs: dict[tuple[str, str], Any] | None = None,
+        identities: dict[str, list[str | None]] | None = None,
     ) -> None:
         self.results = results or {}
         self.mapped = mapped or {}
         self.refs = refs or {}
+        # task_id (or "task_id:consumer" for a map_key's) -> the identities its TaskMap recorded
+        self.identities = identities or {}
         self.value_calls: list[tuple[str, bool, int | None]] = []
 
     def xcom_length(self, task_id: str, *, mapped: bool) -> int | None:
@@ -46,6 +49,9 @@ class FakeResolver:
 
     def ref_value(self, kind: str, key: str) -> Any:
         return self.refs[(kind, key)]
+
+    def xcom_identities(self, task_id: str, *, mapped: bool, consumer: str) -> list[str | None] | None:
+        return self.identities.get(f"{task_id}:{consumer}", self.identities.get(task_id))
 
 
 @pytest.fixture

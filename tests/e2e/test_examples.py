@@ -79,7 +79,7 @@ class ExampleDagsOnTheLiveStackTests:
         process_dags_folder()
         stack = live_stack(concurrency=4)
         dag_ids = ["example_cross_product", "example_mapped_task_group", "example_retry_one_index",
-                   "example_empty_expansion", "example_elt"]
+                   "example_empty_expansion", "example_elt", "example_item_identity"]
         runs = {d: create_dag_run(dag_id=d) for d in dag_ids}
         for dag_id, run in runs.items():
             runs[dag_id] = wait_for_dag_run(run, timeout=RUN_TIMEOUT_SEC)
@@ -110,6 +110,12 @@ class ExampleDagsOnTheLiveStackTests:
         assert return_values(elt, "load") == [2, 3, 2]
         assert return_values(elt, "transform") == [{"rows": 7, "by_region": {"north": 210, "south": 275, "web": 300}}]
         assert not Path(return_values(elt, "cleanup")[0]).exists()
+
+        identity = runs["example_item_identity"]
+        assert return_values(identity, "price") == [20, 10, 50]
+        assert return_values(identity, "total") == [80]
+        assert list(TaskInstance.objects.filter(dag_run=identity, task_id="price").order_by("map_index")
+                    .values_list("item_identity", flat=True)) == ["A-1:2", "B-7:1", "C-3:5"]
 
 
 GOOD_DAG = """

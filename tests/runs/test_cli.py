@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 EXAMPLE_DAG_IDS = [
     "example_add", "example_bash_mapped", "example_conf_and_params", "example_cross_product", "example_elt",
     "example_empty_expansion", "example_expand_kwargs", "example_hyperparameter_search", "example_map_index_template",
-    "example_mapped_task_group", "example_retry_one_index",
+    "example_item_identity", "example_mapped_task_group", "example_retry_one_index",
 ]
 
 
@@ -70,6 +70,15 @@ class ExampleDagsTests:
         assert set(EXAMPLE_DAG_IDS) <= listed
         assert err.getvalue() == ""
         assert not DagImportError.objects.filter(filename__startswith=str(settings.DAGS_FOLDER)).exists()
+
+    def test_it_prices_orders_identified_by_their_map_key(self) -> None:
+        s = dags_test("example_item_identity")
+        assert s["state"] == "success"
+        assert values(s, "price") == [20, 10, 50]
+        assert values(s, "total") == [80]
+        run = DagRun.objects.get(dag_id="example_item_identity", run_id=s["run_id"])
+        assert list(TaskInstance.objects.filter(dag_run=run, task_id="price").order_by("map_index")
+                    .values_list("item_identity", flat=True)) == ["A-1:2", "B-7:1", "C-3:5"]
 
     def test_it_adds_ten_to_each_number_and_sums(self) -> None:
         s = dags_test("example_add")

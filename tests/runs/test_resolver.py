@@ -237,3 +237,34 @@ class ItemOfAMappedInputInTheDatabaseTests:
                     assert _worker(case, resolver, i) == expected, f"map_index {i}"
             else:
                 assert preloaded is None
+
+
+class DbResolverIdentityTests:
+    def test_it_reads_the_identities_recorded_with_the_task_map(self, run: DagRun) -> None:
+        TaskMap.objects.create(dag_run=run, task_id="make", map_index=-1, length=2, identities={"": ["h1", "h2"], "add": ["k1", "k2"]})
+        resolver = DbResolver(run, data(run))
+
+        assert resolver.xcom_identities("make", mapped=False, consumer="add") == ["k1", "k2"]
+        assert resolver.xcom_identities("make", mapped=False, consumer="other") == ["h1", "h2"]
+
+    def test_it_takes_a_dicts_keys(self, run: DagRun) -> None:
+        TaskMap.objects.create(dag_run=run, task_id="make", map_index=-1, length=2, keys=["eu", "us"], identities={})
+
+        assert DbResolver(run, data(run)).xcom_identities("make", mapped=False, consumer="add") == ["eu", "us"]
+
+    def test_it_knows_none_without_a_task_map_or_recorded_identities(self, run: DagRun) -> None:
+        resolver = DbResolver(run, data(run))
+        assert resolver.xcom_identities("make", mapped=False, consumer="add") is None
+        TaskMap.objects.create(dag_run=run, task_id="make", map_index=-1, length=2)
+        assert resolver.xcom_identities("make", mapped=False, consumer="add") is None
+
+    def test_it_hashes_a_mapped_tasks_results_in_map_index_order(self, run: DagRun) -> None:
+        for map_index, value in ((1, {"b": 2, "a": 1}), (0, "x")):
+            TaskInstance.objects.create(dag_run=run, task_id="add", map_index=map_index, state="success")
+            push(run, "add", map_index, value)
+
+        ids = DbResolver(run, data(run)).xcom_identities("add", mapped=True, consumer="total")
+
+        assert ids is not None and len(ids) == 2 and all(len(i or "") == 16 for i in ids)
+        XCom.objects.filter(dag_run=run, task_id="add", map_index=1).update(value={"a": 1, "b": 2})  # keys in another order
+        assert DbResolver(run, data(run)).xcom_identities("add", mapped=True, consumer="total") == ids

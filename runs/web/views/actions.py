@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
 from runs.models import DagRun, TaskInstanceState
-from runs.services import DagRunError, clear_mapped_task, clear_task_instances, mark_task_instances
+from runs.services import DagRunError, clear_mapped_task, clear_mapped_task_changed, clear_task_instances, mark_task_instances
 from runs.web.queries import reload_dag_run
 from runs.web.views.common import (
     HtmxHttpRequest,
@@ -77,6 +77,21 @@ def task_clear_mapped(request: HtmxHttpRequest, dag_id: str, run_id: str, task_i
     except DagRunError as exc:
         return HttpResponseBadRequest(str(exc))
     messages.success(request, f"Cleared {n} instances of {task_id}; it will be expanded again from its current inputs.")
+    return _after_task_action(request, run, task_id)
+
+
+@require_POST
+@operator_required
+def task_clear_mapped_changed(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Clear only new, changed and failed: re-expand, keeping the success of unchanged items."""
+    run = get_dag_run_or_404(dag_id, run_id)
+    get_task_or_404(run, task_id)
+    try:
+        clear_mapped_task_changed(dag_run=run, task_id=task_id, downstream=request.POST.get("downstream") == "on")
+    except DagRunError as exc:
+        return HttpResponseBadRequest(str(exc))
+    messages.success(request, f"{task_id} will be expanded again from its current inputs; "
+                              "only its new, changed and failed items run again.")
     return _after_task_action(request, run, task_id)
 
 

@@ -17,6 +17,7 @@ from runs.web.queries import (
     QueryError,
     instance_choices,
     instance_xcoms,
+    item_changes,
     mapped_instances_page,
     mapped_summary,
     neighbour_indexes,
@@ -65,7 +66,7 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData) -> dic
                         "url": reverse_with_query("runs:task_panel", *args, query={**params, "order_by": next_order, "page": ""})})
     return {
         "kind": "mapped", "run": run, "task": task, "task_id": task_id, "dag_id": run.dag_id,
-        "summary": mapped_summary(run, task_id), "choices": instance_choices(run, task_id), "page": page,
+        "summary": mapped_summary(run, task_id), "item_changes": item_changes(run, task_id), "choices": instance_choices(run, task_id), "page": page,
         "params": params, "columns": columns, "panel_url": reverse("runs:task_panel", args=args), "states": TaskInstanceState.choices,
         "poll_url": reverse_with_query("runs:task_panel", *args, query=params),
         "run_active": not run.is_finished, "can_operate": is_operator(request.user),

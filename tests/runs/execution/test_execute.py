@@ -111,6 +111,42 @@ class ResultFeedingAMappedTaskTests:
         assert [result(run, "show", i) for i in range(len(items))] == items
 
 
+class ItemIdentityTests:
+    def test_it_records_the_identities_with_the_task_map_and_names_the_item_in_each_try_log(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, """
+@task
+def make():
+    return [{'id': 'a', 'at': 1}, {'id': 'b', 'at': 2}]
+
+@task
+def show(v):
+    return v
+
+with DAG("feeds") as the_dag:
+    made = make()
+    show.expand(v=made)
+    show.partial(map_key=lambda o: o['id']).expand(v=made)
+""", dag_id="feeds")
+
+        run = run_dag_run_inline(run, timeout=30)
+
+        assert run.state == DagRunState.SUCCESS
+        identities = TaskMap.objects.get(dag_run=run, task_id="make").identities
+        assert identities["show__1"] == ["a", "b"] and len(identities[""]) == 2
+        assert ti(run, "show__1", 1).item_identity == "b"
+        assert "Item identity: b" in log_of(run, "show__1", 1)
+        assert f"Item identity: {identities[''][0]}" in log_of(run, "show", 0)
+
+    def test_it_fails_the_upstream_when_a_map_key_returns_a_bad_key(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, feeds("[1, 2]").replace("show.expand(", "show.partial(map_key=lambda v: [v]).expand("), dag_id="feeds")
+        [make_id] = step(run)
+
+        assert execute_task_instance(make_id) == "failed"
+
+        assert "show.partial(map_key=...) returned 'list' for item 0; it must return a str or an int" in log_of(run, "make")
+        assert not TaskMap.objects.filter(dag_run=run).exists()
+
+
 class ReduceTests:
     def test_it_hands_a_lazy_sequence_of_mapped_results_in_map_index_order(self, tmp_path: Path) -> None:
         run = make_run(tmp_path, """

@@ -74,3 +74,50 @@ class ReexpandTests:
 
     def test_it_refuses_an_unmapped_task(self, operator_client: Client, run: DagRun) -> None:
         assert operator_client.post(f"/dags/{run.dag_id}/runs/{run.run_id}/tasks/total/clear/").status_code == 400
+
+
+class ClearOnlyNewChangedAndFailedTests:
+    def test_it_asks_for_a_reexpansion_that_keeps_unchanged_successes(self, operator_client: Client, run: DagRun) -> None:
+        response = operator_client.post(f"{_base(run)}/clear-changed/", {"downstream": "on"}, HTTP_HX_REQUEST="true")
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert body.lstrip().startswith('<div id="task-panel"')
+        assert "only its new, changed and failed items run again" in body
+        assert "runs-changed" in response["HX-Trigger"]
+        placeholder = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=-1)
+        assert placeholder.state == "none" and placeholder.keep_unchanged
+        # Successes wait for the expansion to know which items changed; the rest runs again anyway.
+        assert {i: s for i, s in _states(run).items() if i >= 0} == {0: ("success", 1), 1: ("success", 1), 2: ("none", 1)}
+        assert TaskInstance.objects.get(dag_run=run, task_id="total").state == "none"
+
+    def test_it_redirects_a_plain_post_to_the_grid(self, operator_client: Client, run: DagRun) -> None:
+        response = operator_client.post(f"{_base(run)}/clear-changed/")
+        assert response.status_code == 302
+        assert "task_id=add" in response["Location"]
+
+    def test_it_refuses_an_unmapped_task(self, operator_client: Client, run: DagRun) -> None:
+        assert operator_client.post(f"/dags/{run.dag_id}/runs/{run.run_id}/tasks/total/clear-changed/").status_code == 400
+
+    def test_it_is_for_operators_only(self, viewer_client: Client, run: DagRun) -> None:
+        assert viewer_client.post(f"{_base(run)}/clear-changed/").status_code == 403
+        assert viewer_client.post(f"{_base(run)}/clear-changed/", HTTP_HX_REQUEST="true").status_code == 403
+        assert not TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=-1).exists()
+
+    def test_it_needs_the_csrf_token(self, operator_client: Client, run: DagRun) -> None:
+        operator_client.handler.enforce_csrf_checks = True
+        assert operator_client.post(f"{_base(run)}/clear-changed/").status_code == 403
+        assert not TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=-1).exists()
+
+    def test_it_is_offered_in_the_mapped_panel_with_the_last_reexpansions_summary(self, operator_client: Client, run: DagRun) -> None:
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=0).update(item_change="unchanged")
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=1).update(item_change="changed")
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=2).update(item_change="new")
+        body = operator_client.get(f"{_base(run)}/", HTTP_HX_REQUEST="true").content.decode()
+        assert "Re-expanded: 1 unchanged, 1 new, 1 changed, 0 removed" in body
+        assert 'id="clear-mapped-changed"' in body
+        assert 'clear-changed/" hx-post=' in body
+
+    def test_it_shows_no_summary_before_a_reexpansion(self, viewer_client: Client, run: DagRun) -> None:
+        body = viewer_client.get(f"{_base(run)}/", HTTP_HX_REQUEST="true").content.decode()
+        assert "Re-expanded" not in body
+        assert "clear-mapped-changed" not in body

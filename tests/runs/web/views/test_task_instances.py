@@ -99,6 +99,12 @@ class TaskInstancePageTests:
         rendered = operator_client.get(_ti(run, "add", 1) + "?tab=rendered").content.decode()
         assert "&quot;y&quot;: 10" in rendered
 
+    def test_it_shows_the_item_identity_and_how_the_last_reexpansion_found_it(self, operator_client: Client, run: DagRun) -> None:
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=1).update(item_identity="<B:3>", item_change="changed")
+        fragment = operator_client.get(_ti(run, "add", 1), HTTP_HX_REQUEST="true").content.decode()
+        assert '<dd id="item-identity"><code>&lt;B:3&gt;</code> <span class="muted">(changed at the last re-expansion)</span></dd>' in fragment
+        assert 'id="item-identity"' not in operator_client.get(_ti(run, "add", 0), HTTP_HX_REQUEST="true").content.decode()
+
     def test_it_serves_unmapped_tasks_at_index_minus_one(self, operator_client: Client, run: DagRun) -> None:
         assert operator_client.get(_ti(run, "total", -1)).status_code == 200
 
