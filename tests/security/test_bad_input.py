@@ -33,6 +33,22 @@ with DAG(dag_id="dupe_tasks", start_date=datetime(2024, 1, 1), schedule=None):
     EmptyOperator(task_id="a")
     EmptyOperator(task_id="a")
 """, "a"),
+    # Ids outside Airflow's rule used to be stored, then broke the Grid and Graph (500) or every trigger.
+    "group_slash": (HEADER + """from dagsapp.sdk import TaskGroup
+with DAG(dag_id="group_slash", start_date=datetime(2024, 1, 1), schedule=None):
+    with TaskGroup("a/b"):
+        EmptyOperator(task_id="a")
+""", "TaskGroup(): group_id 'a/b' may only contain"),
+    "group_html": (HEADER + """from dagsapp.sdk import TaskGroup
+with DAG(dag_id="group_html", start_date=datetime(2024, 1, 1), schedule=None):
+    with TaskGroup("<B>bold</B>"):
+        EmptyOperator(task_id="a")
+""", "TaskGroup(): group_id '<B>bold</B>' may only contain"),
+    "group_too_long": (HEADER + """from dagsapp.sdk import TaskGroup
+with DAG(dag_id="group_too_long", start_date=datetime(2024, 1, 1), schedule=None):
+    with TaskGroup("g" * 300):
+        EmptyOperator(task_id="a")
+""", "at most 250"),
 }
 
 
