@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -161,6 +162,15 @@ def instance_choices(run: DagRun, task_id: str) -> list[tuple[int, str | None]]:
     return list(qs.values_list("map_index", "rendered_map_index")[:MAX_CHOICES])
 
 
+_MAP_INDEX = re.compile(r"[0-9]{1,9}")
+
+
+def parse_map_index(raw: str) -> int | None:
+    """A map index typed by a user, or None. ASCII digits only: ``str.isdigit()`` is also true
+    of '²' and other digits ``int()`` refuses; at most 9 of them, as the URLs allow."""
+    return int(raw) if _MAP_INDEX.fullmatch(raw) else None
+
+
 def parse_order_by(raw: str | None) -> str:
     value = raw or "map_index"
     if value.lstrip("-") not in ORDER_FIELDS:
@@ -217,7 +227,8 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
     if state:
         qs = qs.filter(state=state)
     if q:
-        qs = qs.filter(Q(rendered_map_index__icontains=q) | (Q(map_index=int(q)) if q.isdigit() and len(q) < 10 else Q(pk__in=[])))
+        index = parse_map_index(q)
+        qs = qs.filter(Q(rendered_map_index__icontains=q) | (Q(map_index=index) if index is not None else Q(pk__in=[])))
     total = qs.count()
     pages = max(1, math.ceil(total / per_page))
     page = min(page, pages)

@@ -62,7 +62,7 @@ class HostileUrlTests:
 
     def test_it_ignores_hostile_query_parameters(self, operator_client: Client, hostile_run: DagRun) -> None:
         base = f"/dags/hostile/runs/{quote(hostile_run.run_id)}/tasks/show"
-        for value in ["-1", "-2", "99999999999999999999", "abc", "\x00", "<b>", "x" * 10_000]:
+        for value in ["-1", "-2", "99999999999999999999", "abc", "\x00", "<b>", "x" * 10_000, "²", "1²", "٣"]:
             q = quote(value, safe="")
             for url in (f"/dags/hostile/grid/?run_id={q}", f"/dags/hostile/grid/?task_id={q}&map_index={q}",
                         f"{base}/?map_index={q}&state={q}&order_by={q}&page={q}&q={q}",

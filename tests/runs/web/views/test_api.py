@@ -33,6 +33,12 @@ class ApiTests:
             assert response.status_code == 400
             assert "error" in response.json()
 
+    def test_it_searches_an_index_by_ascii_digits_only(self, operator_client: Client, run: DagRun) -> None:
+        assert operator_client.get(_api(run), {"q": "1"}).json()["total"] == 2  # named x=1, and index 1
+        for q in ("²", "1²", "١"):
+            response = operator_client.get(_api(run), {"q": q})
+            assert response.status_code == 200 and response.json()["total"] == 0, q
+
     def test_it_shows_one_instance_and_its_log(self, operator_client: Client, run: DagRun) -> None:
         ti = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=1)
         TaskInstance.objects.filter(pk=ti.pk).update(rendered_fields={"mapped_kwargs": {"x": 2}}, hostname="h1")
