@@ -173,7 +173,7 @@ def parse_map_index(raw: str) -> int | None:
 
 def parse_order_by(raw: str | None) -> str:
     value = raw or "map_index"
-    if value.lstrip("-") not in ORDER_FIELDS:
+    if value.removeprefix("-") not in ORDER_FIELDS:
         raise QueryError(f"order_by must be one of {', '.join(ORDER_FIELDS)} (with '-' for descending), not {value!r}")
     return value
 
@@ -232,7 +232,7 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
     total = qs.count()
     pages = max(1, math.ceil(total / per_page))
     page = min(page, pages)
-    name = order_by.lstrip("-")
+    name = order_by.removeprefix("-")
     desc = order_by.startswith("-")
     key = F(name).desc(nulls_last=True) if desc else F(name).asc(nulls_last=True)
     tiebreak = "-map_index" if desc else "map_index"
