@@ -26,7 +26,7 @@ from runs.web.queries import Cell, grid_cells
 S = TaskInstanceState
 
 # Bump when the drawing changes, so templates cached by an older version are not reused.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 FONT = "Helvetica,Arial,sans-serif"
 
 _PLACEHOLDER = re.compile(r"@@([SNTUP])(\d+)@@")
@@ -157,12 +157,13 @@ def _templatize(svg: str, data: DagData) -> str:
     svg = _CLUSTER_TITLE.sub(r"<title>\1</title>", svg)
     svg = _NODE_TITLE.sub(r"<title>@@T\1@@</title>", svg)
     # A click loads the details panel with htmx; the href keeps the link usable without
-    # JavaScript and in a new tab (htmx does not cancel the navigation of an SVG <a>, so the
-    # handler does, except when a modifier key asks for a new tab or window).
+    # JavaScript and in a new tab. htmx does not cancel the navigation of an SVG <a>, so
+    # static/js/app.js does, and triggers "dagsapp-open", except when a modifier key asks for a
+    # new tab or window. No handler or trigger filter here: both are script the page's
+    # Content-Security-Policy refuses.
     svg = _NODE_LINK.sub(
         r'<a href="@@U\1@@" xlink:href="@@U\1@@" hx-get="@@U\1@@" hx-target="#details" hx-push-url="@@P\1@@"'
-        r' hx-trigger="click[!ctrlKey&amp;&amp;!metaKey&amp;&amp;!shiftKey]"'
-        r' hx-on:click="if(!(event.ctrlKey||event.metaKey||event.shiftKey))event.preventDefault()">',
+        r' hx-trigger="dagsapp-open" data-open-in-panel="">',
         svg,
     )
     return svg.strip() + "\n"
