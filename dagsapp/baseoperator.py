@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from dagsapp.context import Context
 from dagsapp.exceptions import UnmappableArgument
 from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput, ListOfDictsExpandInput
+from dagsapp.ids import validate_id
 from dagsapp.taskmixin import Node
 from dagsapp.trigger_rule import TriggerRule
 from dagsapp.xcom_arg import MappedArgument, PlainXComArg, ValueRef, XComArg
@@ -152,7 +153,7 @@ class BaseOperator(Node):
             return
         # XComArgs in template fields become dependencies when the DAG is finalized: subclasses
         # set those attributes only after this constructor returns.
-        register_node(self, task_id=task_id, dag=dag, task_group=task_group)
+        register_node(self, call=type(self).__name__, task_id=task_id, dag=dag, task_group=task_group)
 
     @classmethod
     def partial(cls, **kwargs: Any) -> OperatorPartial:
@@ -168,11 +169,7 @@ class BaseOperator(Node):
 
 
 def validate_task_params(call: str, *, task_id: Any, retries: Any = 0, trigger_rule: Any = TriggerRule.ALL_SUCCESS) -> None:
-    if not isinstance(task_id, str) or not task_id:
-        raise TypeError(f"{call}() needs a non-empty string task_id, not {task_id!r}")
-    bad = [c for c in task_id if not (c.isalnum() or c in "_-.")]
-    if bad or len(task_id) > 250:
-        raise ValueError(f"{call}(): task_id {task_id!r} may only contain letters, digits, '_', '-' and '.', at most 250 characters")
+    validate_id(call, "task_id", task_id)
     if not isinstance(retries, int) or retries < 0:
         raise TypeError(f"{call}(): retries must be a non-negative int, not {retries!r}")
     try:
@@ -181,7 +178,7 @@ def validate_task_params(call: str, *, task_id: Any, retries: Any = 0, trigger_r
         raise ValueError(f"{call}(): {trigger_rule!r} is not a trigger rule; expected one of {', '.join(TriggerRule)}") from None
 
 
-def register_node(node: Node, *, task_id: str, dag: DAG | None, task_group: TaskGroup | None) -> None:
+def register_node(node: Node, *, call: str, task_id: str, dag: DAG | None, task_group: TaskGroup | None) -> None:
     from dagsapp.dag import DagContext
     from dagsapp.taskgroup import TaskGroupContext
 
@@ -191,6 +188,8 @@ def register_node(node: Node, *, task_id: str, dag: DAG | None, task_group: Task
     node.dag = dag
     node.task_group = task_group
     node.task_id = task_group.child_id(task_id) if task_group is not None else task_id
+    # The id checked alone by validate_task_params may grow too long with its groups' prefixes.
+    validate_id(call, "task_id", task_id, full_id=node.task_id)
     if dag is not None:
         dag.add_task(node)
     if task_group is not None:
@@ -317,7 +316,7 @@ class MappedOperator(Node):
             raise UnmappableArgument(
                 f"expand() on {partial_kwargs['task_id']!r} inside the mapped task group {mapped_group.group_id!r} is not supported"
             )
-        register_node(self, task_id=partial_kwargs["task_id"], dag=dag, task_group=group)
+        register_node(self, call=f"{operator_class.__name__}.partial", task_id=partial_kwargs["task_id"], dag=dag, task_group=group)
         for src in expand_input.iter_sources():
             for ref in iter_references(src):
                 self.set_upstream(ref)

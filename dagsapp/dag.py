@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dagsapp.exceptions import DagCycleError, DagDefinitionError, DuplicateTaskIdFound
+from dagsapp.ids import validate_id
 from dagsapp.schedules import normalize_schedule
 from dagsapp.taskgroup import TaskGroup
 from dagsapp.taskmixin import Node
 from dagsapp.xcom_arg import ParamRef
-
-_DAG_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
 class DagContext:
@@ -49,8 +48,7 @@ class DAG:
         tags: list[str] | None = None,
         doc_md: str | None = None,
     ) -> None:
-        if not isinstance(dag_id, str) or not dag_id or set(dag_id) - _DAG_ID_CHARS or len(dag_id) > 250:
-            raise ValueError(f"DAG(): dag_id {dag_id!r} may only contain letters, digits, '_', '-' and '.', at most 250 characters")
+        validate_id("DAG", "dag_id", dag_id)
         self.dag_id = dag_id
         self.description = description
         self.schedule = normalize_schedule(dag_id, schedule)

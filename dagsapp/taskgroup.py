@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dagsapp.dependencies import DependencyMixin
+from dagsapp.ids import validate_id
 
 if TYPE_CHECKING:
     from dagsapp.dag import DAG
@@ -33,13 +34,13 @@ class TaskGroup(DependencyMixin):
         if _root:
             self.dag, self.parent, self._group_id = dag, None, None
             return
-        if not isinstance(group_id, str) or not group_id or "." in group_id:
-            raise ValueError(f"TaskGroup() needs a group_id without dots, not {group_id!r}")
+        group_id = validate_id("TaskGroup", "group_id", group_id)
         self.dag = dag or DagContext.current()
         if self.dag is None:
             raise RuntimeError(f"TaskGroup {group_id!r} must be created inside a DAG")
         self.parent = parent_group or TaskGroupContext.current(self.dag)
         self._group_id = self.parent.child_id(group_id) if self.parent is not None else group_id
+        validate_id("TaskGroup", "group_id", group_id, full_id=self._group_id)
         if self._group_id in self.dag.task_groups:
             raise ValueError(f"Task group id {self._group_id!r} has already been added to the DAG {self.dag.dag_id!r}")
         self.dag.task_groups[self._group_id] = self

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from dagsapp.serialization import DagData, TaskData
+from runs.jsonvalues import MAX_JSON_DEPTH, json_problem
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState, TaskMap, XCom
 from runs.notify import notify_scheduler
 
@@ -18,27 +20,38 @@ class DagRunError(ValueError):
     pass
 
 
+def _refuse_constant(name: str) -> Any:
+    raise DagRunError(f"conf contains {name}, which JSON cannot store")
+
+
 def parse_conf(raw: str | None) -> dict[str, Any]:
-    """Trigger conf from user text: empty means {}, anything else must be a JSON object."""
+    """Trigger conf from user text: empty means {}, anything else must be a JSON object
+    that PostgreSQL can store (see ``check_conf``)."""
     if raw is None or not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
+        # Python's json reads NaN and Infinity, which are not JSON and which jsonb refuses.
+        value = json.loads(raw, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise DagRunError(f"conf is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise DagRunError(f"conf is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except DagRunError:
+        raise
+    except ValueError:
+        # The one other ValueError json.loads raises: an integer longer than Python converts.
+        raise DagRunError(f"conf has a number of more than {sys.get_int_max_str_digits()} digits") from None
     if not isinstance(value, dict):
         raise DagRunError(f"conf must be a JSON object, not {type(value).__name__}")
+    check_conf(value)
     return value
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def check_conf(conf: dict[str, Any]) -> None:
+    """DagRunError unless the conf can be stored as it is (a float such as 1e999 reads as Infinity)."""
+    problem = json_problem(conf)
+    if problem:
+        raise DagRunError(f"conf {problem}")
 
 
 def create_dag_run(
@@ -56,8 +69,8 @@ def create_dag_run(
         raise DagRunError(f"DAG {dag_id!r} does not exist or has no parsed version")
     if conf is not None and not isinstance(conf, dict):
         raise DagRunError(f"conf must be a JSON object, not {type(conf).__name__}")
-    if conf and _has_nul(conf):
-        raise DagRunError("conf cannot contain a NUL character (\\u0000): PostgreSQL cannot store it")
+    if conf:
+        check_conf(conf)
     logical_date = logical_date or timezone.now()
     run_id = run_id or f"{run_type}__{logical_date.isoformat()}"
     if len(run_id) > 250 or any(c in run_id for c in "/\\\x00"):

@@ -32,6 +32,7 @@ from runs.execution.interrupts import TaskInstanceTakenAway, unwatch_try, watch_
 from runs.execution.prefetch import BatchPrefetch, Preloaded, prefetch_batch
 from runs.execution.rendering import json_safe, mask_secrets, shorten_for_display
 from runs.execution.task_context import RuntimeTaskInstance, build_context, check_xcom_size, push_xcom
+from runs.jsonvalues import json_problem
 from runs.logs import TaskLogWriter, TryLogger, WriterHandler
 from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
 from runs.models.xcom import RETURN_VALUE
@@ -44,6 +45,10 @@ S = TaskInstanceState
 DISCARDED = "discarded"
 T = TypeVar("T")
 BATCH_TOUCH_SEC = 30.0
+
+
+class UnstorableResult(ValueError):
+    """A task's return value that PostgreSQL cannot store as JSON; the message names the task and why."""
 
 
 def record_task_map(*, ti: TaskInstance, task: TaskData, value: Any) -> None:
@@ -231,7 +236,10 @@ def _commit_try(attempt: _Attempt, result: Any, *, claim_next: tuple[int, Preloa
     except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
         if log_text:
             writer.restore(log_text)
-        task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
+        if isinstance(exc, UnstorableResult):
+            task_log.error("Could not store the result: %s", exc)
+        else:
+            task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
         final = S.UP_FOR_RETRY if ti.try_number <= ti.max_tries else S.FAILED
     if final == DISCARDED:
         task_log.warning("Instance was changed while running (cleared or marked); result discarded")
@@ -396,6 +404,10 @@ def _commit_success(*, ti: TaskInstance, task_data: TaskData, result: Any, pendi
     One statement (and one round trip) for the common case: the compare-and-swap, the XCom and
     the scheduler's wake-up; a result that feeds a mapping also records its TaskMap.
     """
+    # Checked before any write: PostgreSQL's own error would not say which task or value.
+    problem = json_problem(result)
+    if problem:
+        raise UnstorableResult(f"the return value of task {ti.task_id!r} {problem}")
     end = timezone.now()
     duration = (end - ti.start_date).total_seconds() if ti.start_date else None
     if not task_data["feeds_mapping"]:

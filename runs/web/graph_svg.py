@@ -26,7 +26,7 @@ from runs.web.queries import Cell, grid_cells
 S = TaskInstanceState
 
 # Bump when the drawing changes, so templates cached by an older version are not reused.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 3
 FONT = "Helvetica,Arial,sans-serif"
 
 _PLACEHOLDER = re.compile(r"@@([SNTUP])(\d+)@@")
@@ -71,13 +71,27 @@ def layout_template(*, dag_hash: str, data: DagData) -> str:
     return svg
 
 
+def _text(value: object) -> str:
+    """A label or id from the DAG as a quoted DOT string, shown literally.
+
+    python-graphviz writes a string that starts with '<' and ends with '>' unquoted, as an
+    HTML-like label, which can close it and add statements to the graph (a node whose link
+    runs script); and Graphviz reads backslashes in labels and ids as escapes (``\\N``,
+    or one that swallows the closing quote). ``graphviz.escape`` marks the string as not HTML and
+    doubles its backslashes, so it is always quoted and means itself.
+    """
+    text: str = graphviz.escape(str(value))
+    return text
+
+
 def dot_source(data: DagData) -> graphviz.Digraph:
     """The DAG as a Graphviz digraph: one node per task (named ``t<i>`` after its position in
-    ``task_order``, so no task id has to survive DOT quoting), one cluster per task group."""
+    ``task_order``, so no task id has to survive DOT quoting), one cluster per task group.
+    Every text from the DAG goes through ``_text``."""
     order: list[str] = data["task_order"]
     position = {task_id: i for i, task_id in enumerate(order)}
     g = graphviz.Digraph(
-        name=str(data["dag_id"]),
+        name=_text(data["dag_id"]),
         graph_attr={"rankdir": "LR", "nodesep": "0.3", "ranksep": "0.5", "fontname": FONT, "fontsize": "11", "bgcolor": "transparent"},
         node_attr={"shape": "box", "style": "rounded,filled", "fillcolor": "white", "fontname": FONT, "fontsize": "11",
                    "height": "0.35", "margin": "0.12,0.04"},
@@ -91,7 +105,7 @@ def dot_source(data: DagData) -> graphviz.Digraph:
         if task["mapping"] is not None:
             # Wide enough for a count of a few digits; the real count is substituted per run.
             label += f" [@@N{i}@@]"
-        graph.node(f"t{i}", label=label, id=f"node-{task_id}", URL=f"@@U{i}@@",
+        graph.node(f"t{i}", label=_text(label), id=_text(f"node-{task_id}"), URL=f"@@U{i}@@",
                    **{"class": f"task state-@@S{i}@@"})
 
     def add_children(graph: graphviz.Digraph, children: list[ChildRef]) -> None:
@@ -100,8 +114,8 @@ def dot_source(data: DagData) -> graphviz.Digraph:
                 add_task(graph, child["id"])
                 continue
             group = data["task_groups"][child["id"]]
-            with graph.subgraph(name=f"cluster_{child['id']}") as sub:
-                sub.attr(label=str(group["label"]), id=f"group-{child['id']}", style="rounded,dashed", color="#999999",
+            with graph.subgraph(name=_text(f"cluster_{child['id']}")) as sub:
+                sub.attr(label=_text(group["label"]), id=_text(f"group-{child['id']}"), style="rounded,dashed", color="#999999",
                          fontcolor="#555555", labeljust="l")
                 sub.attr(**{"class": "group"})
                 add_children(sub, group["children"])
@@ -143,12 +157,13 @@ def _templatize(svg: str, data: DagData) -> str:
     svg = _CLUSTER_TITLE.sub(r"<title>\1</title>", svg)
     svg = _NODE_TITLE.sub(r"<title>@@T\1@@</title>", svg)
     # A click loads the details panel with htmx; the href keeps the link usable without
-    # JavaScript and in a new tab (htmx does not cancel the navigation of an SVG <a>, so the
-    # handler does, except when a modifier key asks for a new tab or window).
+    # JavaScript and in a new tab. htmx does not cancel the navigation of an SVG <a>, so
+    # static/js/app.js does, and triggers "dagsapp-open", except when a modifier key asks for a
+    # new tab or window. No handler or trigger filter here: both are script the page's
+    # Content-Security-Policy refuses.
     svg = _NODE_LINK.sub(
         r'<a href="@@U\1@@" xlink:href="@@U\1@@" hx-get="@@U\1@@" hx-target="#details" hx-push-url="@@P\1@@"'
-        r' hx-trigger="click[!ctrlKey&amp;&amp;!metaKey&amp;&amp;!shiftKey]"'
-        r' hx-on:click="if(!(event.ctrlKey||event.metaKey||event.shiftKey))event.preventDefault()">',
+        r' hx-trigger="dagsapp-open" data-open-in-panel="">',
         svg,
     )
     return svg.strip() + "\n"

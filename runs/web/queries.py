@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -191,9 +192,18 @@ def instance_choices(run: DagRun, task_id: str) -> list[tuple[int, str | None]]:
     return list(qs.values_list("map_index", "rendered_map_index")[:MAX_CHOICES])
 
 
+_MAP_INDEX = re.compile(r"[0-9]{1,9}")
+
+
+def parse_map_index(raw: str) -> int | None:
+    """A map index typed by a user, or None. ASCII digits only: ``str.isdigit()`` is also true
+    of '²' and other digits ``int()`` refuses; at most 9 of them, as the URLs allow."""
+    return int(raw) if _MAP_INDEX.fullmatch(raw) else None
+
+
 def parse_order_by(raw: str | None) -> str:
     value = raw or "map_index"
-    if value.lstrip("-") not in ORDER_FIELDS:
+    if value.removeprefix("-") not in ORDER_FIELDS:
         raise QueryError(f"order_by must be one of {', '.join(ORDER_FIELDS)} (with '-' for descending), not {value!r}")
     return value
 
@@ -247,11 +257,12 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
     if state:
         qs = qs.filter(state=state)
     if q:
-        qs = qs.filter(Q(rendered_map_index__icontains=q) | (Q(map_index=int(q)) if q.isdigit() and len(q) < 10 else Q(pk__in=[])))
+        index = parse_map_index(q)
+        qs = qs.filter(Q(rendered_map_index__icontains=q) | (Q(map_index=index) if index is not None else Q(pk__in=[])))
     total = qs.count()
     pages = max(1, math.ceil(total / per_page))
     page = min(page, pages)
-    name = order_by.lstrip("-")
+    name = order_by.removeprefix("-")
     desc = order_by.startswith("-")
     key = F(name).desc(nulls_last=True) if desc else F(name).asc(nulls_last=True)
     tiebreak = "-map_index" if desc else "map_index"

@@ -24,18 +24,35 @@
   }, true);
 
   // Polling pauses while the user is working in the panel: a box ticked (rows, "with downstream"),
-  // or a field in use.
-  window.dagsappIdle = function (elt) {
+  // or a field in use. (Here, not as an hx-trigger filter: the CSP forbids the eval htmx uses for those.)
+  function idle(elt) {
     if (elt.querySelector("input[type=checkbox]:checked")) return false;
     var active = document.activeElement;
     return !(active && elt.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName));
-  };
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    // The panel's own poll only (its children's requests have themselves as elt); polling goes on.
+    if (elt.hasAttribute && elt.hasAttribute("data-poll-when-idle") && !idle(elt)) event.preventDefault();
+  });
+
+  // A Graph node: a plain click opens the details panel by htmx instead of following the link;
+  // with a modifier key the browser opens the link in a new tab or window.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-open-in-panel]");
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    htmx.trigger(link, "dagsapp-open");
+  });
 
   document.addEventListener("change", function (event) {
     var box = event.target;
     if (box.matches && box.matches("[data-select-all]")) {
       box.closest("table").querySelectorAll("input.sel").forEach(function (c) { c.checked = box.checked; });
     }
+    // A picker that shows its choice at once (the Graph's run); without JavaScript a button does.
+    if (box.matches && box.matches("[data-submit-on-change]")) box.form.submit();
   });
 
   // The clicked cell is marked selected at once; the grid body is not re-rendered on a click.

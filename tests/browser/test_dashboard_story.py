@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -74,6 +75,9 @@ class DashboardStoryTests:
         stack = live_stack()
         user("olga", "Operator")
         base = live_server.url
+        # The pages run under a Content-Security-Policy: anything it blocks is a broken feature.
+        refused: list[str] = []
+        page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
 
         log_in(page, base, "olga")
         page.goto(f"{base}/dags/example_add/grid/")
@@ -122,6 +126,7 @@ class DashboardStoryTests:
         expect(page.locator("#details #task-panel")).to_be_visible()
         expect(page).to_have_url(re.compile(r"/graph/\?run_id=.*&task_id=add"))
         screenshot(page, "4-graph")
+        assert not refused, refused
 
     def test_a_viewer_reads_but_cannot_clear(self, live_server: Any, page: Page) -> None:
         process_dags_folder()
@@ -180,3 +185,38 @@ class DashboardStoryTests:
         expect(page.locator(f"#cell-{older.pk}-add")).to_have_class(re.compile(r"\bselected\b"))
         expect(page.locator(f"#run-{older.pk}")).to_have_class(re.compile(r"\bselected\b"))
         screenshot(page, "5-grid-selected-run")
+
+    def test_the_graph_picks_a_run_and_a_ticked_row_pauses_the_panel(self, live_server: Any, page: Page) -> None:
+        """What runs without inline script under the Content-Security-Policy: the Graph's run picker
+        and the panel's poll, which waits while the user has a row ticked."""
+        process_dags_folder()
+        older = create_dag_run(dag_id="example_add", logical_date=timezone.now() - timedelta(hours=1))
+        newer = create_dag_run(dag_id="example_add")
+        for run, n in ((older, 3), (newer, 2)):
+            expand_mapped_task(dag_run=run, data=dict(run.serialized_dag.data), task_id="add")
+            TaskInstance.objects.filter(dag_run=run, task_id="add", map_index__gte=n).update(state="removed")
+        DagRun.objects.filter(pk=older.pk).update(state="success")
+        DagRun.objects.filter(pk=newer.pk).update(state="running")
+        user("gabi", "Operator")
+        base = live_server.url
+        refused: list[str] = []
+        page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
+
+        log_in(page, base, "gabi")
+        page.goto(f"{base}/dags/example_add/graph/")
+        expect(page.locator('[id="node-add"] text')).to_have_text("add [2]")
+        page.select_option("#graph-run-select", older.run_id)
+        expect(page).to_have_url(re.compile(r"/graph/\?run_id="))
+        expect(page.locator('[id="node-add"] text')).to_have_text("add [3]")
+
+        page.goto(f"{base}/dags/example_add/grid/?{urlencode({'run_id': newer.run_id, 'task_id': 'add'})}")
+        box = page.locator("#task-panel input.sel").first
+        box.check()
+        TaskInstance.objects.filter(dag_run=newer, task_id="add", map_index=0).update(state="failed")
+        page.wait_for_timeout(2600)
+        expect(box).to_be_checked()  # not re-rendered under the user's tick
+        expect(page.locator("#ti-add-0")).not_to_contain_text("failed")
+        box.uncheck()
+        box.evaluate("el => el.blur()")  # a field in use pauses the poll too
+        expect(page.locator("#ti-add-0")).to_contain_text("failed", timeout=5000)
+        assert not refused, refused

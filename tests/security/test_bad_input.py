@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import Client
+from django.utils.html import escape
 
 from runs.cli import run_dag_run_inline
 from runs.logs import read_log
 from runs.models import DagImportError, DagModel, DagRun, TaskInstance
 from runs.scheduling.dag_processing import process_dags_folder
+from runs.services import DagRunError, create_dag_run, parse_conf
 from tests.runs.factories import HEADER, make_run
 
 GOOD = HEADER + """
@@ -33,6 +37,22 @@ with DAG(dag_id="dupe_tasks", start_date=datetime(2024, 1, 1), schedule=None):
     EmptyOperator(task_id="a")
     EmptyOperator(task_id="a")
 """, "a"),
+    # Ids outside Airflow's rule used to be stored, then broke the Grid and Graph (500) or every trigger.
+    "group_slash": (HEADER + """from dagsapp.sdk import TaskGroup
+with DAG(dag_id="group_slash", start_date=datetime(2024, 1, 1), schedule=None):
+    with TaskGroup("a/b"):
+        EmptyOperator(task_id="a")
+""", "TaskGroup(): group_id 'a/b' may only contain"),
+    "group_html": (HEADER + """from dagsapp.sdk import TaskGroup
+with DAG(dag_id="group_html", start_date=datetime(2024, 1, 1), schedule=None):
+    with TaskGroup("<B>bold</B>"):
+        EmptyOperator(task_id="a")
+""", "TaskGroup(): group_id '<B>bold</B>' may only contain"),
+    "group_too_long": (HEADER + """from dagsapp.sdk import TaskGroup
+with DAG(dag_id="group_too_long", start_date=datetime(2024, 1, 1), schedule=None):
+    with TaskGroup("g" * 300):
+        EmptyOperator(task_id="a")
+""", "at most 250"),
 }
 
 
@@ -112,16 +132,55 @@ class BadMappingTests:
         assert "x" in error.stacktrace and ("partial" in error.stacktrace or "expand" in error.stacktrace)
 
 
+# Conf that Python's json reads but PostgreSQL cannot store (or that overflows a stack on the way).
+UNSTORABLE_CONF = [
+    ('{"a": NaN}', "conf contains NaN, which JSON cannot store"),
+    ('{"a": [Infinity]}', "conf contains Infinity, which JSON cannot store"),
+    ('{"a": -Infinity}', "conf contains -Infinity, which JSON cannot store"),
+    ('{"a": 1e999}', "conf contains Infinity, which JSON cannot store"),
+    ('{"a": "\\ud800"}', "conf contains a lone surrogate '\\ud800', which is not valid Unicode text"),
+    ('{"\\udfff": 1}', "conf contains a lone surrogate"),
+    ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "conf is nested more than 500 levels deep"),
+    ('{"a": ' + "[" * 600 + "]" * 600 + "}", "conf is nested more than 500 levels deep"),
+    ('{"a": ' + "9" * 5000 + "}", "conf has a number of more than 4300 digits"),
+]
+
+
 @pytest.mark.django_db
 class BadConfTests:
     @pytest.mark.parametrize(("conf", "expected"), [("{not json", "not valid JSON"), ("[1, 2]", "JSON object"),
                                                      ('"text"', "JSON object"), ("42", "JSON object"),
-                                                     ('{"a": "\\u0000"}', "NUL")])
+                                                     ('{"a": "\\u0000"}', "NUL"), *UNSTORABLE_CONF])
     def test_it_refuses_bad_conf_with_a_clear_error(self, conf: str, expected: str, tmp_path: Path, operator_client: Client) -> None:
         (tmp_path / "good.py").write_text(GOOD)
         process_dags_folder(tmp_path)
         for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
             response = operator_client.post("/dags/good/trigger/", {"conf": conf}, **headers)
-            assert response.status_code in (200, 400)
-            assert expected in response.content.decode(), response.content.decode()[-2000:]
+            assert response.status_code == (200 if headers else 400)
+            assert escape(expected) in response.content.decode(), response.content.decode()[-2000:]
         assert not DagRun.objects.exists()
+
+    @pytest.mark.parametrize(("conf", "expected"), UNSTORABLE_CONF)
+    def test_it_refuses_unstorable_conf_on_the_command_line(self, conf: str, expected: str, tmp_path: Path) -> None:
+        (tmp_path / "good.py").write_text(GOOD)
+        process_dags_folder(tmp_path)
+        with pytest.raises(CommandError) as info:
+            call_command("dags", "trigger", "good", "--conf", conf, stdout=io.StringIO())
+        assert expected in str(info.value)
+        assert not DagRun.objects.exists()
+
+    def test_it_refuses_unstorable_conf_given_to_create_dag_run(self, tmp_path: Path) -> None:
+        (tmp_path / "good.py").write_text(GOOD)
+        process_dags_folder(tmp_path)
+        for conf in ({"a": float("nan")}, {"a": {"b": "\ud800"}}, {"a": "x\x00"}):
+            with pytest.raises(DagRunError, match="^conf contains"):
+                create_dag_run(dag_id="good", conf=conf)
+        assert not DagRun.objects.exists()
+
+    def test_it_keeps_a_big_but_storable_conf(self, tmp_path: Path) -> None:
+        (tmp_path / "good.py").write_text(GOOD)
+        process_dags_folder(tmp_path)
+        conf = parse_conf('{"n": ' + "9" * 4000 + ', "deep": ' + "[" * 400 + "]" * 400 + ', "text": "\\ud83d\\ude00"}')
+        run = create_dag_run(dag_id="good", conf=conf)
+        run.refresh_from_db()
+        assert run.conf == conf and run.conf["text"] == "\U0001f600"

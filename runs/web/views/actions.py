@@ -9,7 +9,7 @@ from django_htmx.http import trigger_client_event
 
 from runs.models import DagRun, TaskInstanceState
 from runs.services import DagRunError, clear_mapped_task, clear_mapped_task_changed, clear_task_instances, mark_task_instances
-from runs.web.queries import reload_dag_run
+from runs.web.queries import parse_map_index, reload_dag_run
 from runs.web.views.common import (
     HtmxHttpRequest,
     get_dag_run_or_404,
@@ -103,9 +103,10 @@ def task_instances_action(request: HtmxHttpRequest, dag_id: str, run_id: str, ta
     get_task_or_404(run, task_id)
     action = request.POST.get("action", "")
     raw = request.POST.getlist("map_index")
-    if action not in ("clear", *MARKABLE) or len(raw) > MAX_SELECTION or not all(v.isdigit() and len(v) < 10 for v in raw):
+    parsed = [parse_map_index(v) for v in raw]
+    if action not in ("clear", *MARKABLE) or len(raw) > MAX_SELECTION or None in parsed:
         return HttpResponseBadRequest("action must be clear, success or failed, with up to 1000 map indexes")
-    indexes = sorted({int(v) for v in raw})
+    indexes = sorted({i for i in parsed if i is not None})
     if not indexes:
         messages.warning(request, "Select instances in the table first.")
     elif action == "clear":

@@ -1,15 +1,21 @@
 """Read-only JSON API over the mapped instances, one instance and its logs (same login as the pages)."""
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, JsonResponse
 
 from runs.logs import read_log
 from runs.web.queries import QueryError, instance_json, mapped_instances_page, parse_order_by, parse_page, parse_state
-from runs.web.views.common import api_login_required, get_dag_run_or_404, get_task_instance_or_404, get_task_or_404
+from runs.web.views.common import (
+    api_login_required,
+    api_require_safe,
+    get_dag_run_or_404,
+    get_task_instance_or_404,
+    get_task_or_404,
+)
+from runs.web.views.errors import json_error
 
 
-@require_GET
+@api_require_safe
 @api_login_required
 def api_mapped_instances(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> JsonResponse:
     run = get_dag_run_or_404(dag_id, run_id)
@@ -19,13 +25,13 @@ def api_mapped_instances(request: HttpRequest, dag_id: str, run_id: str, task_id
         order_by = parse_order_by(request.GET.get("order_by"))
         page_number = parse_page(request.GET.get("page"))
     except QueryError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
+        return json_error(400, str(exc))
     page = mapped_instances_page(run, task_id, state=state, q=request.GET.get("q", "")[:250], order_by=order_by, page=page_number)
     return JsonResponse({"total": page.total, "page": page.page, "pages": page.pages,
                          "instances": [instance_json(ti) for ti in page.instances]})
 
 
-@require_GET
+@api_require_safe
 @api_login_required
 def api_mapped_instance(request: HttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> JsonResponse:
     run = get_dag_run_or_404(dag_id, run_id)
@@ -34,10 +40,12 @@ def api_mapped_instance(request: HttpRequest, dag_id: str, run_id: str, task_id:
                          "rendered_fields": ti.rendered_fields})
 
 
-@require_GET
+@api_require_safe
 @api_login_required
 def api_task_instance_log(request: HttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> JsonResponse:
     run = get_dag_run_or_404(dag_id, run_id)
     ti = get_task_instance_or_404(run, task_id, map_index)
+    if not 1 <= try_number <= ti.try_number:
+        raise Http404(f"No try {try_number} of {task_id}[{map_index}] (tries so far: {ti.try_number})")
     content, _ = read_log(ti.pk, try_number)
     return JsonResponse({"try_number": try_number, "content": content})

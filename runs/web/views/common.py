@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.urls import reverse
 from django_htmx.middleware import HtmxDetails
 
@@ -15,6 +15,7 @@ from dagsapp.serialization import TaskData
 from runs.models import DagModel, DagRun, TaskInstance
 from runs.templatetags.runs_tags import url_with
 from runs.web.queries import find_dag, find_dag_run, find_task_instance, in_group
+from runs.web.views.errors import json_error
 
 OPERATOR_GROUP = "Operator"
 
@@ -69,7 +70,24 @@ def api_login_required(view: V) -> V:
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
-            return JsonResponse({"error": "authentication required"}, status=401)
+            return json_error(401, "authentication required")
+        return view(request, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+SAFE_METHODS = ("GET", "HEAD")
+
+
+def api_require_safe(view: V) -> V:
+    """require_safe for the JSON API: GET and HEAD, anything else a 405 in JSON."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in SAFE_METHODS:
+            response = json_error(405, f"method {request.method} is not allowed; the API is read-only")
+            response["Allow"] = ", ".join(SAFE_METHODS)
+            return response
         return view(request, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from runs.services import DagRunError, create_dag_run, parse_conf
@@ -16,7 +16,7 @@ from runs.web.views.grid import grid_page_context
 RUNS_PER_DAG = 10
 
 
-@require_GET
+@require_safe
 @login_required
 def dag_list(request: HtmxHttpRequest) -> HttpResponse:
     dags = active_dags()

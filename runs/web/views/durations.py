@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from runs.web import duration_chart
 from runs.web.views.common import HtmxHttpRequest, get_dag_run_or_404, get_task_or_404
@@ -15,7 +15,7 @@ MAX_BARS = 500
 TICKS = 5
 
 
-@require_GET
+@require_safe
 @login_required
 def task_durations(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
     run = get_dag_run_or_404(dag_id, run_id)

@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from django_htmx.http import HttpResponseStopPolling
 
 from runs.models import DagModel, DagRun, SerializedDag, TaskInstanceState
@@ -19,7 +19,7 @@ from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, get_dag_run_o
 RUN_CHOICES = 25
 
 
-@require_GET
+@require_safe
 @login_required
 def dag_graph(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
     dag = get_dag_or_404(dag_id)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from django_htmx.http import HttpResponseStopPolling
 
 from dagsapp.serialization import ChildRef, DagData
@@ -122,7 +122,7 @@ def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | 
     return context
 
 
-@require_GET
+@require_safe
 @login_required
 def grid(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
     dag = get_dag_or_404(dag_id)

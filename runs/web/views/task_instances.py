@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from django_htmx.http import HttpResponseStopPolling
 
 from runs.logs import read_log
@@ -35,7 +35,7 @@ def _stop_polling_if(response: HttpResponse, finished: bool, request: HtmxHttpRe
     return response
 
 
-@require_GET
+@require_safe
 @login_required
 def task_panel(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
     run = get_dag_run_or_404(dag_id, run_id)
@@ -50,7 +50,7 @@ def task_panel(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str)
     return _stop_polling_if(render(request, template, context), run.is_finished, request, "task-panel")
 
 
-@require_GET
+@require_safe
 @login_required
 def task_instance(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
     run = get_dag_run_or_404(dag_id, run_id)
@@ -63,7 +63,7 @@ def task_instance(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: s
     return _stop_polling_if(response, not context["panel_live"], request, "instance-panel")
 
 
-@require_GET
+@require_safe
 @login_required
 def task_instance_xcom(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
     """One XCom's whole value as a JSON download (the page shows only the first characters of a large one)."""
@@ -78,7 +78,7 @@ def task_instance_xcom(request: HtmxHttpRequest, dag_id: str, run_id: str, task_
     return response
 
 
-@require_GET
+@require_safe
 @login_required
 def task_instance_log(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
     """htmx: the log chunks after ``after`` (appended out of band) and the next poller; else the whole log as text."""

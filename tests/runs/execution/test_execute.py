@@ -147,6 +147,52 @@ with DAG("feeds") as the_dag:
         assert not TaskMap.objects.filter(dag_run=run).exists()
 
 
+RETURNS = """
+@task
+def x():
+    return RESULT
+
+@task
+def after(v):
+    return v
+
+with DAG("returns") as the_dag:
+    after(x())
+"""
+
+
+class UnstorableResultTests:
+    """A result PostgreSQL cannot store as JSON fails the try with a sentence naming the task, not a database error."""
+
+    @pytest.mark.parametrize(("returned", "problem"), [
+        ("float('nan')", "contains NaN, which JSON cannot store"),
+        ("{'a': [1.0, float('-inf')]}", "contains Infinity, which JSON cannot store"),
+        ("'a\\x00b'", "contains a NUL character (\\u0000), which PostgreSQL cannot store"),
+        ("{'k\\x00': 1}", "contains a NUL character"),
+        ("'\\ud800'", "contains a lone surrogate '\\ud800', which is not valid Unicode text"),
+        ("__import__('functools').reduce(lambda acc, _: [acc], range(600), [])", "is nested more than 500 levels deep"),
+    ])
+    def test_it_fails_naming_the_task_and_the_problem(self, tmp_path: Path, returned: str, problem: str) -> None:
+        run = make_run(tmp_path, RETURNS.replace("RESULT", returned), dag_id="returns")
+        [x_id] = step(run)
+
+        assert execute_task_instance(x_id) == "failed"
+
+        log = log_of(run, "x")
+        assert f"Could not store the result: the return value of task 'x' {problem}" in log, log
+        assert "psycopg" not in log and "DataError" not in log
+        assert result(run, "x") is None
+
+    def test_it_fails_a_result_that_feeds_a_mapping_the_same_way(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, feeds("[1, float('nan')]"), dag_id="feeds")
+        [make_id] = step(run)
+
+        assert execute_task_instance(make_id) == "failed"
+
+        assert "the return value of task 'make' contains NaN, which JSON cannot store" in log_of(run, "make")
+        assert not TaskMap.objects.filter(dag_run=run).exists()
+
+
 class ReduceTests:
     def test_it_hands_a_lazy_sequence_of_mapped_results_in_map_index_order(self, tmp_path: Path) -> None:
         run = make_run(tmp_path, """

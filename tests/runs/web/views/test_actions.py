@@ -62,6 +62,13 @@ class MarkTests:
             assert operator_client.post(f"{_base(run)}/selection/", data).status_code == 400
         assert _states(run)[1] == ("success", 1)
 
+    def test_it_rejects_indexes_that_are_digits_only_to_unicode(self, operator_client: Client, run: DagRun) -> None:
+        # str.isdigit() is true of these, int() refuses the first two and reads the others.
+        for index in ("²", "1²", "١", "１", " 1", "1\n", "1_0", "0" * 10):
+            response = operator_client.post(f"{_base(run)}/selection/", {"action": "success", "map_index": ["1", index]})
+            assert response.status_code == 400, index
+        assert _states(run)[1] == ("success", 1)
+
 
 class ReexpandTests:
     def test_it_clears_all_instances_for_a_new_expansion(self, operator_client: Client, run: DagRun) -> None:

@@ -70,6 +70,15 @@ class MappedPanelTests:
         for bad in ({"order_by": "pk; drop"}, {"page": "x"}, {"state": "bogus"}, {"page": "-1"}):
             assert operator_client.get(_panel(run), bad, HTTP_HX_REQUEST="true").status_code == 200
 
+    def test_it_searches_an_index_by_ascii_digits_only(self, operator_client: Client, run: DagRun) -> None:
+        get = lambda q: operator_client.get(_panel(run), {"q": q}, HTTP_HX_REQUEST="true")  # noqa: E731
+        assert _rows(get("1").content.decode()) == [0, 1]  # named x=1, and index 1
+        # str.isdigit() is true of all of these; int() refuses '²' and reads '١' and '１' as 1.
+        for q in ("²", "1²", "١", "１"):
+            response = get(q)
+            assert response.status_code == 200, q
+            assert _rows(response.content.decode()) == [], q
+
     def test_it_shows_removed_instances_greyed(self, operator_client: Client, run: DagRun) -> None:
         TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=2).update(state="removed")
         body = operator_client.get(_panel(run), HTTP_HX_REQUEST="true").content.decode()
