@@ -128,7 +128,8 @@ def serialize_folder(folder: str | os.PathLike[str]) -> FolderData:
 def serialize_files(paths: list[Path]) -> FolderData:
     """Each file's DAGs serialized, or its import error: a value that cannot be stored (NaN, a
     NUL character, a lone surrogate) is an import error naming the field, at parse time."""
-    from dagsapp.serialization import serialize_dag, unstorable
+    from dagsapp.jsonvalues import json_problem_at
+    from dagsapp.serialization import serialize_dag
 
     out: FolderData = {"dags": {}, "import_errors": {}, "files": {}}
     for path in paths:
@@ -137,9 +138,9 @@ def serialize_files(paths: list[Path]) -> FolderData:
             dags = load_dag_file(path)
             serialized = {d.dag_id: serialize_dag(d) for d in dags}
             for dag_id, data in serialized.items():
-                problem = unstorable(data)
-                if problem:
-                    raise ValueError(f"DAG {dag_id!r} cannot be stored: {problem}")
+                found = json_problem_at(data)
+                if found:
+                    raise ValueError(f"DAG {dag_id!r} cannot be stored: {found[0] or 'it'} {found[1]}")
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise

@@ -371,30 +371,3 @@ def _group(g: TaskGroup) -> TaskGroupData:
 def dag_hash(data: DagData) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
-
-def unstorable(value: Any, where: str = "") -> str | None:
-    """Why a serialized value cannot be stored as JSON in PostgreSQL (None if it can), naming the field.
-
-    jsonb has no NaN or Infinity, text holds no NUL character, and UTF-8 has no lone surrogate.
-    """
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return f"{where or 'a value'} is {value!r}, which JSON cannot store"
-    if isinstance(value, str):
-        if "\x00" in value:
-            return f"{where or 'a value'} contains a NUL character (\\x00), which PostgreSQL cannot store"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return f"{where or 'a value'} contains a lone surrogate, which is not valid UTF-8"
-        return None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            problem = unstorable(str(k), f"the key {where + '.' if where else ''}{k!r}") or unstorable(v, f"{where + '.' if where else ''}{k}")
-            if problem:
-                return problem
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            problem = unstorable(v, f"{where}[{i}]")
-            if problem:
-                return problem
-    return None

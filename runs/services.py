@@ -10,8 +10,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from dagsapp.jsonvalues import MAX_JSON_DEPTH, json_problem
 from dagsapp.serialization import DagData, TaskData
-from runs.jsonvalues import MAX_JSON_DEPTH, json_problem
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState, TaskMap, XCom
 from runs.notify import notify_scheduler
 

@@ -26,13 +26,13 @@ from dagsapp.exceptions import (
 )
 from dagsapp.identity import DEFAULT_IDENTITIES, item_identities
 from dagsapp.instance import prepare_instance, render_fields, render_map_index
+from dagsapp.jsonvalues import json_problem
 from dagsapp.serialization import DagData, TaskData
 from runs.execution.dagbag import get_dag
 from runs.execution.interrupts import TaskInstanceTakenAway, unwatch_try, watch_try
 from runs.execution.prefetch import BatchPrefetch, Preloaded, prefetch_batch
 from runs.execution.rendering import json_safe, mask_secrets, shorten_for_display
 from runs.execution.task_context import RuntimeTaskInstance, build_context, check_xcom_size, push_xcom
-from runs.jsonvalues import json_problem
 from runs.logs import TaskLogWriter, TryLogger, WriterHandler
 from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
 from runs.models.xcom import RETURN_VALUE
