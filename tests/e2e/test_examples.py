@@ -111,6 +111,20 @@ class ExampleDagsOnTheLiveStackTests:
         assert return_values(elt, "transform") == [{"rows": 7, "by_region": {"north": 210, "south": 275, "web": 300}}]
         assert not Path(return_values(elt, "cleanup")[0]).exists()
 
+    def test_it_tolerates_failures_of_a_mapped_task_and_a_mapped_group(self, live_stack: Callable[..., LiveStack]) -> None:
+        process_dags_folder()
+        stack = live_stack()
+        run = wait_for_dag_run(create_dag_run(dag_id="example_tolerated_failures"), timeout=RUN_TIMEOUT_SEC)
+        assert run.state == "success", stack.report()
+        fetch = results(run, "fetch")
+        # Pages 7 and 13 (indexes 6 and 12) failed after their retry; the others succeeded at once.
+        assert [(i, s, t) for i, s, t in fetch if s != "success"] == [(6, "failed", 2), (12, "failed", 2)]
+        assert len(fetch) == 20 and {t for _, s, t in fetch if s == "success"} == {1}
+        # The reduce got the 18 results only: failed indexes are absent, not None.
+        assert return_values(run, "count_words") == [{"pages": 18, "words": 1900}]
+        assert results(run, "check.validate") == [(0, "success", 1), (1, "success", 1), (2, "failed", 1)]
+        assert return_values(run, "report") == [30]
+
 
 GOOD_DAG = """
 from datetime import datetime
