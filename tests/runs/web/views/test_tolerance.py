@@ -175,3 +175,14 @@ class ToleratedApiTests:
         run = tolerant_run(work_failed=3)
         assert operator_client.get(_api(run, "work")).json()["tolerated"] is None
         assert operator_client.get(_api(run, "total")).json()["tolerated"] is None
+
+
+class ToleratedGraphTests:
+    def test_it_colours_a_tolerated_node_and_titles_it(self, operator_client: Client, tolerant_run: Any) -> None:
+        run = tolerant_run(work_failed=1, group_failed=3)
+        html = operator_client.get("/dags/view_tolerant/graph/", {"run_id": run.run_id}).content.decode()
+        node = re.search(r'<g id="node-work" class="([^"]*)"', html)
+        assert node and node[1] == "node task state-tolerated"
+        assert "<title>work: 9 of 10 succeeded, 1 failure tolerated (9 success, 1 failed)</title>" in html
+        beyond = re.search(r'<g id="node-per_item.first" class="([^"]*)"', html)
+        assert beyond and beyond[1] == "node task state-failed"
