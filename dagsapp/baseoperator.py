@@ -11,6 +11,7 @@ from dagsapp.exceptions import UnmappableArgument
 from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput, ListOfDictsExpandInput
 from dagsapp.ids import validate_id
 from dagsapp.taskmixin import Node
+from dagsapp.tolerance import TOLERANCE_PARAMS, Tolerance, pop_tolerance, reject_tolerance
 from dagsapp.trigger_rule import TriggerRule
 from dagsapp.xcom_arg import MappedArgument, PlainXComArg, ValueRef, XComArg
 
@@ -130,6 +131,7 @@ class BaseOperator(Node):
         _standalone: bool = False,
         **kwargs: Any,
     ) -> None:
+        reject_tolerance(f"{type(self).__name__}()", kwargs, partial=f"{type(self).__name__}.partial()")
         if kwargs:
             raise TypeError(
                 f"Invalid arguments were passed to {type(self).__name__} (task_id: {task_id}): "
@@ -201,11 +203,13 @@ class OperatorPartial:
 
     def __init__(self, operator_class: type[BaseOperator], kwargs: dict[str, Any]) -> None:
         self.operator_class = operator_class
-        kwargs = dict(kwargs)
-        # Not an operator argument: how the mapped task tells its items apart (dagsapp.identity).
-        self.map_key = kwargs.pop("map_key", None)
-        self.kwargs = merge_default_args(operator_class, kwargs)
         name = f"{operator_class.__name__}.partial"
+        kwargs = dict(kwargs)
+        # Not operator arguments: how the mapped task tells its items apart (dagsapp.identity),
+        # and how many failures it tolerates (dagsapp.tolerance).
+        self.map_key = kwargs.pop("map_key", None)
+        self.tolerance = pop_tolerance(f"{name}()", kwargs)
+        self.kwargs = merge_default_args(operator_class, kwargs)
         if "task_id" not in self.kwargs:
             raise TypeError(f"{name}() needs a task_id")
         accepted, var_kw = init_params(operator_class)
@@ -218,7 +222,7 @@ class OperatorPartial:
 
     def _check_mappable(self, call: str, key: str) -> None:
         accepted, var_kw = init_params(self.operator_class)
-        if key in TASK_PARAMS or key in _CONTEXT_PARAMS:
+        if key in TASK_PARAMS or key in _CONTEXT_PARAMS or key in TOLERANCE_PARAMS:
             raise UnmappableArgument(f"{call} cannot map over {key!r}: task-level arguments like {key!r} must go to partial()")
         if key in self.kwargs:
             raise UnmappableArgument(f"{call} got keyword argument {key!r} that was already given to partial()")
@@ -247,7 +251,7 @@ class OperatorPartial:
             raise TypeError("a partial() can be expanded only once")
         self._expanded = True
         return MappedOperator(operator_class=self.operator_class, partial_kwargs=self.kwargs, expand_input=expand_input,
-                              map_key=self.map_key)
+                              map_key=self.map_key, tolerance=self.tolerance)
 
 
 def validate_expand_kwargs(call: str, mapped_kwargs: dict[str, Any]) -> None:
@@ -289,6 +293,7 @@ class MappedOperator(Node):
         expand_input: ExpandInput,
         mapped_into: str | None = None,
         map_key: Callable[[Any], Any] | None = None,
+        tolerance: Tolerance | None = None,
     ) -> None:
         from dagsapp.dag import DagContext
         from dagsapp.identity import validate_map_key
@@ -303,6 +308,8 @@ class MappedOperator(Node):
         self.expand_input = expand_input
         # Where mapped values go: constructor kwargs (classic operators) or op_kwargs (@task).
         self.mapped_into = mapped_into
+        # partial(max_failed_ratio=..., max_failed_count=...): failures its downstream tolerates.
+        self.tolerance = tolerance
         for key, default in TASK_PARAMS.items():
             if key != "task_id":
                 setattr(self, key, self.partial_kwargs.get(key, default))

@@ -20,6 +20,7 @@ from dagsapp.exceptions import UnmappableArgument
 from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput, ListOfDictsExpandInput
 from dagsapp.operators import DecoratedPythonOperator
 from dagsapp.taskgroup import TaskGroup, TaskGroupContext
+from dagsapp.tolerance import TOLERANCE_PARAMS, pop_tolerance, reject_tolerance
 from dagsapp.trigger_rule import TriggerRule
 from dagsapp.xcom_arg import MappedArgument, PlainXComArg, ValueRef, XComArg
 
@@ -75,6 +76,7 @@ class _TaskDecorator:
         self.function = function
         self.task_kwargs = dict(task_kwargs)
         self.sig = _Signature(function)
+        reject_tolerance("@task()", self.task_kwargs, partial=f"{function.__name__}.partial()")
         unknown = set(self.task_kwargs) - set(TASK_PARAMS) - {"multiple_outputs"}
         if unknown:
             raise TypeError(f"@task got an unexpected keyword argument {sorted(unknown)[0]!r}")
@@ -118,15 +120,17 @@ class _TaskPartial:
         self.decorator = decorator
         name = decorator.function.__name__
         kwargs = dict(kwargs)
-        # Not an argument of the function: how the mapped task tells its items apart (dagsapp.identity).
+        # Not arguments of the function: how the mapped task tells its items apart (dagsapp.identity),
+        # and how many failures it tolerates (dagsapp.tolerance).
         self.map_key = kwargs.pop("map_key", None)
+        self.tolerance = pop_tolerance(f"{name}.partial()", kwargs)
         self.task_kwargs = {**decorator.task_kwargs, **{k: v for k, v in kwargs.items() if k in TASK_PARAMS}}
         self.op_kwargs = {k: v for k, v in kwargs.items() if k not in TASK_PARAMS}
         decorator.sig.check_names(f"{name}.partial()", list(self.op_kwargs))
         self._used = False
 
     def _check_key(self, call: str, key: str) -> None:
-        if key in TASK_PARAMS:
+        if key in TASK_PARAMS or key in TOLERANCE_PARAMS:
             raise UnmappableArgument(f"{call} cannot map over {key!r}: task-level arguments like {key!r} must go to partial()")
         if key in self.op_kwargs:
             raise UnmappableArgument(f"{call} got keyword argument {key!r} that was already given to partial()")
@@ -176,7 +180,7 @@ class _TaskPartial:
         )
         op = MappedOperator(
             operator_class=DecoratedPythonOperator, partial_kwargs=partial_kwargs, expand_input=expand_input,
-            mapped_into="op_kwargs", map_key=self.map_key,
+            mapped_into="op_kwargs", map_key=self.map_key, tolerance=self.tolerance,
         )
         return PlainXComArg(op)
 
@@ -222,6 +226,8 @@ class _TaskGroupDecorator:
 class _TaskGroupPartial:
     def __init__(self, decorator: _TaskGroupDecorator, kwargs: dict[str, Any]) -> None:
         self.decorator = decorator
+        kwargs = dict(kwargs)
+        self.tolerance = pop_tolerance(f"{decorator.function.__name__}.partial()", kwargs)
         self.kwargs = kwargs
         decorator.sig.check_names(f"{decorator.function.__name__}.partial()", list(kwargs))
 
@@ -246,6 +252,7 @@ class _TaskGroupPartial:
             raise UnmappableArgument(f"{self.decorator.function.__name__}.expand(): a mapped task group inside another mapped task group is not supported")
         group = self.decorator._new_group()
         group.expand_input = expand_input
+        group.tolerance = self.tolerance
         args = {**self.kwargs, **{n: MappedArgument(expand_input, n) for n in mapped_names}}
         with group:
             result = self.decorator.function(**args)

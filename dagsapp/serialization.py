@@ -18,6 +18,7 @@ from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput
 from dagsapp.identity import item_identities
 from dagsapp.taskgroup import TaskGroup
 from dagsapp.taskmixin import Node
+from dagsapp.tolerance import Tolerance
 
 
 # Sources: what one mapped keyword (or expand_kwargs) maps over, tagged by "t".
@@ -109,6 +110,13 @@ class MappingSpec(TypedDict):
     group_id: NotRequired[str]  # kind "group" only
 
 
+class ToleranceData(TypedDict):
+    """``partial(max_failed_ratio=..., max_failed_count=...)``; a bound not given is None."""
+
+    max_failed_ratio: float | None
+    max_failed_count: int | None
+
+
 class TaskData(TypedDict):
     task_id: str
     label: str
@@ -138,6 +146,8 @@ class TaskData(TypedDict):
     # its result with a map_key, which its worker applies when it records the TaskMap.
     map_key: NotRequired[bool]
     map_key_consumers: NotRequired[list[str]]
+    # A mapped task's tolerated failures; written only when given, so a DAG without any keeps its hash.
+    tolerance: NotRequired[ToleranceData]
 
 
 class ChildRef(TypedDict):
@@ -152,6 +162,8 @@ class TaskGroupData(TypedDict):
     tooltip: str
     is_mapped: bool
     children: list[ChildRef]
+    # A mapped group's tolerated failures, counted over its indexes; written only when given.
+    tolerance: NotRequired[ToleranceData]
 
 
 class DagData(TypedDict):
@@ -271,6 +283,44 @@ def input_sources(spec: ExpandInputSpec) -> list[XComSource]:
     return _iter_xcom_sources(spec["source"])
 
 
+def _tolerance(tolerance: Tolerance | None) -> ToleranceData | None:
+    if tolerance is None:
+        return None
+    return {"max_failed_ratio": tolerance.max_failed_ratio, "max_failed_count": tolerance.max_failed_count}
+
+
+class ToleranceUnit(TypedDict):
+    """What one tolerance is counted over: a mapped task (``unit`` is its id), or a mapped task
+    group (``unit`` is the group id, ``task_ids`` all its tasks)."""
+
+    unit: str
+    task_ids: list[str]
+    tolerance: ToleranceData
+
+
+def tolerance_units(data: DagData) -> dict[str, ToleranceUnit]:
+    """Task id -> the tolerance that covers it: its own, or its mapped group's (stored versions
+    without the key have none)."""
+    groups: dict[str, ToleranceUnit] = {}
+    out: dict[str, ToleranceUnit] = {}
+    for task_id, task in data["tasks"].items():
+        mapping = task["mapping"]
+        if "tolerance" in task and mapping is not None and mapping["kind"] != "group":
+            out[task_id] = {"unit": task_id, "task_ids": [task_id], "tolerance": task["tolerance"]}
+        elif mapping is not None and mapping["kind"] == "group":
+            gid = mapping.get("group_id", "")
+            group = data["task_groups"].get(gid)
+            if group is not None and "tolerance" in group:
+                unit = groups.setdefault(gid, {"unit": gid, "task_ids": [], "tolerance": group["tolerance"]})
+                unit["task_ids"].append(task_id)
+                out[task_id] = unit
+    return out
+
+
+def tolerance_rule(spec: ToleranceData) -> Tolerance:
+    return Tolerance(max_failed_ratio=spec["max_failed_ratio"], max_failed_count=spec["max_failed_count"])
+
+
 def serialize_dag(dag: DAG) -> DagData:
     order = dag.topological_task_ids()
     tasks: dict[str, TaskData] = {}
@@ -308,6 +358,9 @@ def serialize_dag(dag: DAG) -> DagData:
         }
         if isinstance(t, MappedOperator) and t.map_key is not None:
             tasks[task_id]["map_key"] = True
+        tolerance = _tolerance(t.tolerance if isinstance(t, MappedOperator) else None)
+        if tolerance is not None:
+            tasks[task_id]["tolerance"] = tolerance
     # A task whose whole result is mapped over records its length (TaskMap); the limits of the
     # tasks mapping over it are kept so the runtime can apply the most permissive one.
     for consumer in tasks.values():
@@ -358,7 +411,7 @@ def _children(group: TaskGroup) -> list[ChildRef]:
 def _group(g: TaskGroup) -> TaskGroupData:
     gid = g.group_id
     assert gid is not None
-    return {
+    data: TaskGroupData = {
         "group_id": gid,
         "label": gid.rsplit(".", 1)[-1],
         "parent": g.parent.group_id if g.parent is not None else None,
@@ -366,6 +419,10 @@ def _group(g: TaskGroup) -> TaskGroupData:
         "is_mapped": g.is_mapped,
         "children": _children(g),
     }
+    tolerance = _tolerance(g.tolerance)
+    if tolerance is not None:
+        data["tolerance"] = tolerance
+    return data
 
 
 def dag_hash(data: DagData) -> str:

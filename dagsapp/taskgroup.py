@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from dagsapp.dag import DAG
     from dagsapp.expandinput import ExpandInput
     from dagsapp.taskmixin import Node
+    from dagsapp.tolerance import Tolerance
 
 
 class TaskGroup(DependencyMixin):
@@ -31,6 +32,8 @@ class TaskGroup(DependencyMixin):
         self.tooltip = tooltip
         self.prefix_group_id = prefix_group_id
         self.expand_input: ExpandInput | None = None
+        # A mapped group's partial(max_failed_ratio=..., max_failed_count=...), over its indexes.
+        self.tolerance: Tolerance | None = None
         if _root:
             self.dag, self.parent, self._group_id = dag, None, None
             return

@@ -20,7 +20,7 @@ from django.utils import timezone
 from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import expand_input_length
 from dagsapp.identity import expansion_identities
-from dagsapp.serialization import DagData, TaskData, input_sources
+from dagsapp.serialization import DagData, TaskData, ToleranceUnit, input_sources, tolerance_units
 from runs import summaries
 from runs.logs import log_line
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, ItemChange, TaskInstance, TaskInstanceState, TaskMap, XCom
@@ -30,6 +30,7 @@ from runs.scheduling.executors import Executor
 from runs.scheduling.instance_names import name_mapped_instances
 from runs.scheduling.trigger_rules import UpstreamCounts, evaluate
 from runs.sqltext import literal, literals
+from runs.tolerance import unit_counts
 
 log = logging.getLogger(__name__)
 S = TaskInstanceState
@@ -74,7 +75,8 @@ def expand_mapped_task(*, dag_run: DagRun, data: DagData, task_id: str) -> int:
     # The tasks it maps over too: inside a mapped task group they need not be direct upstreams.
     sources = [src["task_id"] for src in input_sources(mapping["input"])]
     counts = _counts_by_task(dag_run, task_ids=[*task["upstream"], *sources])
-    if evaluate(task["trigger_rule"], _shared_upstream_counts(task, counts)) != "run":
+    seen = seen_by_downstream(dag_run=dag_run, data=data, counts=counts)
+    if evaluate(task["trigger_rule"], _shared_upstream_counts(task, seen)) != "run":
         return 0
     try:
         length = expand_input_length(mapping["input"], DbResolver(dag_run, data))
@@ -221,6 +223,48 @@ def _shared_upstream_counts(task: TaskData, counts: dict[str, dict[str, int]]) -
     return sum((_upstream_counts(counts.get(up, {})) for up in task["upstream"] if up not in same_index), UpstreamCounts())
 
 
+def seen_by_downstream(*, dag_run: DagRun, data: DagData, counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """The state counts as a downstream's trigger rule sees them, with tolerated failures applied.
+
+    A task under ``partial(max_failed_ratio=..., max_failed_count=...)`` (its own, or its mapped
+    group's) that has failures: while some of its indexes are unfinished, its failures count as
+    unfinished, so the downstream waits rather than failing early; once all are finished and the
+    failures are within the tolerance, they count as successes; beyond it, as they are. Other
+    tasks' counts are returned unchanged (the same dict objects).
+    """
+    units = tolerance_units(data)
+    if not units:
+        return counts
+    seen = dict(counts)
+    judged: dict[str, str] = {}
+    for task_id, states in counts.items():
+        unit = units.get(task_id)
+        failed = states.get(S.FAILED, 0) + states.get(S.UPSTREAM_FAILED, 0)
+        if unit is None or not failed:
+            continue
+        if unit["unit"] not in judged:
+            judged[unit["unit"]] = _verdict(dag_run, unit)
+        verdict = judged[unit["unit"]]
+        if verdict in ("pending", "tolerated"):
+            moved = {s: n for s, n in states.items() if s not in (S.FAILED, S.UPSTREAM_FAILED)}
+            as_state = S.SUCCESS if verdict == "tolerated" else S.RUNNING
+            moved[as_state] = moved.get(as_state, 0) + failed
+            seen[task_id] = moved
+    return seen
+
+
+def _verdict(dag_run: DagRun, unit: ToleranceUnit) -> str:
+    counts = unit_counts([dag_run.pk], unit).get(dag_run.pk)
+    return counts.verdict(unit) if counts is not None else "none"
+
+
+def tolerated_task_ids(*, dag_run: DagRun, data: DagData, task_ids: set[str]) -> set[str]:
+    """Those of ``task_ids`` whose failures are all tolerated: they do not fail the run."""
+    units = tolerance_units(data)
+    judged = {u["unit"]: _verdict(dag_run, u) for t, u in units.items() if t in task_ids}
+    return {t for t in task_ids if t in units and judged[units[t]["unit"]] == "tolerated"}
+
+
 def schedule_task_instances(*, dag_run: DagRun, data: DagData) -> bool:
     """Evaluate trigger rules for instances with no state yet, and release retries that are due."""
     now = timezone.now()
@@ -229,6 +273,7 @@ def schedule_task_instances(*, dag_run: DagRun, data: DagData) -> bool:
     waiting = [t for t, states in counts.items() if states.get(S.NONE)]
     if not waiting:
         return did
+    seen = seen_by_downstream(dag_run=dag_run, data=data, counts=counts)
     pending_placeholders = set(
         TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE, task_id__in=waiting).values_list("task_id", flat=True))
     for task_id in waiting:
@@ -236,7 +281,7 @@ def schedule_task_instances(*, dag_run: DagRun, data: DagData) -> bool:
         if task is None:
             continue
         same_index = set(task.get("same_index_upstream", []))
-        shared = _shared_upstream_counts(task, counts)
+        shared = _shared_upstream_counts(task, seen)
         is_placeholder = task["mapping"] is not None and task_id in pending_placeholders
         if not same_index or is_placeholder:
             outcome = evaluate(task["trigger_rule"], shared)
@@ -350,7 +395,10 @@ def update_dag_run_state(*, dag_run: DagRun, data: DagData) -> bool:
     if TaskInstance.objects.filter(dag_run=dag_run, state__in=UNFINISHED_STATES).exists():
         return False
     leaves = [t for t, v in data["tasks"].items() if not v["downstream"]]
-    leaf_failed = TaskInstance.objects.filter(dag_run=dag_run, task_id__in=leaves, state__in=[S.FAILED, S.UPSTREAM_FAILED]).exists()
+    failed_leaves = set(TaskInstance.objects.filter(dag_run=dag_run, task_id__in=leaves, state__in=[S.FAILED, S.UPSTREAM_FAILED])
+                        .values_list("task_id", flat=True).distinct())
+    # A leaf whose failures are within its partial(max_failed_...) tolerance does not fail the run.
+    leaf_failed = bool(failed_leaves - tolerated_task_ids(dag_run=dag_run, data=data, task_ids=failed_leaves))
     state = DagRunState.FAILED if leaf_failed else DagRunState.SUCCESS
     # Frozen with the final state: the Grid never aggregates a finished run's instances again.
     summary = summaries.aggregate([dag_run.pk]).get(dag_run.pk, [])

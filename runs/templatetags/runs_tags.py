@@ -46,6 +46,8 @@ def duration(seconds: float | None) -> str:
 
 @register.filter
 def state_label(state: str | None) -> str:
+    if state == "tolerated":
+        return "success, failures tolerated"
     return "no status" if state is None or state in ("", "none") else state.replace("_", " ")
 
 

@@ -21,7 +21,7 @@ from django.utils.html import escape
 
 from dagsapp.serialization import ChildRef, DagData
 from runs.models import DagRun, TaskInstanceState
-from runs.web.queries import Cell, grid_cells
+from runs.web.queries import Cell, grid_cells, tolerated_cells
 
 S = TaskInstanceState
 
@@ -178,7 +178,12 @@ def run_cells(dag_run: DagRun | None) -> dict[str, Cell] | None:
     Graph colours and counts with exactly the Grid's rules. None when there is no run."""
     if dag_run is None:
         return None
-    return {task_id: cell for (_run, task_id), cell in grid_cells([dag_run]).items()}
+    cells = grid_cells([dag_run])
+    # Judged with the run's own DAG version (loaded with the run); no query for a mapped task.
+    for key, counts in tolerated_cells(dag_run.serialized_dag.dag_data(), [dag_run], cells).items():
+        if key in cells:
+            cells[key].tolerated = counts
+    return {task_id: cell for (_run, task_id), cell in cells.items()}
 
 
 def render_graph(template: str, *, order: list[str], cells: Mapping[str, Cell] | None,

@@ -15,10 +15,16 @@ from django.db import connection
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 
+from dagsapp.serialization import DagData, ToleranceUnit, tolerance_units
 from runs import summaries
 from runs.models import DagImportError, DagModel, DagRun, ItemChange, TaskInstance, TaskInstanceState
+from runs.models.taskinstance import UNFINISHED_STATES
+from runs.tolerance import UnitCounts, unit_counts
 
 S = TaskInstanceState
+# Not a TaskInstanceState: a mapped task (or group) whose failures are all tolerated by its
+# partial(max_failed_ratio=..., max_failed_count=...). Drawn as success with a marker.
+TOLERATED = "tolerated"
 
 # The task-group rule: the first state present wins; "removed" never counts, and success
 # shows only when everything that counts succeeded.
@@ -41,6 +47,8 @@ class Cell:
     counts: dict[str, int] = field(default_factory=dict)
     # Count of the -1 placeholder per state: present means "not expanded (yet)" for a mapped task.
     placeholder: dict[str, int] = field(default_factory=dict)
+    # Set when every failure of the task (or group) is tolerated: the cell reads as success.
+    tolerated: UnitCounts | None = None
 
     def add(self, other: Cell) -> None:
         for state, n in other.counts.items():
@@ -48,11 +56,23 @@ class Cell:
 
     @property
     def state(self) -> str | None:
-        return aggregate_state(self.counts)
+        return TOLERATED if self.tolerated is not None else aggregate_state(self.counts)
 
     @property
     def tooltip(self) -> str:
+        if self.tolerated is not None:
+            return f"{self.tolerated.describe()} ({state_tooltip(self.counts)})"
         return state_tooltip(self.counts)
+
+    def unit_counts(self) -> UnitCounts:
+        """The counts a mapped task's tolerance is judged on, from this cell alone (no query)."""
+        placeholders = sum(self.placeholder.values())
+        indexes = {s: n - self.placeholder.get(s, 0) for s, n in self.counts.items()}
+        return UnitCounts(total=sum(n for s, n in indexes.items() if s != S.REMOVED),
+                          failed=indexes.get(S.FAILED, 0) + indexes.get(S.UPSTREAM_FAILED, 0),
+                          succeeded=indexes.get(S.SUCCESS, 0),
+                          unfinished=sum(n for s, n in self.counts.items() if s in UNFINISHED_STATES),
+                          placeholders=placeholders)
 
     @property
     def mapped_count(self) -> int | None:
@@ -95,6 +115,51 @@ def grid_cells(runs: Iterable[DagRun]) -> dict[tuple[int, str], Cell]:
     return cells
 
 
+def tolerated_cells(data: DagData, runs: list[DagRun], cells: Mapping[tuple[int, str], Cell]) -> dict[tuple[int, str], UnitCounts]:
+    """(run, task or group id) -> counts, for the cells whose failures are all tolerated.
+
+    A mapped task is judged from its own cell (no query). A mapped group's indexes are counted in
+    SQL (an index failed if any of its tasks did), one query per tolerant group, and only over
+    the runs where the group's cells show a failure and nothing unfinished. The tolerance read is
+    the one of ``data`` (the Grid draws every run with the DAG's latest version).
+    """
+    out: dict[tuple[int, str], UnitCounts] = {}
+    groups: dict[str, ToleranceUnit] = {}
+    for task_id, unit in tolerance_units(data).items():
+        if unit["unit"] != task_id:
+            groups[unit["unit"]] = unit
+            continue
+        for run in runs:
+            counts = cells.get((run.pk, task_id), Cell()).unit_counts()
+            if counts.verdict(unit) == "tolerated":
+                out[(run.pk, task_id)] = counts
+    for group_id, unit in groups.items():
+        task_ids = unit["task_ids"]
+        candidates = []
+        for run in runs:
+            merged = Cell()
+            for task_id in task_ids:
+                merged.add(cells.get((run.pk, task_id), Cell()))
+            if (merged.counts.get(S.FAILED) or merged.counts.get(S.UPSTREAM_FAILED)) and not any(
+                    merged.counts.get(s) for s in UNFINISHED_STATES):
+                candidates.append(run.pk)
+        for run_pk, counts in unit_counts(candidates, unit).items():
+            if counts.verdict(unit) == "tolerated":
+                out[(run_pk, group_id)] = counts
+                out.update({(run_pk, task_id): counts for task_id in task_ids})
+    return out
+
+
+def tolerated_summary(run: DagRun, task_id: str) -> UnitCounts | None:
+    """The task's (or its mapped group's) counts when all its failures are tolerated in this run,
+    judged by the run's own DAG version; one query, only for a task under a tolerance."""
+    unit = tolerance_units(run.serialized_dag.dag_data()).get(task_id)
+    if unit is None:
+        return None
+    counts = unit_counts([run.pk], unit).get(run.pk)
+    return counts if counts is not None and counts.verdict(unit) == "tolerated" else None
+
+
 def last_runs_by_dag(dag_ids: list[str], per_dag: int) -> dict[str, list[DagRun]]:
     """The latest ``per_dag`` runs of each DAG (oldest first), in one query with a window function."""
     rn = Window(RowNumber(), partition_by=[F("dag_id")], order_by=[F("logical_date").desc(), F("id").desc()])
@@ -112,6 +177,7 @@ class MappedSummary:
     first_start: datetime | None
     last_end: datetime | None
     total_duration: float | None
+    tolerated: UnitCounts | None = None
 
     @property
     def total(self) -> int:
@@ -128,7 +194,7 @@ class MappedSummary:
 
     @property
     def state(self) -> str | None:
-        return aggregate_state(self.counts)
+        return TOLERATED if self.tolerated is not None else aggregate_state(self.counts)
 
     @property
     def tooltip(self) -> str:

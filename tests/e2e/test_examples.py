@@ -117,6 +117,20 @@ class ExampleDagsOnTheLiveStackTests:
         assert list(TaskInstance.objects.filter(dag_run=identity, task_id="price").order_by("map_index")
                     .values_list("item_identity", flat=True)) == ["A-1:2", "B-7:1", "C-3:5"]
 
+    def test_it_tolerates_failures_of_a_mapped_task_and_a_mapped_group(self, live_stack: Callable[..., LiveStack]) -> None:
+        process_dags_folder()
+        stack = live_stack()
+        run = wait_for_dag_run(create_dag_run(dag_id="example_tolerated_failures"), timeout=RUN_TIMEOUT_SEC)
+        assert run.state == "success", stack.report()
+        fetch = results(run, "fetch")
+        # Pages 7 and 13 (indexes 6 and 12) failed after their retry; the others succeeded at once.
+        assert [(i, s, t) for i, s, t in fetch if s != "success"] == [(6, "failed", 2), (12, "failed", 2)]
+        assert len(fetch) == 20 and {t for _, s, t in fetch if s == "success"} == {1}
+        # The reduce got the 18 results only: failed indexes are absent, not None.
+        assert return_values(run, "count_words") == [{"pages": 18, "words": 1900}]
+        assert results(run, "check.validate") == [(0, "success", 1), (1, "success", 1), (2, "failed", 1)]
+        assert return_values(run, "report") == [30]
+
 
 GOOD_DAG = """
 from datetime import datetime

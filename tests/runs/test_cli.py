@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 EXAMPLE_DAG_IDS = [
     "example_add", "example_bash_mapped", "example_conf_and_params", "example_cross_product", "example_elt",
     "example_empty_expansion", "example_expand_kwargs", "example_hyperparameter_search", "example_map_index_template",
-    "example_item_identity", "example_mapped_task_group", "example_retry_one_index",
+    "example_item_identity", "example_mapped_task_group", "example_retry_one_index", "example_tolerated_failures",
 ]
 
 
@@ -188,6 +188,13 @@ class ExampleDagsTests:
         assert values(s, "count_words") == [2, 3, 1]
         assert field(s, "stock", "rendered_map_index") == ["apples", "pears"]
         assert values(s, "stock") == ["3 apples", "5 pears"]
+
+    def test_it_tolerates_failures_and_reduces_over_the_successes(self) -> None:
+        s = dags_test("example_tolerated_failures")
+        assert s["state"] == "success"
+        assert field(s, "fetch", "state").count("failed") == 2
+        assert values(s, "count_words") == [{"pages": 18, "words": 1900}]
+        assert values(s, "report") == [30]
 
     def test_it_retries_only_the_failing_index(self) -> None:
         s = dags_test("example_retry_one_index")

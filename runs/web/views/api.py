@@ -4,7 +4,15 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, JsonResponse
 
 from runs.logs import read_log
-from runs.web.queries import QueryError, instance_json, mapped_instances_page, parse_order_by, parse_page, parse_state
+from runs.web.queries import (
+    QueryError,
+    instance_json,
+    mapped_instances_page,
+    parse_order_by,
+    parse_page,
+    parse_state,
+    tolerated_summary,
+)
 from runs.web.views.common import (
     api_login_required,
     api_require_safe,
@@ -27,8 +35,13 @@ def api_mapped_instances(request: HttpRequest, dag_id: str, run_id: str, task_id
     except QueryError as exc:
         return json_error(400, str(exc))
     page = mapped_instances_page(run, task_id, state=state, q=request.GET.get("q", "")[:250], order_by=order_by, page=page_number)
+    tolerated = tolerated_summary(run, task_id)
     return JsonResponse({"total": page.total, "page": page.page, "pages": page.pages,
-                         "instances": [instance_json(ti) for ti in page.instances]})
+                         "instances": [instance_json(ti) for ti in page.instances],
+                         # Set once every failure of the task (or its mapped group) is tolerated.
+                         "tolerated": None if tolerated is None else {
+                             "succeeded": tolerated.succeeded, "total": tolerated.total, "failed": tolerated.failed,
+                             "summary": tolerated.describe()}})
 
 
 @api_require_safe

@@ -12,7 +12,8 @@ from django_htmx.http import HttpResponseStopPolling
 
 from dagsapp.serialization import ChildRef, DagData
 from runs.models import DagModel, DagRun
-from runs.web.queries import Cell, find_dag_run, grid_cells, latest_runs
+from runs.tolerance import UnitCounts
+from runs.web.queries import Cell, find_dag_run, grid_cells, latest_runs, tolerated_cells
 from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, int_param, is_operator, map_index_param, reverse_with_query
 from runs.web.views.panels import panel_context
 
@@ -92,6 +93,14 @@ def _fill(nodes: list[GridNode], runs: list[DagRun], cells: dict[tuple[int, str]
             node.mapped_label = "[ ]" if n is None else f"[{n}]"
 
 
+def _mark_tolerated(nodes: list[GridNode], tolerated: dict[tuple[int, str], UnitCounts]) -> None:
+    """Cells whose failures are all tolerated read as success with a marker."""
+    for node in nodes:
+        _mark_tolerated(node.children, tolerated)
+        for gc in node.cells:
+            gc.cell.tolerated = tolerated.get((gc.run.pk, node.id))
+
+
 def _leaves(node: GridNode) -> list[GridNode]:
     return [leaf for c in node.children for leaf in (_leaves(c) if c.kind == "group" else [c])]
 
@@ -105,7 +114,10 @@ def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | 
     if selected is None and run_id:
         selected = find_dag_run(dag.dag_id, run_id)
     nodes = build_tree(dag.data)
-    _fill(nodes, runs, grid_cells(runs), dag.dag_id, selected, task_id, num_runs)
+    cells = grid_cells(runs)
+    _fill(nodes, runs, cells, dag.dag_id, selected, task_id, num_runs)
+    if tolerated := tolerated_cells(dag.data, runs, cells):
+        _mark_tolerated(nodes, tolerated)
     context: dict[str, Any] = {
         "dag": dag, "data": dag.data, "runs": runs, "nodes": nodes, "selected_run": selected, "selected_task": task_id,
         "num_runs": num_runs, "more_runs": num_runs + DEFAULT_NUM_RUNS, "can_operate": is_operator(request.user),

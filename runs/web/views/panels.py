@@ -24,6 +24,7 @@ from runs.web.queries import (
     parse_order_by,
     parse_page,
     parse_state,
+    tolerated_summary,
 )
 from runs.web.views.common import HtmxHttpRequest, get_task_instance_or_404, is_operator, reverse_with_query
 
@@ -64,9 +65,11 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData) -> dic
         arrow = "▲" if order_by == name else "▼" if order_by == f"-{name}" else ""
         columns.append({"name": name, "label": COLUMN_LABELS[name], "arrow": arrow,
                         "url": reverse_with_query("runs:task_panel", *args, query={**params, "order_by": next_order, "page": ""})})
+    summary = mapped_summary(run, task_id)
+    summary.tolerated = tolerated_summary(run, task_id)
     return {
         "kind": "mapped", "run": run, "task": task, "task_id": task_id, "dag_id": run.dag_id,
-        "summary": mapped_summary(run, task_id), "item_changes": item_changes(run, task_id), "choices": instance_choices(run, task_id), "page": page,
+        "summary": summary, "item_changes": item_changes(run, task_id), "choices": instance_choices(run, task_id), "page": page,
         "params": params, "columns": columns, "panel_url": reverse("runs:task_panel", args=args), "states": TaskInstanceState.choices,
         "poll_url": reverse_with_query("runs:task_panel", *args, query=params),
         "run_active": not run.is_finished, "can_operate": is_operator(request.user),
