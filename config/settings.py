@@ -253,10 +253,12 @@ else:
     _broker_db = env_int("CELERY_BROKER_DB", 15 if "PYTEST_VERSION" in os.environ else 0, minimum=0, maximum=15)
     CELERY_BROKER_URL = f"redis+socket://{embedded.ensure_redis(VAR_DIR)}?virtual_host={_broker_db}"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Longer than any task may run: Redis redelivers an unacknowledged task after this long. A
-# redelivered task whose try already started is refused by the claim, so a shorter value costs
-# a wasted message, never a second copy (tests/faults set it to seconds).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_float("CELERY_VISIBILITY_TIMEOUT_SEC", 3600.0, minimum=1.0)}
+# Redis hands an unacknowledged message out again after this long. Short, so that the messages
+# a killed worker had taken (a batch's instances still queued behind the one it ran) run again
+# within a minute instead of waiting for the queued timeout. A message handed out again while its
+# first worker still works on it costs a claim that is refused (or, for a batch, a second worker
+# taking the instances still queued): never a second run of a try.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_float("CELERY_VISIBILITY_TIMEOUT_SEC", 60.0, minimum=1.0)}
 # State lives in PostgreSQL; nobody waits on a Celery result.
 CELERY_TASK_IGNORE_RESULT = True
 # A task whose worker dies is redelivered rather than lost; tasks are written to be rerun.

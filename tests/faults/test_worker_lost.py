@@ -47,3 +47,38 @@ class KilledWorkerTests:
                 assert stack.xcom(ti["id"]) == {"i": ti["map_index"], "try": 1}
         assert stack.processes["worker"].poll() is None and stack.processes["scheduler"].poll() is None
         print(f"killed {sorted(victims)}; run finished {elapsed:.1f} s after the kill")
+
+
+class KilledWholeWorkerTests:
+    def test_it_runs_the_lost_workers_instances_again_within_two_minutes(self, make_stack: Callable[..., Stack]) -> None:
+        # Default timeouts for lost messages (queued timeout 600 s, the broker's visibility
+        # timeout): what brings the dead worker's messages back is what production relies on.
+        # Only the heartbeat timeout is short, so the test need not wait a minute for running tries.
+        stack = make_stack(TASK_QUEUED_TIMEOUT_SEC="600", TASK_HEARTBEAT_TIMEOUT_SEC="10")
+        stack.write_dag("sleepy.py", faults_sleepy(retries=1))
+        stack.start_scheduler()
+        stack.start_worker(concurrency=2)
+        stack.wait_for_dag("faults_sleepy")
+        # 96 instances travel 3 per Celery message: the messages the worker holds carry instances
+        # still queued behind the one running.
+        run_id = stack.trigger("faults_sleepy", conf={"n": 96, "seconds": 0.5})
+
+        running = wait_until(lambda: [ti["map_index"] for ti in stack.task_instances(run_id, "work") if ti["state"] == "running"] or None,
+                             timeout=30, interval=0.1, what="instances running")
+        stack.kill("worker")  # the main process and its pool: messages it took stay unacknowledged in Redis
+        killed_at = time.monotonic()
+        stack.start_worker("worker2", concurrency=4)
+
+        assert stack.wait_for_run(run_id, timeout=120) == "success", stack.describe(run_id)
+        elapsed = time.monotonic() - killed_at
+        work = stack.task_instances(run_id, "work")
+        assert len(work) == 96 and all(ti["state"] == "success" for ti in work), stack.describe(run_id)
+        tries = {ti["map_index"]: ti["try_number"] for ti in work}
+        assert {i for i, t in tries.items() if t == 2} <= set(running), (tries, running)
+        assert all(t in (1, 2) for t in tries.values()), tries
+        for ti in work:
+            # Each try started exactly once: a message handed out again is refused by the claim.
+            for try_number in range(1, ti["try_number"] + 1):
+                assert stack.log_text(ti["id"], try_number).count("Starting attempt") <= 1, stack.log_text(ti["id"], try_number)
+            assert stack.log_text(ti["id"], ti["try_number"]).count("Starting attempt") == 1
+        print(f"worker killed with {sorted(running)} running; run finished {elapsed:.1f} s after the kill")
