@@ -27,12 +27,13 @@ from dagsapp.exceptions import (
 from dagsapp.identity import DEFAULT_IDENTITIES, item_identities
 from dagsapp.instance import prepare_instance, render_fields, render_map_index
 from dagsapp.jsonvalues import json_problem
+from dagsapp.secrets import SecretRegistry, mask_secrets, redact, redact_value, secrets_scope
 from dagsapp.serialization import DagData, TaskData
 from runs.execution.dagbag import get_dag
 from runs.execution.interrupts import TaskInstanceTakenAway, unwatch_try, watch_try
 from runs.execution.prefetch import BatchPrefetch, Preloaded, prefetch_batch
-from runs.execution.rendering import json_safe, mask_secrets, shorten_for_display
-from runs.execution.task_context import RuntimeTaskInstance, build_context, check_xcom_size, push_xcom
+from runs.execution.rendering import json_safe, shorten_for_display
+from runs.execution.task_context import RuntimeTaskInstance, build_context, check_xcom_size, display_payload, push_xcom
 from runs.logs import TaskLogWriter, TryLogger, WriterHandler
 from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
 from runs.models.xcom import RETURN_VALUE
@@ -152,6 +153,9 @@ class _Attempt:
     writer: TaskLogWriter
     handler: WriterHandler
     task_log: TryLogger
+    # Every secret this try knows (secret-named arguments, mask_secret): each is redacted from
+    # the log as soon as it is known, and from the name and the result's display copy.
+    secrets: SecretRegistry
 
 
 def _claim_try(ti_id: int, *, preloaded: Preloaded | None, claimed: Claim | None) -> _Attempt | None:
@@ -177,7 +181,7 @@ def _claim_try(ti_id: int, *, preloaded: Preloaded | None, claimed: Claim | None
         # level around every try cleared logging's caches twice per instance.)
         root.setLevel(logging.INFO)
     return _Attempt(ti=ti, run=run, data=data, task_data=data["tasks"][ti.task_id], started=started, hostname=hostname,
-                    writer=writer, handler=handler, task_log=TryLogger(writer))
+                    writer=writer, handler=handler, task_log=TryLogger(writer), secrets=SecretRegistry(on_add=writer.redact))
 
 
 def _run_try(attempt: _Attempt) -> tuple[str, Any]:
@@ -196,7 +200,7 @@ def _run_try(attempt: _Attempt) -> tuple[str, Any]:
                 # index's earlier tries stay readable, labelled with the item they ran.
                 task_log.info("Item identity: %s", ti.item_identity)
             with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):
-                result = _run(ti, attempt.run, attempt.data, task_data, task_log, writer=writer)
+                result = _run(ti, attempt.run, attempt.data, task_data, task_log, writer=writer, secrets=attempt.secrets)
             return S.SUCCESS, result
         finally:
             # From here on a heartbeat finding the try gone can no longer interrupt this thread.
@@ -232,7 +236,7 @@ def _commit_try(attempt: _Attempt, result: Any, *, claim_next: tuple[int, Preloa
         pending = writer.take_pending_update()
         final, next_claim = with_db_retry(lambda: _commit_success(
             ti=ti, task_data=task_data, result=result, pending=pending, log_text=log_text, claim_next=claim_next,
-            wake_always=wakes_scheduler_on_each_success(attempt.data, ti.task_id)))
+            secrets=attempt.secrets.values, wake_always=wakes_scheduler_on_each_success(attempt.data, ti.task_id)))
     except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
         if log_text:
             writer.restore(log_text)
@@ -332,9 +336,11 @@ _SUCCESS_CTE = f"""done AS (
 )"""
 # The result, only if the compare-and-swap above won (FROM done).
 _XCOM_CTE = f"""pushed AS (
-    INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at)
-    SELECT %(run)s, %(task)s, %(index)s, {literal(RETURN_VALUE)}, %(value)s::jsonb, %(end)s FROM done WHERE %(value)s::jsonb IS NOT NULL
-    ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, created_at = EXCLUDED.created_at
+    INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, display, created_at)
+    SELECT %(run)s, %(task)s, %(index)s, {literal(RETURN_VALUE)}, %(value)s::jsonb, %(display)s::jsonb, %(end)s FROM done
+    WHERE %(value)s::jsonb IS NOT NULL
+    ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, display = EXCLUDED.display,
+        created_at = EXCLUDED.created_at
 )"""
 # The try's last log lines, kept whether or not the result is.
 _LOG_CTE = """logged AS (
@@ -398,11 +404,13 @@ def commit_success(*, ti: TaskInstance, task_data: TaskData, result: Any, pendin
 
 def _commit_success(*, ti: TaskInstance, task_data: TaskData, result: Any, pending: dict[str, Any] | None = None,
                     log_text: str | None = None, claim_next: tuple[int, Preloaded | None] | None = None,
-                    wake_always: bool = True) -> tuple[str, Claim | None]:
+                    wake_always: bool = True, secrets: set[str] | None = None) -> tuple[str, Claim | None]:
     """Store the result and mark success atomically, only if this try still owns the instance.
 
     One statement (and one round trip) for the common case: the compare-and-swap, the XCom and
-    the scheduler's wake-up; a result that feeds a mapping also records its TaskMap.
+    the scheduler's wake-up; a result that feeds a mapping also records its TaskMap. A result
+    that contains one of the try's ``secrets`` is stored as is (downstream tasks need it) with a
+    masked copy that pages show.
     """
     # Checked before any write: PostgreSQL's own error would not say which task or value.
     problem = json_problem(result)
@@ -423,6 +431,7 @@ def _commit_success(*, ti: TaskInstance, task_data: TaskData, result: Any, pendi
             cur.execute(_COMMIT_SUCCESS_AND_CLAIM_SQL if claim_next is not None else _COMMIT_SUCCESS_SQL, {**params, "end": end, "duration": duration, "id": ti.pk, "try": ti.try_number,
                                               "run": ti.dag_run_id, "task": ti.task_id, "index": ti.map_index,
                                               "value": payload, "channel": CHANNEL, "wake": wake_always,
+                                              "display": display_payload(result, secrets),
                                               "fields": json.dumps(pending["rendered_fields"]) if "rendered_fields" in pending else None,
                                               "name": pending.get("rendered_map_index"), "log": log_text})
             owned, _, *claimed = cur.fetchone()
@@ -431,7 +440,8 @@ def _commit_success(*, ti: TaskInstance, task_data: TaskData, result: Any, pendi
         return (S.SUCCESS if owned else DISCARDED), next_claim
     with transaction.atomic():
         if result is not None:
-            push_xcom(dag_run_id=ti.dag_run_id, task_id=ti.task_id, map_index=ti.map_index, key=RETURN_VALUE, value=result)
+            push_xcom(dag_run_id=ti.dag_run_id, task_id=ti.task_id, map_index=ti.map_index, key=RETURN_VALUE, value=result,
+                      secrets=secrets)
         if task_data["feeds_mapping"]:
             record_task_map(ti=ti, task=task_data, value=result)
         owned = TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
@@ -443,8 +453,6 @@ def _commit_success(*, ti: TaskInstance, task_data: TaskData, result: Any, pendi
     return S.SUCCESS, None
 
 
-# An argument whose name looks secret is shown as MASK in the Rendered tab, and its value is
-# replaced by MASK in the try's log (Airflow's sensitive field names, minimal version).
 def _store_rendered(ti: TaskInstance, writer: TaskLogWriter | None, fields: dict[str, Any]) -> None:
     if writer is not None:
         writer.defer_update(fields)
@@ -452,9 +460,15 @@ def _store_rendered(ti: TaskInstance, writer: TaskLogWriter | None, fields: dict
         TaskInstance.objects.filter(pk=ti.pk).update(**fields)
 
 
-def _name_after_try(ti: TaskInstance, writer: TaskLogWriter | None, template: str, context: dict[str, Any], task_log: TryLogger) -> None:
+def _render_name(template: str, context: dict[str, Any], secrets: SecretRegistry) -> str:
+    # Redacted before it is cut to the column, so a cut cannot leave part of a secret behind.
+    return redact(render_map_index(template, context) or "", secrets.values)[:250]
+
+
+def _name_after_try(ti: TaskInstance, writer: TaskLogWriter | None, template: str, context: dict[str, Any],
+                    task_log: TryLogger, secrets: SecretRegistry) -> None:
     try:
-        name = (render_map_index(template, context) or "")[:250]
+        name = _render_name(template, context, secrets)
     except Exception as exc:  # noqa: BLE001 - a bad name template must not fail the task
         task_log.warning("Could not render map_index_template: %s", exc)
         return
@@ -463,8 +477,15 @@ def _name_after_try(ti: TaskInstance, writer: TaskLogWriter | None, template: st
 
 
 def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task_log: TryLogger,
-         *, writer: TaskLogWriter | None = None) -> Any:
-    """Resolve, render and execute; returns the value to push (None for nothing)."""
+         *, writer: TaskLogWriter | None = None, secrets: SecretRegistry | None = None) -> Any:
+    """Resolve, render and execute; returns the value to push (None for nothing).
+
+    Secrets (dagsapp.secrets): the values of secret-named arguments are shown as MASK in the
+    Rendered tab and join ``secrets`` with whatever the task registers with ``mask_secret``;
+    the registry redacts them from the try's log as they become known, and from the name.
+    """
+    if secrets is None:
+        secrets = SecretRegistry(on_add=writer.redact if writer is not None else None)
     dag = get_dag(run.dag_id, data["fileloc"])
     task = dag.get_task(ti.task_id)
     resolver = DbResolver(run, data, prefetch_index=ti.map_index)
@@ -474,42 +495,49 @@ def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task
     prepared = prepare_instance(task, resolver, ti.map_index)
     runtime_ti = RuntimeTaskInstance(ti, resolver, data)
     context = build_context(ti, run, data, dag, prepared.operator, runtime_ti, prepared.mapping)
+    found: set[str] = set()
+    shown = settings.MAX_DISPLAY_CHARS
+    mapped = ({"mapped_kwargs": shorten_for_display(mask_secrets(json_safe(prepared.mapping.kwargs), found), max_chars=shown)}
+              if prepared.mapping is not None else {})
+    secrets.add(found)
     updates: dict[str, Any] = {}
     template = task_data["map_index_template"]
     if template:
         # A first name to show while the task runs; a template that reads what the task puts in
         # its context can only render afterwards, so a failure here is not reported yet.
         try:
-            updates["rendered_map_index"] = (render_map_index(template, context) or "")[:250]
+            updates["rendered_map_index"] = _render_name(template, context, secrets)
         except Exception:  # noqa: BLE001 - rendered again, and reported, after the task ran
             pass
-    secrets: set[str] = set()
-    shown = settings.MAX_DISPLAY_CHARS
-    mapped = ({"mapped_kwargs": shorten_for_display(mask_secrets(json_safe(prepared.mapping.kwargs), secrets), max_chars=shown)}
-              if prepared.mapping is not None else {})
     try:
         rendered = render_fields(prepared, task, resolver, ti.map_index, context)
     except Exception:
         # The resolved arguments still help to understand a template error: keep them.
         _store_rendered(ti, writer, {**updates, "rendered_fields": mapped or None})
-        if writer is not None:
-            writer.redact(secrets)
         raise
-    fields = shorten_for_display(mask_secrets(json_safe(rendered), secrets), max_chars=shown)
-    if writer is not None:
-        writer.redact(secrets)
+    fields = shorten_for_display(mask_secrets(json_safe(rendered), found), max_chars=shown)
+    secrets.add(found)
+    if "rendered_map_index" in updates:
+        # A secret-named partial argument is known only now, from the rendered fields.
+        updates["rendered_map_index"] = redact(updates["rendered_map_index"], secrets.values)
     # Shown while the task runs (written by the flusher within half a second, off this path),
     # or stored with the final state if the task is done sooner.
-    _store_rendered(ti, writer, {**updates, "rendered_fields": {**mapped, "fields": fields}})
+    shown_fields = {**mapped, "fields": fields}
+    _store_rendered(ti, writer, {**updates, "rendered_fields": shown_fields})
+    known_before = len(secrets.values)
     token = set_current_context(context)
     try:
-        result = prepared.operator.execute(context)
+        with secrets_scope(secrets):
+            result = prepared.operator.execute(context)
     finally:
         reset_current_context(token)
+        if len(secrets.values) > known_before:
+            # The task registered secrets (mask_secret): its rendered fields may show them.
+            _store_rendered(ti, writer, {"rendered_fields": redact_value(shown_fields, secrets.values)[0]})
         if template:
             # As Airflow does, the name is rendered once the task has run, failed tries included:
             # the template may read values the task set in its context.
-            _name_after_try(ti, writer, template, context, task_log)
+            _name_after_try(ti, writer, template, context, task_log, secrets)
     if not task_data.get("do_xcom_push", True):
         return None
     return result

@@ -1,8 +1,8 @@
-"""Rendered arguments as stored for the Details and Rendered tabs: JSON-safe, secrets masked."""
+"""Rendered arguments as stored for the Details and Rendered tabs: JSON-safe and short (secrets are
+masked by ``dagsapp.secrets``, the rule the scheduler's naming uses too)."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 
@@ -16,39 +16,6 @@ def json_safe(value: Any) -> Any:
         if isinstance(value, (list, tuple)):
             return [json_safe(v) for v in value]
         return repr(value)
-
-
-
-SECRET_NAME = re.compile(r"password|passwd|secret|token|api_?key|private_key|credential", re.IGNORECASE)
-MASK = "***"
-MIN_SECRET_CHARS = 3  # shorter values would mask ordinary text all over the log
-
-
-def mask_secrets(value: Any, found: set[str]) -> Any:
-    """``value`` with every item under a secret-looking key replaced by MASK; collects the hidden text."""
-    if isinstance(value, dict):
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            if isinstance(key, str) and SECRET_NAME.search(key) and item not in (None, ""):
-                _collect_secret_text(item, found)
-                out[key] = MASK
-            else:
-                out[key] = mask_secrets(item, found)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [mask_secrets(item, found) for item in value]
-    return value
-
-
-def _collect_secret_text(value: Any, found: set[str]) -> None:
-    if isinstance(value, dict):
-        for item in value.values():
-            _collect_secret_text(item, found)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _collect_secret_text(item, found)
-    elif value is not None and not isinstance(value, bool) and len(str(value)) >= MIN_SECRET_CHARS:
-        found.add(str(value))
 
 
 MAX_DISPLAY_ITEMS = 1000

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import connection
 
 from dagsapp.expandinput import MappingInfo
+from dagsapp.secrets import current_secrets, redact_value
 from dagsapp.serialization import DagData
 from runs.models import DagRun, TaskInstance, Variable, XCom
 from runs.models.xcom import RETURN_VALUE
@@ -30,7 +31,9 @@ class RuntimeTaskInstance:
         self.hostname = ti.hostname
 
     def xcom_push(self, key: str, value: Any) -> None:
-        push_xcom(dag_run_id=self._ti.dag_run_id, task_id=self.task_id, map_index=self.map_index, key=key, value=value)
+        # The try's secrets so far (dagsapp.secrets): a pushed value that contains one is shown masked.
+        push_xcom(dag_run_id=self._ti.dag_run_id, task_id=self.task_id, map_index=self.map_index, key=key, value=value,
+                  secrets=current_secrets())
 
     def xcom_pull(self, task_ids: str | list[str] | None = None, key: str = RETURN_VALUE, map_indexes: int | None = None) -> Any:
         if task_ids is None:
@@ -78,7 +81,8 @@ def check_xcom_size(*, task_id: str, key: str, payload: str) -> None:
                            f"{settings.MAX_XCOM_SIZE:,} (MAX_XCOM_SIZE); store large data elsewhere and return a reference")
 
 
-def push_xcom(*, dag_run_id: int, task_id: str, map_index: int, key: str, value: Any) -> None:
+def push_xcom(*, dag_run_id: int, task_id: str, map_index: int, key: str, value: Any, secrets: set[str] | None = None) -> None:
+    """Store an XCom; with the try's ``secrets``, also its masked display copy if it contains any."""
     try:
         payload = json.dumps(value)
     except (TypeError, ValueError) as exc:
@@ -86,10 +90,21 @@ def push_xcom(*, dag_run_id: int, task_id: str, map_index: int, key: str, value:
     check_xcom_size(task_id=task_id, key=key, payload=payload)
     with connection.cursor() as cur:
         cur.execute(
-            "INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, created_at) VALUES (%s, %s, %s, %s, %s::jsonb, now())"
-            " ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, created_at = now()",
-            [dag_run_id, task_id, map_index, key, payload],
+            "INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, display, created_at)"
+            " VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, now())"
+            " ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, display = EXCLUDED.display,"
+            " created_at = now()",
+            [dag_run_id, task_id, map_index, key, payload, display_payload(value, secrets)],
         )
+
+
+def display_payload(value: Any, secrets: set[str] | None) -> str | None:
+    """The JSON of ``value`` with the try's secrets masked, or None when it contains none (the
+    value itself is shown then). The secrets themselves are never stored."""
+    if not secrets or value is None:
+        return None
+    masked, changed = redact_value(value, secrets)
+    return json.dumps(masked) if changed else None
 
 
 def build_context(ti: TaskInstance, run: DagRun, data: DagData, dag: Any, op: Any, runtime_ti: RuntimeTaskInstance, mapping: MappingInfo | None) -> dict[str, Any]:

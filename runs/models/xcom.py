@@ -14,6 +14,10 @@ class XCom(models.Model):
     map_index = models.IntegerField(default=-1)
     key = models.CharField(max_length=250, default=RETURN_VALUE)
     value = models.JSONField(null=True)
+    # The value as pages show it, when the try that pushed it knew secrets it contains (masked
+    # by dagsapp.secrets); NULL when it held none, and ``value`` is shown. Downstream tasks
+    # always read ``value``.
+    display = models.JSONField(null=True)
     created_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -14,6 +14,7 @@ from django.db import connection
 
 from dagsapp.expandinput import NotResolvableHere, resolve_spec
 from dagsapp.instance import render_map_index
+from dagsapp.secrets import redact, secret_kwargs_text
 from dagsapp.serialization import DagData
 from dagsapp.xcom_arg import Item
 from runs.models import DagRun, TaskInstance, TaskInstanceState, TaskMap
@@ -87,7 +88,9 @@ def name_mapped_instances(*, dag_run: DagRun, data: DagData, limit: int = NAME_B
             try:
                 info = resolve_spec(task["mapping"]["input"], resolver, i)
                 ctx = {**base, "task_id": task_id, "map_index": i, "mapping": info, "task": _TaskView(task_id, info.kwargs)}
-                names.append((render_map_index(template, ctx) or "")[:250])
+                # A value passed under a secret-looking name never reaches a name (issue 10, #7);
+                # redacted before cutting, so a cut cannot leave part of a secret behind.
+                names.append(redact(render_map_index(template, ctx) or "", secret_kwargs_text(info.kwargs))[:250])
             except NotResolvableHere as exc:
                 log.debug("Naming %s in %s is left to the worker: %s", task_id, dag_run.run_id, exc)
                 break

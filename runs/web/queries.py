@@ -396,11 +396,13 @@ def run_choices(dag_id: str, limit: int) -> list[Mapping[str, Any]]:
 
 def instance_xcoms(ti: TaskInstance, *, max_chars: int) -> list[dict[str, Any]]:
     """The instance's XComs for display: whole when small; else only the first ``max_chars``
-    characters of the JSON are read from the database (a 50 MB value never reaches the page)."""
+    characters of the JSON are read from the database (a 50 MB value never reaches the page).
+    A value the try stored a masked copy of (it contained secrets the try knew) shows that copy."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT key, length(value::text), CASE WHEN length(value::text) <= %(max)s THEN value::text END, left(value::text, %(max)s)"
-            " FROM runs_xcom WHERE dag_run_id = %(run)s AND task_id = %(task)s AND map_index = %(index)s ORDER BY key",
+            "SELECT key, length(v::text), CASE WHEN length(v::text) <= %(max)s THEN v::text END, left(v::text, %(max)s)"
+            " FROM (SELECT key, COALESCE(display, value) AS v FROM runs_xcom"
+            "       WHERE dag_run_id = %(run)s AND task_id = %(task)s AND map_index = %(index)s) AS x ORDER BY key",
             {"max": max_chars, "run": ti.dag_run_id, "task": ti.task_id, "index": ti.map_index},
         )
         rows = cur.fetchall()
@@ -409,9 +411,9 @@ def instance_xcoms(ti: TaskInstance, *, max_chars: int) -> list[dict[str, Any]]:
 
 
 def xcom_json(ti: TaskInstance, key: str) -> str | None:
-    """One XCom's whole value as JSON text (the download of a value too large to show)."""
+    """One XCom's whole value as JSON text (the download of a value too large to show), masked as shown."""
     with connection.cursor() as cur:
-        cur.execute("SELECT value::text FROM runs_xcom WHERE dag_run_id = %s AND task_id = %s AND map_index = %s AND key = %s",
+        cur.execute("SELECT COALESCE(display, value)::text FROM runs_xcom WHERE dag_run_id = %s AND task_id = %s AND map_index = %s AND key = %s",
                     [ti.dag_run_id, ti.task_id, ti.map_index, key])
         row = cur.fetchone()
     return row[0] if row else None
