@@ -57,6 +57,13 @@ class LoginRequiredTests:
         assert response.status_code == 302
         assert response["Location"] == "/"
 
+    @pytest.mark.parametrize("method", ["get", "post"])
+    def test_it_sends_a_logged_in_user_home_when_next_is_the_login_page(self, operator_client: Client, method: str) -> None:
+        # Found by tests/security/test_fuzz.py: Django's LoginView raised ValueError (a 500) here.
+        response = getattr(operator_client, method)("/login/?next=/login/", {"next": "/login/"})
+        assert response.status_code == 302
+        assert response["Location"] == "/"
+
     @pytest.mark.django_db
     def test_it_logs_out_with_post_only(self, operator_client: Client) -> None:
         assert operator_client.get("/logout/").status_code == 405
