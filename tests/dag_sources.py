@@ -133,3 +133,24 @@ faults_load()
 
 def faults_load(dag_no: int, *, width: int) -> str:
     return LOAD.replace("DAGNO", str(dag_no)).replace("WIDTH", str(width))
+
+
+# A DAG that must register beside hostile files (written after factories.HEADER's imports).
+CANARY = """
+with DAG("canary") as the_dag:
+    EmptyOperator(task_id="sing")
+"""
+
+# Each line: what a careless or hostile DAG file does, and what its import error must say.
+HOSTILE_FILES = {
+    "exits": ("import os\nos._exit(0)\n", "exited with code 0"),
+    "segfaults": ("import ctypes\nctypes.string_at(0)\n", "killed by signal SIGSEGV"),
+    "writes_to_fd_1": ('import os\nos.write(1, b"{not json")\n' + CANARY.replace("canary", "noisy"), None),
+    "nan_param": ('with DAG("nan_param", params={"t": float("nan")}) as the_dag:\n    EmptyOperator(task_id="a")\n', "params.t contains NaN"),
+    "nul_doc": ('with DAG("nul_doc", doc_md="a\\x00b") as the_dag:\n    EmptyOperator(task_id="a")\n', "doc_md contains a NUL character"),
+    "nul_error": ('raise ValueError("\\x00")\n', "ValueError"),
+    "surrogate_tag": ('with DAG("surrogate_tag", tags=["\\ud800"]) as the_dag:\n    EmptyOperator(task_id="a")\n', "lone surrogate"),
+    "hangs": ("while True:\n    pass\n", "took more than 3 s to import"),
+    "swallows_the_timeout": ("while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass\n",
+                             "took more than 3 s to import"),
+}

@@ -14,7 +14,7 @@ from django.db import connection
 from runs.models import DagImportError, DagModel, SerializedDag
 from runs.scheduling.dag_processing import DagProcessor, process_dags_folder
 from runs.services import create_dag_run
-from tests.dag_sources import daily
+from tests.dag_sources import CANARY, HOSTILE_FILES, daily
 from tests.runs.factories import write_dag
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -169,26 +169,6 @@ class ScheduleTests:
         process_dags_folder(tmp_path)
 
         assert DagModel.objects.get(dag_id="versioned").next_dagrun is None
-
-
-CANARY = """
-with DAG("canary") as the_dag:
-    EmptyOperator(task_id="sing")
-"""
-
-# Each line: what a careless or hostile DAG file does, and what its import error must say.
-HOSTILE_FILES = {
-    "exits": ("import os\nos._exit(0)\n", "exited with code 0"),
-    "segfaults": ("import ctypes\nctypes.string_at(0)\n", "killed by signal SIGSEGV"),
-    "writes_to_fd_1": ('import os\nos.write(1, b"{not json")\n' + CANARY.replace("canary", "noisy"), None),
-    "nan_param": ('with DAG("nan_param", params={"t": float("nan")}) as the_dag:\n    EmptyOperator(task_id="a")\n', "params.t contains NaN"),
-    "nul_doc": ('with DAG("nul_doc", doc_md="a\\x00b") as the_dag:\n    EmptyOperator(task_id="a")\n', "doc_md contains a NUL character"),
-    "nul_error": ('raise ValueError("\\x00")\n', "ValueError"),
-    "surrogate_tag": ('with DAG("surrogate_tag", tags=["\\ud800"]) as the_dag:\n    EmptyOperator(task_id="a")\n', "lone surrogate"),
-    "hangs": ("while True:\n    pass\n", "took more than 3 s to import"),
-    "swallows_the_timeout": ("while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass\n",
-                             "took more than 3 s to import"),
-}
 
 
 class HostileDagFileTests:
