@@ -34,7 +34,7 @@ TASK_PARAMS: dict[str, Any] = {
     "owner": "airflow",
 }
 _CONTEXT_PARAMS = {"dag", "task_group", "default_args"}
-EXPANDABLE_TYPES = (list, tuple, dict, XComArg, ValueRef)
+EXPANDABLE_TYPES = (list, tuple, dict, XComArg, ValueRef, MappedArgument)
 
 
 def init_params(cls: type) -> tuple[set[str], bool]:
@@ -258,14 +258,12 @@ def validate_expand_kwargs(call: str, mapped_kwargs: dict[str, Any]) -> None:
     if not mapped_kwargs:
         raise TypeError(f"{call} needs at least one keyword argument to map over")
     for key, value in mapped_kwargs.items():
-        if isinstance(value, MappedArgument):
-            raise UnmappableArgument(f"{call}: mapping again over the mapped task group argument {key!r} is not supported")
         if not isinstance(value, EXPANDABLE_TYPES):
             raise UnmappableArgument(f"{call} got an unexpected type {type(value).__name__!r} for keyword argument {key}")
 
 
 def validate_expand_kwargs_value(call: str, value: Any) -> None:
-    if isinstance(value, (XComArg, ValueRef)):
+    if isinstance(value, (XComArg, ValueRef, MappedArgument)):
         return
     if not isinstance(value, (list, tuple)):
         raise UnmappableArgument(f"{call} expects a list of dicts or an XComArg, not {type(value).__name__!r}")
@@ -318,11 +316,6 @@ class MappedOperator(Node):
             self.retry_delay = timedelta(seconds=float(self.retry_delay))
         dag = partial_kwargs.get("dag") or DagContext.current()
         group = partial_kwargs.get("task_group") or (TaskGroupContext.current(dag) if dag else None)
-        mapped_group = group.mapped_ancestor() if group is not None else None
-        if mapped_group is not None:
-            raise UnmappableArgument(
-                f"expand() on {partial_kwargs['task_id']!r} inside the mapped task group {mapped_group.group_id!r} is not supported"
-            )
         register_node(self, call=f"{operator_class.__name__}.partial", task_id=partial_kwargs["task_id"], dag=dag, task_group=group)
         for src in expand_input.iter_sources():
             for ref in iter_references(src):

@@ -247,13 +247,10 @@ class _TaskGroupPartial:
         return self._build(ListOfDictsExpandInput(value), names)
 
     def _build(self, expand_input: ExpandInput, mapped_names: list[str]) -> Any:
-        parent_dag = DagContext.current()
-        if parent_dag is not None and TaskGroupContext.current(parent_dag).mapped_ancestor() is not None:
-            raise UnmappableArgument(f"{self.decorator.function.__name__}.expand(): a mapped task group inside another mapped task group is not supported")
         group = self.decorator._new_group()
         group.expand_input = expand_input
         group.tolerance = self.tolerance
-        args = {**self.kwargs, **{n: MappedArgument(expand_input, n) for n in mapped_names}}
+        args = {**self.kwargs, **{n: MappedArgument(expand_input, n, str(group.group_id)) for n in mapped_names}}
         with group:
             result = self.decorator.function(**args)
         # The group's first tasks wait for whatever its expand input reads.

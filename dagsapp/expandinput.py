@@ -10,20 +10,23 @@ The worker passes the objects from the DAG file along (``live``) for what JSON c
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dagsapp.exceptions import MappingError
 from dagsapp.xcom_arg import (
     Item,
+    MappedArgument,
     MappingResolver,
     ResolveScope,
     ValueRef,
     XComArg,
     ZipXComArg,
     literal_item,
+    nested,
     serialize_source,
+    shared_levels,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +44,15 @@ def source_length(src: Source, resolver: LengthResolver) -> int | None:
     if src["t"] == "literal":
         return int(src["length"])
     if src["t"] == "xcom":
+        if src.get("scope"):
+            return nested(resolver).scoped_length(src["task_id"], whole=not src["mapped"], scope=int(src.get("scope", 0)))
         return resolver.xcom_length(src["task_id"], mapped=bool(src["mapped"]))
+    if src["t"] == "group_arg":
+        value = nested(resolver).group_arg(src["group_id"], src["key"])
+        if not isinstance(value, (list, tuple, dict)):
+            raise MappingError(f"the mapped task group argument {src['key']!r} is {type(value).__name__!r} at this index, "
+                               "which cannot be mapped over; expected a list or a dict")
+        return len(value)
     if src["t"] == "param" or src["t"] == "variable":
         value = resolver.ref_value(src["t"], src["key"])
         if not isinstance(value, (list, tuple, dict)):
@@ -107,8 +118,8 @@ class DictOfListsExpandInput:
         # order decides the cross product's order.
         return {"type": "dict_of_lists", "args": {k: serialize_source(v) for k, v in self.value.items()}, "order": list(self.value)}
 
-    def resolve(self, scope: ResolveScope, map_index: int) -> tuple[dict[str, Any], MappingInfo]:
-        info = resolve_spec(self.serialize(), scope.resolver, map_index, live=self)
+    def resolve(self, scope: ResolveScope, map_index: int, *, outer_levels: Sequence[str] = ()) -> tuple[dict[str, Any], MappingInfo]:
+        info = resolve_spec(_scoped_for(self.serialize(), scope, outer_levels), scope.resolver, map_index, live=self)
         return info.kwargs, info
 
 
@@ -117,19 +128,62 @@ class ListOfDictsExpandInput:
         self.value = value
 
     def iter_sources(self) -> list[Any]:
-        if isinstance(self.value, (XComArg, ValueRef)):
+        if isinstance(self.value, (XComArg, ValueRef, MappedArgument)):
             return [self.value]
         return [v for item in self.value for v in item.values()]
 
     def serialize(self) -> ListOfDictsSpec:
         return {"type": "list_of_dicts", "source": serialize_source(self.value)}
 
-    def resolve(self, scope: ResolveScope, map_index: int) -> tuple[dict[str, Any], MappingInfo]:
-        info = resolve_spec(self.serialize(), scope.resolver, map_index, live=self)
+    def resolve(self, scope: ResolveScope, map_index: int, *, outer_levels: Sequence[str] = ()) -> tuple[dict[str, Any], MappingInfo]:
+        info = resolve_spec(_scoped_for(self.serialize(), scope, outer_levels), scope.resolver, map_index, live=self)
         return info.kwargs, info
 
 
 ExpandInput = DictOfListsExpandInput | ListOfDictsExpandInput
+
+
+def _scoped_for(spec: ExpandInputSpec, scope: ResolveScope, outer_levels: Sequence[str]) -> ExpandInputSpec:
+    if not scope.nested or not outer_levels or scope.consumer is None or scope.consumer.dag is None:
+        return spec
+    tasks = scope.consumer.dag.task_dict
+    return scope_spec(spec, outer_levels, lambda task_id: tasks[task_id].mapping_levels())
+
+
+def scope_spec(spec: ExpandInputSpec, outer_levels: Sequence[str], levels_of: Callable[[str], list[str]]) -> ExpandInputSpec:
+    """The expand input of one mapping level, with each upstream result it reads marked with the
+    levels it shares with that level's outer levels (nested mapping): a result of a task in the
+    same mapped group is read at the instance's own index there, not across all indexes."""
+    def mark(src: Source) -> Source:
+        if src["t"] == "xcom":
+            producer = levels_of(src["task_id"])
+            c = shared_levels(outer_levels, producer)
+            if c == 0:
+                return src
+            xcom = src.copy()
+            xcom["mapped"], xcom["scope"] = len(producer) > c, c
+            return xcom
+        if src["t"] == "map":
+            mapped = src.copy()
+            mapped["arg"] = mark(src["arg"])
+            return mapped
+        if src["t"] == "zip":
+            zipped = src.copy()
+            zipped["args"] = [mark(a) for a in src["args"]]
+            return zipped
+        if src["t"] == "concat":
+            joined = src.copy()
+            joined["args"] = [mark(a) for a in src["args"]]
+            return joined
+        return src
+
+    if spec["type"] == "dict_of_lists":
+        out = spec.copy()
+        out["args"] = {k: mark(v) for k, v in spec["args"].items()}
+        return out
+    kw = spec.copy()
+    kw["source"] = mark(spec["source"])
+    return kw
 
 
 class NotResolvableHere(MappingError):
@@ -161,9 +215,13 @@ def source_item(src: Source, resolver: MappingResolver, index: int, *, live: Any
             return key, (key, value), value
         raise NotResolvableHere("literal values were not stored")
     if src["t"] == "xcom":
+        if src.get("scope"):
+            return nested(resolver).scoped_item(src["task_id"], whole=not src["mapped"], scope=int(src.get("scope", 0)), index=index)
         return resolver.xcom_item(src["task_id"], mapped=bool(src["mapped"]), index=index)
     if src["t"] == "param" or src["t"] == "variable":
         return literal_item(resolver.ref_value(src["t"], src["key"]), index)
+    if src["t"] == "group_arg":
+        return literal_item(nested(resolver).group_arg(src["group_id"], src["key"]), index)
     if src["t"] == "map":
         if live is NO_LIVE:
             raise NotResolvableHere("map() needs user code")

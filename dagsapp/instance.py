@@ -23,15 +23,52 @@ class PreparedInstance:
     # ids of argument values that must not be rendered as templates
     data_ids: set[int] = field(default_factory=set)
     group_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Nested mapping: the arguments of each mapped group the instance is in, by group id.
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _data_kwarg_names(expand_input: ExpandInput) -> set[str]:
     if isinstance(expand_input, ListOfDictsExpandInput):
-        return {"*"} if isinstance(expand_input.value, (XComArg, ValueRef)) else set()
-    return {k for k, v in expand_input.value.items() if isinstance(v, (XComArg, ValueRef))}
+        return {"*"} if isinstance(expand_input.value, (XComArg, ValueRef, MappedArgument)) else set()
+    return {k for k, v in expand_input.value.items() if isinstance(v, (XComArg, ValueRef, MappedArgument))}
 
 
-def prepare_instance(task: Node, resolver: MappingResolver, map_index: int) -> PreparedInstance:
+def _data_ids(expand_input: ExpandInput, kwargs: dict[str, Any]) -> set[int]:
+    names = _data_kwarg_names(expand_input)
+    return {id(v) for k, v in kwargs.items() if "*" in names or k in names}
+
+
+def _prepare_nested(task: Node, resolver: MappingResolver, map_index: int, path: list[int]) -> PreparedInstance:
+    """One instance of a task in a DAG with nested mapping: each mapped group it is in resolves
+    its item at the path's index for that level, outermost first, then the task's own expand."""
+    scope = ResolveScope(resolver, consumer=task, map_index=map_index, nested=True)
+    levels = task.mapping_levels()
+    chain = task.task_group.mapped_chain() if task.task_group is not None else []
+    groups: dict[str, dict[str, Any]] = {}
+    data_ids: set[int] = set()
+    info: MappingInfo | None = None
+    for i, group in enumerate(chain):
+        assert group.expand_input is not None and group.group_id is not None
+        kwargs, info = group.expand_input.resolve(scope, path[i], outer_levels=levels[:i])
+        groups[group.group_id] = kwargs
+        data_ids |= _data_ids(group.expand_input, kwargs)
+        # What an inner level maps over (a group argument) is this value, not one resolved again.
+        known = getattr(resolver, "group_args", None)
+        if isinstance(known, dict):
+            known[group.group_id] = kwargs
+    if isinstance(task, MappedOperator):
+        kwargs, info = task.expand_input.resolve(scope, path[-1], outer_levels=levels[:-1])
+        op = task.unmap(kwargs)
+        return PreparedInstance(operator=op, mapping=info, data_ids=data_ids | _data_ids(task.expand_input, kwargs), groups=groups)
+    assert isinstance(task, BaseOperator)
+    inner = groups[str(chain[-1].group_id)] if chain else {}
+    return PreparedInstance(operator=copy.copy(task), mapping=info, data_ids=data_ids, group_kwargs=inner, groups=groups)
+
+
+def prepare_instance(task: Node, resolver: MappingResolver, map_index: int, *, path: list[int] | None = None) -> PreparedInstance:
+    """``path``: the instance's path of indexes, given in a DAG with nested mapping."""
+    if path is not None:
+        return _prepare_nested(task, resolver, map_index, path)
     scope = ResolveScope(resolver, consumer=task, map_index=map_index)
     data_ids: set[int] = set()
     if isinstance(task, MappedOperator):
@@ -57,9 +94,10 @@ def prepare_instance(task: Node, resolver: MappingResolver, map_index: int) -> P
     return PreparedInstance(operator=op, mapping=None)
 
 
-def render_fields(prepared: PreparedInstance, task: Node, resolver: MappingResolver, map_index: int, context: dict[str, Any]) -> dict[str, Any]:
+def render_fields(prepared: PreparedInstance, task: Node, resolver: MappingResolver, map_index: int, context: dict[str, Any],
+                  *, nested: bool = False) -> dict[str, Any]:
     """Resolve and render each template field in place; returns the rendered values by field name."""
-    scope = ResolveScope(resolver, consumer=task, map_index=map_index)
+    scope = ResolveScope(resolver, consumer=task, map_index=map_index, nested=nested)
     op = prepared.operator
     rendered: dict[str, Any] = {}
     for name in op.template_fields:
@@ -77,7 +115,7 @@ def _render(value: Any, scope: ResolveScope, prepared: PreparedInstance, context
     if isinstance(value, ValueRef):
         return scope.resolver.ref_value(value.kind, value.key)
     if isinstance(value, MappedArgument):
-        item = prepared.group_kwargs[value.key]
+        item = prepared.groups[value.group_id][value.key] if value.group_id in prepared.groups else prepared.group_kwargs[value.key]
         return item if id(item) in prepared.data_ids else _render(item, scope, prepared, context)
     if isinstance(value, str):
         return render_string(value, context) if ("{{" in value or "{%" in value) else value

@@ -14,11 +14,12 @@ from typing import Any, Literal, NotRequired, TypedDict
 from dagsapp.baseoperator import MappedOperator
 from dagsapp.dag import DAG
 from dagsapp.exceptions import DagDefinitionError
-from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput
+from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput, scope_spec
 from dagsapp.identity import item_identities
 from dagsapp.taskgroup import TaskGroup
 from dagsapp.taskmixin import Node
 from dagsapp.tolerance import Tolerance
+from dagsapp.xcom_arg import shared_levels
 
 
 # Sources: what one mapped keyword (or expand_kwargs) maps over, tagged by "t".
@@ -41,6 +42,10 @@ class XComSource(TypedDict):
     task_id: str
     key: str
     mapped: bool
+    # Nested mapping only: the consumer and the producer share this many mapping levels (mapped
+    # task groups), so only the producer's instances under the consumer's path prefix of that
+    # length count: its one result there (``mapped`` false), or one item per instance under it.
+    scope: NotRequired[int]
 
 
 class MapSource(TypedDict):
@@ -79,7 +84,16 @@ class VariableSource(TypedDict):
     key: str
 
 
-Source = LiteralSource | XComSource | MapSource | ZipSource | ConcatSource | ParamSource | VariableSource
+class GroupArgSource(TypedDict):
+    """A mapped task group's argument, expanded over again inside the group (nested mapping): the
+    value the group's instance got for ``key``, which must be a list or a dict."""
+
+    t: Literal["group_arg"]
+    group_id: str
+    key: str
+
+
+Source = LiteralSource | XComSource | MapSource | ZipSource | ConcatSource | ParamSource | VariableSource | GroupArgSource
 
 
 # Expand inputs: the two shapes, tagged by "type".
@@ -108,6 +122,15 @@ class MappingSpec(TypedDict):
     kind: Literal["expand", "expand_kwargs", "group"]
     input: ExpandInputSpec
     group_id: NotRequired[str]  # kind "group" only
+
+
+class LevelData(TypedDict):
+    """One dimension of a nested-mapped task: a mapped task group it is in, or its own expand."""
+
+    id: str  # the group's id, or the task's own id for its own expand
+    kind: Literal["expand", "expand_kwargs", "group"]
+    # Upstream results it reads are marked with the levels they share ("scope").
+    input: ExpandInputSpec
 
 
 class ToleranceData(TypedDict):
@@ -148,6 +171,9 @@ class TaskData(TypedDict):
     map_key_consumers: NotRequired[list[str]]
     # A mapped task's tolerated failures; written only when given, so a DAG without any keeps its hash.
     tolerance: NotRequired[ToleranceData]
+    # Nested mapping (DAGs with a level inside a mapped group only, so others keep their hash):
+    # the task's mapping levels, outermost first; an instance's path has one index per level.
+    levels: NotRequired[list[LevelData]]
 
 
 class ChildRef(TypedDict):
@@ -183,6 +209,8 @@ class DagData(TypedDict):
     tasks: dict[str, TaskData]
     task_groups: dict[str, TaskGroupData]
     root_children: list[ChildRef]
+    # Some task is mapped more than one level deep (an expand or a mapped group inside a mapped group).
+    nested: NotRequired[bool]
 
 
 class FolderData(TypedDict):
@@ -361,12 +389,17 @@ def serialize_dag(dag: DAG) -> DagData:
         tolerance = _tolerance(t.tolerance if isinstance(t, MappedOperator) else None)
         if tolerance is not None:
             tasks[task_id]["tolerance"] = tolerance
+    nested = any(len(dag.task_dict[t].mapping_levels()) > 1 for t in order)
+    if nested:
+        for task_id in order:
+            _nested_levels(dag, dag.task_dict[task_id], tasks[task_id])
     # A task whose whole result is mapped over records its length (TaskMap); the limits of the
     # tasks mapping over it are kept so the runtime can apply the most permissive one.
     for consumer in tasks.values():
         if consumer["mapping"] is None:
             continue
-        for src in input_sources(consumer["mapping"]["input"]):
+        level_inputs = [lv["input"] for lv in consumer.get("levels", [])] or [consumer["mapping"]["input"]]
+        for src in (s for spec in level_inputs for s in input_sources(spec)):
             producer = tasks.get(src["task_id"])
             if producer is not None and not src["mapped"]:
                 producer["feeds_mapping"] = True
@@ -394,11 +427,38 @@ def serialize_dag(dag: DAG) -> DagData:
         "task_groups": groups,
         "root_children": _children(dag.task_group),
     }
+    if nested:
+        data["nested"] = True
     try:
         json.dumps(data)
     except TypeError as exc:
         raise DagDefinitionError(f"DAG {dag.dag_id!r} cannot be serialized (params must be JSON values): {exc}") from None
     return data
+
+
+def _nested_levels(dag: DAG, t: Node, out: TaskData) -> None:
+    """Levels, scoped inputs and prefix upstreams of one task of a DAG with nested mapping."""
+    ids = t.mapping_levels()
+    if not ids:
+        return
+
+    def levels_of(task_id: str) -> list[str]:
+        return dag.task_dict[task_id].mapping_levels()
+
+    chain = t.task_group.mapped_chain() if t.task_group is not None else []
+    levels: list[LevelData] = []
+    for i, group in enumerate(chain):
+        assert group.expand_input is not None
+        levels.append({"id": ids[i], "kind": "group", "input": scope_spec(_input_spec(group.expand_input), ids[:i], levels_of)})
+    if isinstance(t, MappedOperator):
+        kind: Literal["expand", "expand_kwargs"] = "expand" if isinstance(t.expand_input, DictOfListsExpandInput) else "expand_kwargs"
+        assert out["mapping"] is not None
+        levels.append({"id": t.task_id, "kind": kind, "input": scope_spec(out["mapping"]["input"], ids[:-1], levels_of)})
+    out["levels"] = levels
+    assert out["mapping"] is not None
+    out["mapping"]["input"] = levels[-1]["input"]
+    # Upstreams that share a mapping level: an instance waits only for those under its own path prefix.
+    out["same_index_upstream"] = sorted(u for u in t.upstream_task_ids if shared_levels(ids, levels_of(u)) > 0)
 
 
 def _children(group: TaskGroup) -> list[ChildRef]:

@@ -69,6 +69,16 @@ class TaskGroup(DependencyMixin):
             group = group.parent
         return None
 
+    def mapped_chain(self) -> list[TaskGroup]:
+        """The mapped groups this group is in, itself included, outermost first: one mapping level each."""
+        chain: list[TaskGroup] = []
+        group: TaskGroup | None = self
+        while group is not None:
+            if group.is_mapped:
+                chain.append(group)
+            group = group.parent
+        return chain[::-1]
+
     def child_id(self, label: str) -> str:
         if self._group_id and self.prefix_group_id:
             return f"{self._group_id}.{label}"

@@ -47,6 +47,13 @@ class Node(DependencyMixin):
     def is_mapped(self) -> bool:
         return False
 
+    def mapping_levels(self) -> list[str]:
+        """One id per dimension this task is mapped over, outermost first: each mapped task group
+        it is in, then the task itself if it expands. An instance's path has one index per level."""
+        chain = self.task_group.mapped_chain() if self.task_group is not None else []
+        levels = [str(g.group_id) for g in chain]
+        return [*levels, self.task_id] if self.is_mapped else levels
+
     @property
     def produces_many(self) -> bool:
         """True when the task runs as several indexed instances (mapped itself or in a mapped group)."""

@@ -13,7 +13,16 @@ from dagsapp.dependencies import DependencyMixin
 
 if TYPE_CHECKING:
     from dagsapp.expandinput import ExpandInput
-    from dagsapp.serialization import ConcatSource, MapSource, ParamSource, Source, VariableSource, XComSource, ZipSource
+    from dagsapp.serialization import (
+        ConcatSource,
+        GroupArgSource,
+        MapSource,
+        ParamSource,
+        Source,
+        VariableSource,
+        XComSource,
+        ZipSource,
+    )
     from dagsapp.taskmixin import Node
 
 RETURN_VALUE = "return_value"
@@ -39,13 +48,62 @@ class MappingResolver(Protocol):
     def ref_value(self, kind: str, key: str) -> Any: ...
 
 
+class NestedResolver(Protocol):
+    """What nested mapping adds: results read under the asking instance's path prefix, and the
+    arguments of the mapped task groups it is in. Only the runtime's resolver has it."""
+
+    def scoped_length(self, task_id: str, *, whole: bool, scope: int) -> int | None:
+        """Length of task_id's result at the path prefix of length ``scope`` (``whole``), or the
+        number of its results under that prefix; None while not known."""
+
+    def scoped_item(self, task_id: str, *, whole: bool, scope: int, index: int) -> Item: ...
+
+    def scoped_value(self, task_id: str, *, whole: bool, scope: int) -> Any:
+        """The result at the prefix (``whole``), or all results under it, in path order."""
+
+    def group_arg(self, group_id: str, key: str) -> Any:
+        """The value of a mapped task group's argument for the asking instance's index of it."""
+
+
+def nested(resolver: Any) -> NestedResolver:
+    from dagsapp.exceptions import MappingError
+
+    if not hasattr(resolver, "scoped_length"):
+        raise MappingError("nested mapping needs the runtime's resolver (an instance's path of indexes)")
+    return resolver  # type: ignore[no-any-return]
+
+
+def shared_levels(a: Sequence[str], b: Sequence[str]) -> int:
+    """How many mapping levels (outermost first) two tasks share: their common mapped groups."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 class ResolveScope:
     """Where a reference is resolved: which instance of which task is asking."""
 
-    def __init__(self, resolver: MappingResolver, *, consumer: Node | None = None, map_index: int = -1) -> None:
+    def __init__(self, resolver: MappingResolver, *, consumer: Node | None = None, map_index: int = -1,
+                 nested: bool = False) -> None:
         self.resolver = resolver
         self.consumer = consumer
         self.map_index = map_index
+        # Nested mapping in this DAG: references between mapped levels resolve by path prefix.
+        self.nested = nested
+
+    def shared_scope(self, producer: Node) -> tuple[int, bool] | None:
+        """With nested mapping: (levels shared with the producer, whether the producer has one
+        instance at that prefix); None when the two share no mapping level."""
+        if not self.nested or self.consumer is None or self.map_index < 0:
+            return None
+        producer_levels = producer.mapping_levels()
+        c = shared_levels(self.consumer.mapping_levels(), producer_levels)
+        if c == 0:
+            return None
+        return c, len(producer_levels) == c
 
     def same_group_index(self, producer: Node) -> int | None:
         """Index i of a task in the consumer's own mapped group feeds index i only (depth-first)."""
@@ -108,6 +166,9 @@ class PlainXComArg(XComArg):
         return {"t": "xcom", "task_id": self.operator.task_id, "key": self.key, "mapped": self.operator.produces_many}
 
     def resolve(self, scope: ResolveScope) -> Any:
+        shared = scope.shared_scope(self.operator)
+        if shared is not None:
+            return nested(scope.resolver).scoped_value(self.operator.task_id, whole=shared[1], scope=shared[0])
         index = scope.same_group_index(self.operator)
         if index is not None:
             return scope.resolver.xcom_value(self.operator.task_id, mapped=True, map_index=index)
@@ -236,11 +297,18 @@ class VariableRef(ValueRef):
 
 
 class MappedArgument:
-    """A mapped task group's parameter inside the group function: index i resolves to item i."""
+    """A mapped task group's parameter inside the group function: index i resolves to item i.
 
-    def __init__(self, expand_input: ExpandInput, key: str) -> None:
+    Given to ``expand()`` inside the group, it is mapped over again (nested mapping): the
+    group's item must then be a list or a dict."""
+
+    def __init__(self, expand_input: ExpandInput, key: str, group_id: str = "") -> None:
         self.expand_input = expand_input
         self.key = key
+        self.group_id = group_id
+
+    def serialize(self) -> GroupArgSource:
+        return {"t": "group_arg", "group_id": self.group_id, "key": self.key}
 
     def __repr__(self) -> str:
         return f"MappedArgument({self.key!r})"
@@ -248,7 +316,7 @@ class MappedArgument:
 
 def serialize_source(value: Any) -> Source:
     """A source as JSON; a literal as its length only (``serialize_dag`` adds its values when it can)."""
-    if isinstance(value, (XComArg, ValueRef)):
+    if isinstance(value, (XComArg, ValueRef, MappedArgument)):
         return value.serialize()
     return {"t": "literal", "length": len(value)}
 

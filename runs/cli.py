@@ -18,8 +18,12 @@ def dag_run_summary(run: DagRun) -> dict[str, Any]:
     values = {(x["task_id"], x["map_index"]): x["value"]
               for x in XCom.objects.filter(dag_run=run, key=RETURN_VALUE).values("task_id", "map_index", "value")}
     order = {t: i for i, t in enumerate(run.serialized_dag.dag_data()["task_order"])}
-    tis = sorted(TaskInstance.objects.filter(dag_run=run).values("task_id", "map_index", "state", "try_number", "rendered_map_index"),
-                 key=lambda t: (order.get(t["task_id"], 1 << 30), t["map_index"]))
+    tis = sorted(TaskInstance.objects.filter(dag_run=run).values("task_id", "map_index", "state", "try_number", "rendered_map_index",
+                                                                  "map_path"),
+                 key=lambda t: (order.get(t["task_id"], 1 << 30), t["map_path"] or [t["map_index"]]))
+    for t in tis:
+        if t["map_path"] is None:
+            del t["map_path"]  # only nested instances have a path of indexes
     return {
         "dag_id": run.dag_id,
         "run_id": run.run_id,

@@ -476,6 +476,12 @@ def _name_after_try(ti: TaskInstance, writer: TaskLogWriter | None, template: st
     _store_rendered(ti, writer, {"rendered_map_index": name})
 
 
+def instance_path(ti: TaskInstance) -> list[int]:
+    """The instance's path of indexes (nested mapping): its map_path, or [map_index]."""
+    stored = TaskInstance.objects.filter(pk=ti.pk).values_list("map_path", flat=True).first()
+    return list(stored) if stored else [ti.map_index]
+
+
 def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task_log: TryLogger,
          *, writer: TaskLogWriter | None = None, secrets: SecretRegistry | None = None) -> Any:
     """Resolve, render and execute; returns the value to push (None for nothing).
@@ -488,11 +494,13 @@ def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task
         secrets = SecretRegistry(on_add=writer.redact if writer is not None else None)
     dag = get_dag(run.dag_id, data["fileloc"])
     task = dag.get_task(ti.task_id)
-    resolver = DbResolver(run, data, prefetch_index=ti.map_index)
+    nested = bool(data.get("nested"))
+    path = instance_path(ti) if nested and ti.map_index >= 0 else None
+    resolver = DbResolver(run, data, prefetch_index=ti.map_index, path=path)
     preloaded: Preloaded | None = getattr(ti, "_preloaded", None)
     if preloaded is not None:
         resolver.preload(preloaded.upstream, preloaded.task_map, ti.map_index, preloaded.item)
-    prepared = prepare_instance(task, resolver, ti.map_index)
+    prepared = prepare_instance(task, resolver, ti.map_index, path=path)
     runtime_ti = RuntimeTaskInstance(ti, resolver, data)
     context = build_context(ti, run, data, dag, prepared.operator, runtime_ti, prepared.mapping)
     found: set[str] = set()
@@ -510,7 +518,7 @@ def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task
         except Exception:  # noqa: BLE001 - rendered again, and reported, after the task ran
             pass
     try:
-        rendered = render_fields(prepared, task, resolver, ti.map_index, context)
+        rendered = render_fields(prepared, task, resolver, ti.map_index, context, nested=nested)
     except Exception:
         # The resolved arguments still help to understand a template error: keep them.
         _store_rendered(ti, writer, {**updates, "rendered_fields": mapped or None})

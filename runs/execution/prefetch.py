@@ -43,7 +43,7 @@ def single_upstream(task: TaskData | None) -> str | None:
         return None
     spec = mapping["input"]
     sources = list(spec["args"].values()) if spec["type"] == "dict_of_lists" else [spec["source"]]
-    if len(sources) != 1 or sources[0]["t"] != "xcom" or sources[0]["mapped"]:
+    if len(sources) != 1 or sources[0]["t"] != "xcom" or sources[0]["mapped"] or sources[0].get("scope"):
         return None
     return str(sources[0]["task_id"])
 

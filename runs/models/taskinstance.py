@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -61,12 +62,22 @@ class TaskInstance(models.Model):
     # On a -1 placeholder: the next expansion keeps the success of indexes whose item is unchanged
     # ("clear only new, changed and failed"); everything else at those indexes runs again.
     keep_unchanged = models.BooleanField(default=False, db_default=False)
+    # Nested mapping only (a task mapped inside a mapped task group): the instance's path of
+    # indexes, one per mapping level, outermost first (``fetch [2][5]``); ``map_index`` is then a
+    # number unique within the task, given in the order indexes were created. An instance whose
+    # path is shorter than the task's levels is a placeholder for everything under that prefix,
+    # not expanded yet; it has a map_index below -1.
+    map_path = ArrayField(models.IntegerField(), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["dag_run", "task_id", "map_index"], name="ti_run_task_index_unique"),
-            models.CheckConstraint(condition=models.Q(map_index__gte=-1), name="ti_map_index_gte_minus_one"),
+            models.CheckConstraint(condition=models.Q(map_index__gte=-1) | models.Q(map_path__isnull=False),
+                                   name="ti_map_index_gte_minus_one_unless_nested"),
+            # The scheduler's and the panel's lookups of one prefix of a nested task.
+            models.UniqueConstraint(fields=["dag_run", "task_id", "map_path"], name="ti_run_task_path_unique",
+                                    condition=models.Q(map_path__isnull=False)),
         ]
         indexes = [
             # grid + scheduler: per-task state aggregation within a run
@@ -86,6 +97,13 @@ class TaskInstance(models.Model):
     @property
     def is_mapped_instance(self) -> bool:
         return self.map_index >= 0
+
+    @property
+    def path_label(self) -> str:
+        """``[2][5]`` for a nested instance, ``[3]`` for a mapped one, "" for an unmapped one."""
+        if self.map_path:
+            return "".join(f"[{i}]" for i in self.map_path)
+        return f"[{self.map_index}]" if self.map_index >= 0 else ""
 
 
 class TaskMap(models.Model):

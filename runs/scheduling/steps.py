@@ -26,6 +26,7 @@ from runs.logs import log_line
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, ItemChange, TaskInstance, TaskInstanceState, TaskMap, XCom
 from runs.models.taskinstance import FINISHED_STATES, UNFINISHED_STATES
 from runs.resolver import DbResolver
+from runs.scheduling import nested
 from runs.scheduling.executors import Executor
 from runs.scheduling.instance_names import name_mapped_instances
 from runs.scheduling.trigger_rules import UpstreamCounts, evaluate
@@ -190,14 +191,31 @@ def _end_placeholder_without_input(*, dag_run: DagRun, task: TaskData, counts: d
 
 
 def expand_mapped_tasks(*, dag_run: DagRun, data: DagData) -> bool:
-    pending = list(TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE).values_list("task_id", flat=True))
+    did = False
+    if data.get("nested"):
+        did = _expand_nested_tasks(dag_run=dag_run, data=data)
+    pending = [t for t in TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE).values_list("task_id", flat=True)
+               if t in data["tasks"] and not nested.is_nested(data["tasks"][t])]
     for task_id in pending:
         task = data["tasks"].get(task_id)
         if task is not None and task["mapping"] is not None:
             expand_mapped_task(dag_run=dag_run, data=data, task_id=task_id)
     # Work was done when a placeholder went away: expanded (even if only shrunk), skipped or failed.
     left = TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE, task_id__in=pending).count()
-    return left < len(pending)
+    return did or left < len(pending)
+
+
+def _expand_nested_tasks(*, dag_run: DagRun, data: DagData) -> bool:
+    waiting = set(TaskInstance.objects.filter(dag_run=dag_run, map_index__lt=0, state=S.NONE).values_list("task_id", flat=True))
+    todo = [t for t in data["task_order"] if t in waiting and nested.is_nested(data["tasks"][t])]
+    if not todo:
+        return False
+    seen = seen_by_downstream(dag_run=dag_run, data=data, counts=_counts_by_task(dag_run))
+    did = False
+    for task_id in todo:
+        shared = _shared_upstream_counts(data["tasks"][task_id], seen)
+        did |= nested.expand_nested_task(dag_run=dag_run, data=data, task_id=task_id, shared=shared)
+    return did
 
 
 def _counts_by_task(dag_run: DagRun, *, task_ids: list[str] | None = None) -> dict[str, dict[str, int]]:
@@ -282,6 +300,15 @@ def schedule_task_instances(*, dag_run: DagRun, data: DagData) -> bool:
             continue
         same_index = set(task.get("same_index_upstream", []))
         shared = _shared_upstream_counts(task, seen)
+        if nested.uses_prefix_rules(data, task):
+            # Placeholders of a nested task are its expansion's business; a -1 placeholder of a
+            # task mapped one level deep only takes a negative outcome, as below.
+            if task_id in pending_placeholders and not nested.is_nested(task):
+                outcome = evaluate(task["trigger_rule"], shared)
+                if outcome in ("skipped", "upstream_failed"):
+                    did |= _apply(dag_run, task_id, outcome, Q(map_index=-1))
+            did |= nested.schedule_prefix_instances(dag_run, data, task, shared)
+            continue
         is_placeholder = task["mapping"] is not None and task_id in pending_placeholders
         if not same_index or is_placeholder:
             outcome = evaluate(task["trigger_rule"], shared)
