@@ -189,13 +189,28 @@ class MappedTaskGroupTests:
         assert dag.get_task("per_number.add").upstream_task_ids == {"numbers"}
         assert dag.get_task("per_number.add__1").upstream_task_ids == {"per_number.add"}
 
-    def test_it_rejects_expand_inside_a_mapped_group(self) -> None:
+    def test_it_accepts_an_expand_inside_a_mapped_group_as_a_second_mapping_level(self) -> None:
+        # Refused until nested mapping (issue 9): Airflow refuses it too (#29339).
         @task_group
         def outer(n: int) -> None:
             add.expand(x=[1, 2])
 
-        with DAG("groups"), pytest.raises(UnmappableArgument, match="inside the mapped task group 'outer' is not supported"):
+        with DAG("groups") as dag:
             outer.expand(n=[1])
+        assert dag.get_task("outer.add").mapping_levels() == ["outer", "outer.add"]
+
+    def test_it_accepts_a_mapped_group_inside_a_mapped_group_over_the_outer_argument(self) -> None:
+        @task_group
+        def outer(items: list[int]) -> None:
+            @task_group
+            def inner(x: int) -> None:
+                add(x)
+
+            inner.expand(x=items)
+
+        with DAG("groups") as dag:
+            outer.expand(items=[[1, 2], [3]])
+        assert dag.get_task("outer.inner.add").mapping_levels() == ["outer", "outer.inner"]
 
     def test_it_rejects_a_key_given_to_both_partial_and_expand(self) -> None:
         @task_group

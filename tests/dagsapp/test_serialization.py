@@ -138,3 +138,59 @@ class DagHashTests:
             c >> d
         assert (a, b) != (c, d)
         assert dag_hash(serialize_dag(one)) != dag_hash(serialize_dag(two))
+
+
+class NestedMappingSerializationTests:
+    """Nested mapping (issue 9): each level's input is stored with what it reads scoped to the
+    levels it shares, so the scheduler expands an outer index from that index's own results."""
+
+    def _dag(self) -> DAG:
+        @task
+        def sites() -> list[str]:
+            return ["a", "b"]
+
+        @task
+        def pages(site: str) -> list[str]:
+            return [site]
+
+        @task
+        def fetch(page: str) -> str:
+            return page
+
+        @task
+        def total(values: list[str]) -> int:
+            return len(values)
+
+        @task_group
+        def crawl(site: str) -> object:
+            return total(fetch.expand(page=pages(site)))
+
+        with DAG("nested") as dag:
+            crawl.expand(site=sites())
+        return dag
+
+    def test_it_scopes_an_inner_expand_to_the_outer_index_of_the_group(self) -> None:
+        data = serialize_dag(self._dag())
+        fetch = data["tasks"]["crawl.fetch"]
+        assert data.get("nested") is True
+        assert [lv["id"] for lv in fetch["levels"]] == ["crawl", "crawl.fetch"]
+        inner = fetch["levels"][1]["input"]
+        assert inner["type"] == "dict_of_lists"
+        # pages' result at the instance's own index of crawl: one list, not one item per index.
+        assert inner["args"]["page"] == {"t": "xcom", "task_id": "crawl.pages", "key": "return_value", "mapped": False, "scope": 1}
+        assert data["tasks"]["crawl.pages"]["feeds_mapping"] is True
+        assert data["tasks"]["crawl.total"]["same_index_upstream"] == ["crawl.fetch"]
+
+    def test_it_keeps_the_hash_of_a_dag_without_nesting(self) -> None:
+        @task
+        def one(x: int) -> int:
+            return x
+
+        @task_group
+        def flat(x: int) -> None:
+            one(x)
+
+        with DAG("flat") as dag:
+            flat.expand(x=[1, 2])
+        data = serialize_dag(dag)
+        assert "nested" not in data and "levels" not in data["tasks"]["flat.one"]
