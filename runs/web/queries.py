@@ -313,13 +313,21 @@ class InstancePage:
         return self.page < self.pages
 
 
-TABLE_FIELDS = ("id", "map_index", "rendered_map_index", "state", "try_number", "max_tries", "start_date", "end_date", "duration")
+TABLE_FIELDS = ("id", "map_index", "map_path", "rendered_map_index", "state", "try_number", "max_tries", "start_date", "end_date",
+                "duration", "item_identity", "item_change")
 
 
 def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None, q: str = "", order_by: str = "map_index",
-                          page: int = 1, per_page: int = PER_PAGE) -> InstancePage:
-    """One page of a mapped task's instances: a count query and a page query, both on indexes."""
+                          page: int = 1, per_page: int = PER_PAGE, nested: bool = False, outer: int | None = None) -> InstancePage:
+    """One page of a mapped task's instances: a count query and a page query, both on indexes.
+
+    ``nested``: the task is mapped inside a mapped group; "by index" means by path of indexes,
+    and ``outer`` keeps one outer index."""
     qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0)
+    if outer is not None:
+        qs = qs.filter(map_path__0=outer)
+    if nested and order_by.removeprefix("-") == "map_index":
+        order_by = order_by.replace("map_index", "map_path")
     if state:
         qs = qs.filter(state=state)
     if q:
@@ -334,7 +342,48 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
     tiebreak = "-map_index" if desc else "map_index"
     start = (page - 1) * per_page
     instances = list(qs.only(*TABLE_FIELDS).order_by(key, tiebreak)[start : start + per_page]) if total else []
-    return InstancePage(total=total, page=page, pages=pages, instances=instances, order_by=order_by, state=state, q=q)
+    return InstancePage(total=total, page=page, pages=pages, instances=instances, order_by=order_by.replace("map_path", "map_index"),
+                        state=state, q=q)
+
+
+@dataclass(frozen=True)
+class OuterIndex:
+    """A nested task's instances under one outer index (``fetch [2]``): counts by state."""
+
+    index: int
+    counts: dict[str, int]
+    # Not expanded there yet, or its expansion ended (skipped over an empty list, failed).
+    placeholder: str | None
+
+    @property
+    def total(self) -> int:
+        return sum(n for s, n in self.counts.items() if s != S.REMOVED)
+
+    @property
+    def state(self) -> str | None:
+        return aggregate_state(self.counts) or self.placeholder
+
+
+MAX_OUTER_INDEXES = 200
+
+
+def outer_indexes(run: DagRun, task_id: str, *, limit: int = MAX_OUTER_INDEXES) -> list[OuterIndex]:
+    """A nested task's first ``limit`` outer indexes with their counts: one grouped query."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT map_path[1], state, map_index < 0, count(*) FROM runs_taskinstance"
+            " WHERE dag_run_id = %s AND task_id = %s AND cardinality(map_path) > 0 AND map_path[1] < %s"
+            " GROUP BY 1, 2, 3 ORDER BY 1",
+            [run.pk, task_id, limit])
+        rows = cur.fetchall()
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    placeholders: dict[int, str] = {}
+    for outer, state, is_placeholder, n in rows:
+        if is_placeholder:
+            placeholders[outer] = state
+        else:
+            counts[outer][state] = n
+    return [OuterIndex(i, counts.get(i, {}), placeholders.get(i)) for i in sorted({*counts, *placeholders})]
 
 
 def instance_json(ti: TaskInstance) -> dict[str, Any]:
@@ -346,6 +395,11 @@ def instance_json(ti: TaskInstance) -> dict[str, Any]:
         "start_date": ti.start_date.isoformat() if ti.start_date else None,
         "end_date": ti.end_date.isoformat() if ti.end_date else None,
         "duration": ti.duration,
+        # Nested mapping: the path of indexes (null for a task mapped one level deep).
+        "map_path": ti.map_path,
+        # Which item the index stands for, and what its last re-expansion found (dagsapp.identity).
+        "item_identity": ti.item_identity,
+        "item_change": ti.item_change,
     }
 
 

@@ -8,7 +8,14 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
 from runs.models import DagRun, TaskInstanceState
-from runs.services import DagRunError, clear_mapped_task, clear_mapped_task_changed, clear_task_instances, mark_task_instances
+from runs.services import (
+    DagRunError,
+    clear_mapped_task,
+    clear_mapped_task_changed,
+    clear_outer_index,
+    clear_task_instances,
+    mark_task_instances,
+)
 from runs.web.queries import parse_map_index, reload_dag_run
 from runs.web.views.common import (
     HtmxHttpRequest,
@@ -77,6 +84,23 @@ def task_clear_mapped(request: HtmxHttpRequest, dag_id: str, run_id: str, task_i
     except DagRunError as exc:
         return HttpResponseBadRequest(str(exc))
     messages.success(request, f"Cleared {n} instances of {task_id}; it will be expanded again from its current inputs.")
+    return _after_task_action(request, run, task_id)
+
+
+@require_POST
+@operator_required
+def task_clear_outer(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Nested mapping: clear everything of a task under one outer index (``fetch [2]``)."""
+    run = get_dag_run_or_404(dag_id, run_id)
+    get_task_or_404(run, task_id)
+    raw = request.POST.get("outer", "")
+    if not raw.isdigit() or len(raw) > 9:
+        return HttpResponseBadRequest("outer must be an index (0, 1, 2, ...)")
+    try:
+        n = clear_outer_index(dag_run=run, task_id=task_id, prefix=[int(raw)], downstream=request.POST.get("downstream") == "on")
+    except DagRunError as exc:
+        return HttpResponseBadRequest(str(exc))
+    messages.success(request, f"Cleared {n} instance{'s' if n != 1 else ''} of {task_id} [{raw}].")
     return _after_task_action(request, run, task_id)
 
 

@@ -21,6 +21,7 @@ from runs.web.queries import (
     mapped_instances_page,
     mapped_summary,
     neighbour_indexes,
+    outer_indexes,
     parse_order_by,
     parse_page,
     parse_state,
@@ -56,9 +57,13 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData) -> dic
     order_by = _or_default(parse_order_by, request.GET.get("order_by"), "map_index")
     page_number = _or_default(parse_page, request.GET.get("page"), 1)
     q = request.GET.get("q", "").strip()[:250]
-    page = mapped_instances_page(run, task_id, state=state, q=q, order_by=order_by, page=page_number)
+    nested = len(task.get("levels", [])) > 1
+    outer = _outer_param(request.GET.get("outer")) if nested else None
+    page = mapped_instances_page(run, task_id, state=state, q=q, order_by=order_by, page=page_number, nested=nested, outer=outer)
     args = (run.dag_id, run.run_id, task_id)
     params = {"state": state or "", "q": q, "order_by": order_by if order_by != "map_index" else "", "page": page.page if page.page > 1 else ""}
+    if outer is not None:
+        params["outer"] = outer
     columns = []
     for name in ORDER_FIELDS:
         next_order = f"-{name}" if order_by == name else name
@@ -73,7 +78,14 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData) -> dic
         "params": params, "columns": columns, "panel_url": reverse("runs:task_panel", args=args), "states": TaskInstanceState.choices,
         "poll_url": reverse_with_query("runs:task_panel", *args, query=params),
         "run_active": not run.is_finished, "can_operate": is_operator(request.user),
+        # Nested mapping: the instances grouped by outer index, each with its own clear.
+        "outer_indexes": outer_indexes(run, task_id) if nested else [], "outer": outer,
+        "outer_level": task["levels"][0]["id"] if nested else "",
     }
+
+
+def _outer_param(raw: str | None) -> int | None:
+    return int(raw) if raw is not None and raw.isdigit() and len(raw) < 10 else None
 
 
 @dataclass(frozen=True)
@@ -91,7 +103,7 @@ class InstanceAction:
 
 def _instance_actions(ti: TaskInstance, run: DagRun) -> list[InstanceAction]:
     args = (run.dag_id, run.run_id, ti.task_id, ti.map_index)
-    name = f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id
+    name = f"{ti.task_id} {ti.path_label}" if ti.map_index >= 0 else ti.task_id
     mark_url = reverse("runs:task_instance_mark", args=args)
     return [
         InstanceAction(reverse("runs:task_instance_clear", args=args), "Clear", "clear-instance", "warn",
