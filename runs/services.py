@@ -300,6 +300,9 @@ def clear_mapped_task_changed(*, dag_run: DagRun, task_id: str, downstream: bool
     task = data["tasks"].get(task_id)
     if task is None or task["mapping"] is None:
         raise DagRunError(f"Task {task_id!r} is not a mapped task of DAG {dag_run.dag_id!r}")
+    if len(task.get("levels", [])) > 1:
+        raise DagRunError(f"{task_id!r} is mapped inside a mapped task group: clear its outer indexes instead "
+                          "(item identity does not cover nested levels yet)")
     with transaction.atomic():
         DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
         n = _reset(dag_run, data, Q(task_id=task_id, map_index__gte=0) & ~Q(state=TaskInstanceState.SUCCESS))

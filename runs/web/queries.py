@@ -252,10 +252,13 @@ def item_changes(run: DagRun, task_id: str) -> ItemChanges:
     return ItemChanges(**row)
 
 
-def instance_choices(run: DagRun, task_id: str) -> list[tuple[int, str | None]]:
+def instance_choices(run: DagRun, task_id: str, *, nested: bool = False) -> list[tuple[int, str | None]]:
     """The first MAX_CHOICES instances for the dropdown, by index (unique index ti_run_task_index)."""
-    qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0).order_by("map_index")
-    return list(qs.values_list("map_index", "rendered_map_index")[:MAX_CHOICES])
+    qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0)
+    qs = qs.order_by("map_path", "map_index") if nested else qs.order_by("map_index")
+    rows = qs.values_list("map_index", "map_path", "rendered_map_index")[:MAX_CHOICES]
+    # A nested instance is known by its path: "[1][2] beta/page-2".
+    return [(mi, " ".join(filter(None, ["".join(f"[{i}]" for i in path), name])) if path else name) for mi, path, name in rows]
 
 
 _MAP_INDEX = re.compile(r"[0-9]{1,9}")

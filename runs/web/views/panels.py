@@ -74,7 +74,7 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData) -> dic
     summary.tolerated = tolerated_summary(run, task_id)
     return {
         "kind": "mapped", "run": run, "task": task, "task_id": task_id, "dag_id": run.dag_id,
-        "summary": summary, "item_changes": item_changes(run, task_id), "choices": instance_choices(run, task_id), "page": page,
+        "summary": summary, "item_changes": item_changes(run, task_id), "choices": instance_choices(run, task_id, nested=nested), "page": page,
         "params": params, "columns": columns, "panel_url": reverse("runs:task_panel", args=args), "states": TaskInstanceState.choices,
         "poll_url": reverse_with_query("runs:task_panel", *args, query=params),
         "run_active": not run.is_finished, "can_operate": is_operator(request.user),
