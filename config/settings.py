@@ -120,7 +120,8 @@ VAR_DIR = env_path("VAR_DIR", BASE_DIR / "var")
 SECRET_KEY = env_optional("DJANGO_SECRET_KEY") or _secret_key(VAR_DIR / "secret_key")
 # Off unless asked for: debug pages would show settings such as the broker URL with its password.
 DEBUG = env_bool("DJANGO_DEBUG", False)
-ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver", *(env_optional("DJANGO_ALLOWED_HOSTS") or "").split(",")]
+ALLOWED_HOSTS = [h.strip() for h in ALLOWED_HOSTS if h.strip()]
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -130,6 +131,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    # The REST API (/api/v2/): its docs page serves Swagger UI from ninja's own static files.
+    "ninja",
     "runs",
 ]
 
@@ -269,3 +272,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+
+# The REST API v2 (runs/web/api_v2/). Tokens from POST /auth/token are JWTs signed (HS256) with
+# API_JWT_SECRET (default: derived from SECRET_KEY) and expire after API_JWT_EXPIRATION_SEC.
+API_JWT_SECRET = env_optional("API_JWT_SECRET") or f"api-jwt:{SECRET_KEY}"
+API_JWT_EXPIRATION_SEC = env_int("API_JWT_EXPIRATION_SEC", 86400, minimum=1)
+# A page of a list endpoint holds at most this many entries (Airflow's maximum_page_limit).
+API_MAXIMUM_PAGE_LIMIT = env_int("API_MAXIMUM_PAGE_LIMIT", 100, minimum=1)

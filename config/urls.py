@@ -2,7 +2,13 @@ from __future__ import annotations
 
 from django.urls import include, path
 
+from runs.web.api_v2.api import api
+from runs.web.api_v2.auth import token_api
+
 urlpatterns = [
+    # Airflow 3's REST API v2 and its simple auth manager's token endpoint (runs/web/api_v2/).
+    path("api/v2/", api.urls),
+    path("auth/", token_api.urls),
     path("", include("runs.web.urls")),
 ]
 

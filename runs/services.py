@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from dagsapp.jsonvalues import MAX_JSON_DEPTH, json_problem
 from dagsapp.serialization import DagData, TaskData
+from runs import summaries
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState, TaskMap, XCom
 from runs.notify import notify_scheduler
 
@@ -329,4 +330,55 @@ def mark_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int]
              .update(state=state, end_date=now, next_retry_at=None))
         if n:
             _reopen_run(dag_run)
+    return n
+
+
+def clear_dag_run(*, dag_run: DagRun, only_failed: bool = False) -> int:
+    """Run a whole run again (Airflow's clear of a DAG run): every task, mapped ones expanded
+    again from their inputs; with ``only_failed``, only the failed and upstream-failed instances
+    (their siblings keep their tries). Returns how many instances were cleared."""
+    data = dag_run.serialized_dag.dag_data()
+    n = 0
+    with transaction.atomic():
+        if only_failed:
+            failed: dict[str, list[int]] = {}
+            for task_id, map_index in (TaskInstance.objects.filter(dag_run=dag_run, map_index__gte=-1, state__in=[
+                    TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED]).values_list("task_id", "map_index")):
+                failed.setdefault(task_id, []).append(map_index)
+            for task_id, indexes in failed.items():
+                if task_id in data["tasks"]:
+                    n += clear_task_instances(dag_run=dag_run, task_id=task_id, map_indexes=indexes)
+            return n
+        for task_id in data["task_order"]:
+            if data["tasks"][task_id]["mapping"] is not None:
+                n += clear_mapped_task(dag_run=dag_run, task_id=task_id)
+            else:
+                n += clear_task_instances(dag_run=dag_run, task_id=task_id, map_indexes=[-1])
+    return n
+
+
+def mark_dag_run(*, dag_run: DagRun, state: str) -> int:
+    """Set a run's state by hand, as Airflow's PATCH of a run does: success marks every instance
+    that has not succeeded (or been skipped) success; failed fails the queued and running ones and
+    skips those not started; queued hands the run back to the scheduler. A running try's late
+    result is then discarded (its compare-and-swap fails). Returns how many instances changed."""
+    if state not in (DagRunState.SUCCESS, DagRunState.FAILED, DagRunState.QUEUED):
+        raise DagRunError(f"A run can be set to queued, success or failed, not {state!r}")
+    S = TaskInstanceState
+    now = timezone.now()
+    with transaction.atomic():
+        DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
+        tis = TaskInstance.objects.filter(dag_run=dag_run)
+        n = 0
+        if state == DagRunState.SUCCESS:
+            n = tis.exclude(state__in=[S.SUCCESS, S.SKIPPED, S.REMOVED]).update(state=S.SUCCESS, end_date=now, next_retry_at=None)
+        elif state == DagRunState.FAILED:
+            n = tis.filter(state__in=[S.QUEUED, S.RUNNING]).update(state=S.FAILED, end_date=now, next_retry_at=None)
+            n += tis.filter(state__in=[S.NONE, S.SCHEDULED, S.UP_FOR_RETRY]).update(state=S.SKIPPED, end_date=now, next_retry_at=None)
+        if state == DagRunState.QUEUED:
+            DagRun.objects.filter(pk=dag_run.pk).update(state=state, end_date=None, state_summary=None)
+            transaction.on_commit(notify_scheduler)
+        else:
+            DagRun.objects.filter(pk=dag_run.pk).update(state=state, end_date=now, state_summary=None)
+            summaries.freeze(dag_run.pk, summaries.aggregate([dag_run.pk]).get(dag_run.pk, []))
     return n

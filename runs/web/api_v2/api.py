@@ -1,0 +1,48 @@
+"""The NinjaAPI object: routers, authentication, and errors as ``{"detail": ...}``."""
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import register_converter
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
+
+from runs.services import DagRunError
+from runs.web.api_v2.auth import API_AUTH
+from runs.web.views.common import MapIndexConverter
+
+# -1 or an index that fits the column, in a path such as .../taskInstances/{task_id}/{map_index};
+# before the routers' paths are compiled.
+register_converter(MapIndexConverter, "mapindex")
+
+api = NinjaAPI(
+    title="dagsapp: Airflow REST API v2",
+    version="2",
+    description="Apache Airflow 3.3's REST API, the subset this product has. Authenticate with a token from "
+                "POST /auth/token (Authorization: Bearer ...) or the dashboard's session.",
+    urls_namespace="api_v2",
+    auth=API_AUTH,
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+from runs.web.api_v2 import dag_runs, dags, monitor, task_instances, variables, xcoms  # noqa: E402 - after the converter
+
+for module in (dags, dag_runs, task_instances, xcoms, variables, monitor):
+    api.add_router("", module.router)
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    detail = exc.args[0] if exc.args and isinstance(exc.args[0], str) else "Not Found"
+    return api.create_response(request, {"detail": detail}, status=404)
+
+
+@api.exception_handler(DagRunError)
+def refused(request: HttpRequest, exc: DagRunError) -> HttpResponse:
+    """A request the engine refuses (a run id taken, a conf PostgreSQL cannot store, ...)."""
+    return api.create_response(request, {"detail": str(exc)}, status=400)
+
+
+@api.exception_handler(AuthenticationError)
+def not_authenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(request, {"detail": "Not authenticated"}, status=401)
