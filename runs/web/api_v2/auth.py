@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.http import HttpRequest
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer, SessionAuth
 
@@ -92,8 +92,18 @@ token_api = NinjaAPI(title="dagsapp auth", urls_namespace="api_auth", docs_url=N
 
 
 @token_api.post("/token", response={201: LoginResponse}, auth=None, summary="Create Token")
-def create_token(request: HttpRequest, body: LoginBody) -> tuple[int, dict[str, str]]:
+def create_token(request: HttpRequest, body: LoginBody) -> Status[dict[str, str]]:
+    return _token(request, body)
+
+
+@token_api.post("/token/cli", response={201: LoginResponse}, auth=None, summary="Create Token Cli")
+def create_token_cli(request: HttpRequest, body: LoginBody) -> Status[dict[str, str]]:
+    """Where ``airflowctl auth login`` asks (the same token here)."""
+    return _token(request, body)
+
+
+def _token(request: HttpRequest, body: LoginBody) -> Status[dict[str, str]]:
     user = authenticate(request, username=body.username, password=body.password)
     if user is None or not user.is_active:
         raise HttpError(401, "Invalid credentials")
-    return 201, {"access_token": issue_token(user)}
+    return Status(201, {"access_token": issue_token(user)})

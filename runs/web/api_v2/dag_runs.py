@@ -142,7 +142,7 @@ def _wait_lines(run: DagRun, params: WaitParams) -> Iterator[dict[str, Any]]:
 
 @router.get("/dags/{dag_id}/dagRuns/{dag_run_id}/wait", summary="Experimental: Wait for a dag run to complete",
             response={200: dict[str, Any]}, tags=["experimental"])
-def wait_dag_run_until_finished(request: HttpRequest, dag_id: str, dag_run_id: str, params: Query[WaitParams]) -> HttpResponse:
+def wait_dag_run_until_finished(request: HttpRequest, dag_id: str, dag_run_id: str, params: Query[WaitParams]) -> HttpResponse | StreamingHttpResponse:
     """As Airflow's: ``application/x-ndjson`` streams one line per interval until the run has
     finished; any other Accept gets the last line only, once it has."""
     if params.interval <= 0:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import F, Model, OrderBy, Q, QuerySet
 from ninja import Schema
 from ninja.errors import HttpError
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 M = TypeVar("M", bound=Model)
 
@@ -18,6 +18,12 @@ M = TypeVar("M", bound=Model)
 class Page(Schema):
     limit: int = Field(50, ge=0)
     offset: int = Field(0, ge=0)
+
+    @field_validator("limit", "offset", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
+        # airflowctl sends ``limit=`` when its --limit is not given: the default, not a 422.
+        return cls.model_fields[str(info.field_name)].default if value == "" else value
 
     def slice(self, qs: QuerySet[M]) -> list[M]:
         # Airflow clamps a larger limit to its maximum page size rather than refusing it.
@@ -81,7 +87,7 @@ def ordering(order_by: Sequence[str] | None, allowed: Mapping[str, str], *, defa
         if column is None:
             raise HttpError(400, f"Ordering with '{name}' is disallowed or the attribute does not exist on the model")
         terms.append(F(column).desc(nulls_last=True) if raw.startswith("-") else F(column).asc(nulls_last=True))
-    desc = bool(order_by) and order_by[-1].startswith("-")
+    desc = bool(order_by) and order_by is not None and order_by[-1].startswith("-")
     terms.append(F(tiebreak).desc() if desc else F(tiebreak).asc())
     return terms
 

@@ -17,8 +17,8 @@ EXECUTOR = "CeleryExecutor"
 QUEUE = "default"
 # Not an Airflow run type: a run driven in one process by `dags test`; shown as Airflow shows
 # runs started by hand.
-RUN_TYPES = {DagRunType.MANUAL: "manual", DagRunType.SCHEDULED: "scheduled", DagRunType.TEST: "manual"}
-TRIGGERED_BY = {DagRunType.MANUAL: "rest_api", DagRunType.SCHEDULED: "timetable", DagRunType.TEST: "test"}
+RUN_TYPES: dict[str, str] = {DagRunType.MANUAL: "manual", DagRunType.SCHEDULED: "scheduled", DagRunType.TEST: "manual"}
+TRIGGERED_BY: dict[str, str] = {DagRunType.MANUAL: "rest_api", DagRunType.SCHEDULED: "timetable", DagRunType.TEST: "test"}
 
 
 def as_uuid(pk: int) -> uuid.UUID:

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 
 from dagsapp.jsonvalues import json_problem
@@ -53,7 +53,7 @@ def get_variable(request: HttpRequest, variable_key: str) -> dict[str, Any]:
 
 
 @router.post("/variables", response={201: VariableResponse}, summary="Post Variable")
-def post_variable(request: HttpRequest, body: VariableBody) -> tuple[int, dict[str, Any]]:
+def post_variable(request: HttpRequest, body: VariableBody) -> Status[dict[str, Any]]:
     require(request, "admin")
     _check(body.value)
     try:
@@ -61,7 +61,7 @@ def post_variable(request: HttpRequest, body: VariableBody) -> tuple[int, dict[s
             var = Variable.objects.create(key=body.key, val=body.value, description=body.description or "")
     except IntegrityError:
         raise HttpError(409, f"The Variable with key: `{body.key}` already exists") from None
-    return 201, variable_json(var)
+    return Status(201, variable_json(var))
 
 
 @router.patch("/variables/{variable_key}", response=VariableResponse, summary="Patch Variable")
@@ -82,7 +82,7 @@ def patch_variable(request: HttpRequest, variable_key: str, body: VariablePatchB
 
 
 @router.delete("/variables/{variable_key}", response={204: None}, summary="Delete Variable")
-def delete_variable(request: HttpRequest, variable_key: str) -> tuple[int, None]:
+def delete_variable(request: HttpRequest, variable_key: str) -> Status[None]:
     require(request, "admin")
     _get_or_404(variable_key).delete()
-    return 204, None
+    return Status(204, None)

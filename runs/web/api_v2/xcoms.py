@@ -66,5 +66,5 @@ def get_xcom_entry(request: HttpRequest, dag_id: str, dag_run_id: str, task_id: 
          .annotate(shown=Coalesce(F("display"), F("value"))).defer("value", "display").first())
     if x is None:
         raise Http404(f"XCom entry with key: `{xcom_key}` not found")
-    value = x.shown  # type: ignore[attr-defined]
+    value = x.shown
     return {**_json(x, run), "value": json.dumps(value) if params.stringify else value}
