@@ -24,9 +24,11 @@ def _snapshot(runs: list[DagRun]) -> dict[int, Row]:
     return {pk: (state, tries, max_tries, end) for pk, state, tries, max_tries, end in rows}
 
 
-def changed_instances(runs: list[DagRun], action: Callable[[], object], *, dry_run: bool) -> dict[str, Any]:
-    """The instances ``action`` changes, as they are before it: a TaskInstanceCollectionResponse.
-    The action is performed unless ``dry_run``."""
+def changed_instances(runs: list[DagRun], action: Callable[[], object], *, dry_run: bool,
+                      as_after: bool = False) -> dict[str, Any]:
+    """The instances ``action`` changes, as a TaskInstanceCollectionResponse: as they are before
+    it (Airflow answers a clear so), or with ``as_after`` as it left them (Airflow answers a
+    mark so; a dry run shows them as they are). The action is performed unless ``dry_run``."""
     with transaction.atomic():
         before = _snapshot(runs)
         savepoint = transaction.savepoint()
@@ -37,6 +39,8 @@ def changed_instances(runs: list[DagRun], action: Callable[[], object], *, dry_r
         tis = list(TaskInstance.objects.filter(pk__in=changed).order_by("dag_run_id", "task_id", "map_index"))
         if not dry_run:
             action()
+            if as_after:
+                tis = list(TaskInstance.objects.filter(pk__in=changed).order_by("dag_run_id", "task_id", "map_index"))
     by_id = {r.pk: r for r in runs}
     versions = Versions()
     return {"task_instances": [ti_json(ti, by_id[ti.dag_run_id], versions) for ti in tis], "total_entries": len(tis)}

@@ -255,7 +255,7 @@ def _patch(request: HttpRequest, dag_id: str, dag_run_id: str, task_id: str, map
             indexes = list(TaskInstance.objects.filter(dag_run=run, task_id=other, map_index__gte=-1).values_list("map_index", flat=True))
             mark_task_instances(dag_run=run, task_id=other, map_indexes=indexes, state=state)
 
-    return changed_instances([run], mark, dry_run=dry_run)
+    return changed_instances([run], mark, dry_run=dry_run, as_after=True)
 
 
 @router.patch(TI + "/{task_id}", response=TaskInstanceCollectionResponse, summary="Patch Task Instance")

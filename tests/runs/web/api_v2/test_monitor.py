@@ -1,0 +1,41 @@
+"""Version, health, import errors, the OpenAPI document and its page (runs/web/api_v2/monitor.py, api.py)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from runs.models import DagImportError
+from tests.runs.web.api_v2.conftest import ApiClient
+
+pytestmark = pytest.mark.django_db
+
+
+class MonitorTests:
+    def test_it_answers_version_and_health_without_a_token(self) -> None:
+        assert Client().get("/api/v2/version").json() == {"version": "3.3.2", "git_version": None}
+        assert Client().get("/api/v2/monitor/health").json()["metadatabase"] == {"status": "healthy"}
+
+    def test_it_lists_import_errors(self, api: Callable[[str | None], ApiClient]) -> None:
+        DagImportError.objects.create(filename="/dags/broken.py", stacktrace="SyntaxError: invalid syntax")
+        body = api("Viewer").get("/api/v2/importErrors").json()
+        assert body["total_entries"] == 1
+        assert (body["import_errors"][0]["filename"], body["import_errors"][0]["stack_trace"]) == (
+            "/dags/broken.py", "SyntaxError: invalid syntax")
+
+
+class OpenApiTests:
+    def test_it_describes_airflows_paths_in_its_openapi_document(self) -> None:
+        paths = Client().get("/api/v2/openapi.json").json()["paths"]
+        for path in ("/api/v2/dags", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/listMapped",
+                     "/api/v2/dags/{dag_id}/clearTaskInstances", "/api/v2/variables/{variable_key}"):
+            assert path in paths
+
+    def test_it_serves_a_browsable_page_without_inline_script_or_cdn(self, api: Callable[[str | None], ApiClient]) -> None:
+        page = api("Viewer").get("/api/v2/docs")
+        html = page.content.decode()
+        assert page.status_code == 200
+        assert "swagger-ui-bundle.js" in html
+        assert "cdn" not in html.lower()
+        assert "script-src 'self'" in page["Content-Security-Policy"]
