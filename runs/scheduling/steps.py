@@ -482,8 +482,11 @@ def schedule_dag_run(*, dag_run_id: int, executor: Executor) -> bool:
 
 
 def active_dag_run_ids() -> list[int]:
+    """Runs to pass over. As in Airflow, a paused DAG's runs wait (a run triggered while it is
+    paused stays queued; a running one starts nothing new) until it is unpaused."""
+    paused = DagModel.objects.filter(is_paused=True).values("dag_id")
     return list(DagRun.objects.filter(state__in=[DagRunState.QUEUED, DagRunState.RUNNING]).exclude(run_type=DagRunType.TEST)
-                .order_by("logical_date").values_list("pk", flat=True))
+                .exclude(dag_id__in=paused).order_by("logical_date").values_list("pk", flat=True))
 
 
 def next_retry_time(task: TaskData | None) -> timedelta:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from runs.models import DagModel, DagRun
 from runs.scheduling.loop import create_scheduled_dag_runs
+from runs.scheduling.steps import active_dag_run_ids
 from tests.runs.web.api_v2.conftest import ApiClient
 
 JSON = "application/json"
@@ -53,3 +54,14 @@ class PauseTests:
         api("Operator").patch("/api/v2/dags/api_other", {"is_paused": False}, content_type=JSON)
         create_scheduled_dag_runs()
         assert DagRun.objects.filter(dag_id="api_other").exists()
+
+    def test_it_holds_the_runs_of_a_paused_dag_until_it_is_unpaused(self, api: Callable[[str | None], ApiClient],
+                                                                    parsed_api_dags: Path) -> None:
+        operator = api("Operator")
+        operator.patch("/api/v2/dags/api_add", {"is_paused": True}, content_type=JSON)
+        run = operator.post("/api/v2/dags/api_add/dagRuns", {"dag_run_id": "while-paused"}, content_type=JSON).json()
+        assert run["state"] == "queued"
+        pk = DagRun.objects.get(run_id="while-paused").pk
+        assert pk not in active_dag_run_ids()
+        operator.patch("/api/v2/dags/api_add", {"is_paused": False}, content_type=JSON)
+        assert pk in active_dag_run_ids()
