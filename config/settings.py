@@ -117,6 +117,13 @@ def _secret_key(path: Path) -> str:
 
 VAR_DIR = env_path("VAR_DIR", BASE_DIR / "var")
 
+# Prometheus metrics (runs/metrics.py): every process of this host writes its counters under this
+# folder, which prometheus-client reads from the environment when it is first imported, so it
+# is set here, before any process of the project imports it. Its children inherit it.
+PROMETHEUS_MULTIPROC_DIR = env_path("PROMETHEUS_MULTIPROC_DIR", VAR_DIR / "prometheus")
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+
 SECRET_KEY = env_optional("DJANGO_SECRET_KEY") or _secret_key(VAR_DIR / "secret_key")
 # Off unless asked for: debug pages would show settings such as the broker URL with its password.
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -279,3 +286,7 @@ API_JWT_SECRET = env_optional("API_JWT_SECRET") or f"api-jwt:{SECRET_KEY}"
 API_JWT_EXPIRATION_SEC = env_int("API_JWT_EXPIRATION_SEC", 86400, minimum=1)
 # A page of a list endpoint holds at most this many entries (Airflow's maximum_page_limit).
 API_MAXIMUM_PAGE_LIMIT = env_int("API_MAXIMUM_PAGE_LIMIT", 100, minimum=1)
+# /metrics answers requests from this host (loopback addresses) when METRICS_ALLOW_LOCAL is on,
+# and from anywhere with "Authorization: Bearer <METRICS_TOKEN>" when a token is set.
+METRICS_ALLOW_LOCAL = env_bool("METRICS_ALLOW_LOCAL", True)
+METRICS_TOKEN = env_optional("METRICS_TOKEN")

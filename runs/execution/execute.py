@@ -29,6 +29,7 @@ from dagsapp.instance import prepare_instance, render_fields, render_map_index
 from dagsapp.jsonvalues import json_problem
 from dagsapp.secrets import SecretRegistry, mask_secrets, redact, redact_value, secrets_scope
 from dagsapp.serialization import DagData, TaskData
+from runs import metrics
 from runs.execution.dagbag import get_dag
 from runs.execution.interrupts import TaskInstanceTakenAway, unwatch_try, watch_try
 from runs.execution.prefetch import BatchPrefetch, Preloaded, prefetch_batch
@@ -137,6 +138,8 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
     if final == S.SUCCESS:
         final, next_claim = _commit_try(attempt, result, claim_next=claim_next)
     _finish_try(attempt, final)
+    if final in (S.SUCCESS, S.FAILED, S.UP_FOR_RETRY):
+        metrics.ti_finished(dag_id=attempt.run.dag_id, task_id=attempt.ti.task_id, state=final)
     return final, next_claim
 
 

@@ -29,6 +29,7 @@ from django.utils import timezone
 from dagsapp.loader import list_dag_files
 from dagsapp.schedules import latest_complete_interval_start
 from dagsapp.serialization import DagData, FolderData, dag_hash
+from runs import metrics
 from runs.models import DagImportError, DagModel, SerializedDag
 
 log = logging.getLogger(__name__)
@@ -162,12 +163,20 @@ def forget_removed_files(folder: str | os.PathLike[str], present: set[str]) -> N
         DagImportError.objects.filter(filename__startswith=prefix).exclude(filename__in=present).delete()
 
 
+def _timed_parse(path: str) -> FolderData:
+    started = time.monotonic()
+    try:
+        return parse_dag_file(path)
+    finally:
+        metrics.DAG_PROCESSING_LAST_DURATION.labels(file_name=os.path.basename(path)).set(time.monotonic() - started)
+
+
 def process_files(paths: list[str]) -> int:
     """Parse files in parallel children (a file that hangs holds one slot, not the others) and
     sync each as its answer arrives; returns how many DAGs got a new version."""
     changed = 0
     with ThreadPoolExecutor(max_workers=PARALLELISM, thread_name_prefix="dag-parse") as pool:
-        futures = {pool.submit(parse_dag_file, path): path for path in paths}
+        futures = {pool.submit(_timed_parse, path): path for path in paths}
         for future in as_completed(futures):
             path = futures[future]
             try:
@@ -203,6 +212,7 @@ class DagProcessor:
             return 0
         started = time.monotonic()
         changed = process_files(changed_files)
+        metrics.DAG_PROCESSING_TOTAL_PARSE_TIME.set(time.monotonic() - started)
         log.info("Parsed %d DAG file(s) in %.2f s; %d DAG(s) changed", len(changed_files), time.monotonic() - started, changed)
         return changed
 

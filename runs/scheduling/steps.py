@@ -8,6 +8,7 @@ duplicate expansion impossible even if that lock were bypassed.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import expand_input_length
 from dagsapp.identity import expansion_identities
 from dagsapp.serialization import DagData, TaskData, ToleranceUnit, input_sources, tolerance_units
-from runs import summaries
+from runs import metrics, summaries
 from runs.logs import log_line
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, ItemChange, TaskInstance, TaskInstanceState, TaskMap, XCom
 from runs.models.taskinstance import FINISHED_STATES, UNFINISHED_STATES
@@ -199,7 +200,10 @@ def expand_mapped_tasks(*, dag_run: DagRun, data: DagData) -> bool:
     for task_id in pending:
         task = data["tasks"].get(task_id)
         if task is not None and task["mapping"] is not None:
-            expand_mapped_task(dag_run=dag_run, data=data, task_id=task_id)
+            started = time.monotonic()
+            created = expand_mapped_task(dag_run=dag_run, data=data, task_id=task_id)
+            if created:
+                metrics.expanded(dag_id=dag_run.dag_id, task_id=task_id, created=created, seconds=time.monotonic() - started)
     # Work was done when a placeholder went away: expanded (even if only shrunk), skipped or failed.
     left = TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state=S.NONE, task_id__in=pending).count()
     return did or left < len(pending)
@@ -429,8 +433,12 @@ def update_dag_run_state(*, dag_run: DagRun, data: DagData) -> bool:
     state = DagRunState.FAILED if leaf_failed else DagRunState.SUCCESS
     # Frozen with the final state: the Grid never aggregates a finished run's instances again.
     summary = summaries.aggregate([dag_run.pk]).get(dag_run.pk, [])
-    return DagRun.objects.filter(pk=dag_run.pk, state=DagRunState.RUNNING).update(
-        state=state, end_date=timezone.now(), state_summary=summary) > 0
+    end = timezone.now()
+    if not DagRun.objects.filter(pk=dag_run.pk, state=DagRunState.RUNNING).update(state=state, end_date=end, state_summary=summary):
+        return False
+    metrics.dag_run_finished(dag_id=dag_run.dag_id, state=state,
+                             seconds=(end - dag_run.start_date).total_seconds() if dag_run.start_date else None)
+    return True
 
 
 def start_dag_run(*, dag_run: DagRun) -> bool:
