@@ -29,7 +29,7 @@ from django.utils import timezone
 from dagsapp.loader import list_dag_files
 from dagsapp.schedules import latest_complete_interval_start
 from dagsapp.serialization import DagData, FolderData, dag_hash
-from runs import metrics
+from runs import heartbeats, metrics
 from runs.models import DagImportError, DagModel, SerializedDag
 
 log = logging.getLogger(__name__)
@@ -203,6 +203,7 @@ class DagProcessor:
         self.stop = threading.Event()
 
     def run_once(self) -> int:
+        heartbeats.beat("dag_processor")
         current = folder_fingerprint(self.dags_folder)
         if set(current) != set(self.seen):
             forget_removed_files(self.dags_folder, set(current))

@@ -17,7 +17,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, close_old
 from django.utils import timezone
 
 from dagsapp.schedules import interval_end, next_logical_date
-from runs import metrics
+from runs import heartbeats, metrics
 from runs.models import DagModel, DagRun, DagRunState, DagRunType
 from runs.notify import SchedulerListener
 from runs.scheduling.executors import Executor
@@ -68,6 +68,7 @@ class Scheduler:
 
     def run_once(self) -> bool:
         metrics.SCHEDULER_HEARTBEAT.inc()
+        heartbeats.beat("scheduler")
         did = create_scheduled_dag_runs()
         did |= self.check_health()
         for dag_run_id in active_dag_run_ids():

@@ -1,12 +1,14 @@
 """Version, health and import errors."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema
 
+from runs import heartbeats
 from runs.models import DagImportError
 from runs.web.api_v2.params import Page, like_pattern, ordering
 from runs.web.api_v2.responses import BUNDLE_NAME
@@ -31,12 +33,18 @@ def get_health(request: HttpRequest) -> dict[str, Any]:
         database = "healthy"
     except DatabaseError:
         database = "unhealthy"
+    scheduler = heartbeats.latest("scheduler") if database == "healthy" else None
+    processor = heartbeats.latest("dag_processor") if database == "healthy" else None
     return {
         "metadatabase": {"status": database},
-        "scheduler": {"status": None, "latest_scheduler_heartbeat": None},
+        "scheduler": {"status": heartbeats.status(scheduler), "latest_scheduler_heartbeat": _iso(scheduler)},
         "triggerer": {"status": None, "latest_triggerer_heartbeat": None},
-        "dag_processor": {"status": None, "latest_dag_processor_heartbeat": None},
+        "dag_processor": {"status": heartbeats.status(processor), "latest_dag_processor_heartbeat": _iso(processor)},
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _error_json(e: DagImportError) -> dict[str, Any]:

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from runs.models import DagImportError
+from runs import heartbeats
+from runs.models import DagImportError, Heartbeat
 from tests.runs.web.api_v2.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
@@ -39,3 +42,14 @@ class OpenApiTests:
         assert "swagger-ui-bundle.js" in html
         assert "cdn" not in html.lower()
         assert "script-src 'self'" in page["Content-Security-Policy"]
+
+
+class HealthTests:
+    def test_it_reports_the_scheduler_healthy_while_it_beats_and_unhealthy_once_it_stopped(self) -> None:
+        assert Client().get("/api/v2/monitor/health").json()["scheduler"] == {"status": None, "latest_scheduler_heartbeat": None}
+        heartbeats.beat("scheduler", every=0)
+        health = Client().get("/api/v2/monitor/health").json()
+        assert health["scheduler"]["status"] == "healthy"
+        assert health["dag_processor"]["status"] is None
+        Heartbeat.objects.update(latest=timezone.now() - timedelta(minutes=5))
+        assert Client().get("/api/v2/monitor/health").json()["scheduler"]["status"] == "unhealthy"
