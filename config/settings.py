@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -233,6 +234,9 @@ LOGGING = {
 }
 
 # The engine.
+# The host name a worker records on the instances it runs (Airflow's hostname_callable): the
+# machine's name unless DAGSAPP_HOSTNAME names it (a container's own name is a random id).
+HOSTNAME = env_optional("DAGSAPP_HOSTNAME") or socket.gethostname()
 DAGS_FOLDER = env_path("DAGS_FOLDER", BASE_DIR / "dags")
 MAX_MAP_LENGTH = env_int("MAX_MAP_LENGTH", 1024, minimum=0)
 SCHEDULER_HEARTBEAT_SEC = env_float("SCHEDULER_HEARTBEAT_SEC", 1.0, minimum=0.0)

@@ -58,11 +58,12 @@ def web_argv(addrport: str) -> list[str]:
     return [sys.executable, "manage.py", "runserver", addrport, "--noreload", "--insecure"]
 
 
-def spawn(argv: Sequence[str], *, env: Mapping[str, str], stdout: int | IO[bytes]) -> Process:
-    """Start ``argv`` in BASE_DIR in a new session, stderr with stdout and unbuffered."""
+def spawn(argv: Sequence[str], *, env: Mapping[str, str], stdout: int | IO[bytes], cwd: Path = BASE_DIR) -> Process:
+    """Start ``argv`` in ``cwd`` (the project's directory unless told) in a new session, stderr
+    with stdout and unbuffered."""
     return subprocess.Popen(
         list(argv),
-        cwd=BASE_DIR,
+        cwd=cwd,
         env={**env, "PYTHONUNBUFFERED": "1"},
         stdin=subprocess.DEVNULL,
         stdout=stdout,
@@ -130,13 +131,13 @@ class ProcessGroup:
     stop_timeout: float = STOP_TIMEOUT_SEC
     processes: dict[str, Process] = field(default_factory=dict)
 
-    def start(self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Process:
+    def start(self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path = BASE_DIR) -> Process:
         running = self.processes.get(name)
         if running is not None and running.poll() is None:
             raise RuntimeError(f"{name} is already running")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path(name), "ab" if name in self.processes else "wb") as log:
-            process = spawn(argv, env=self.env if env is None else env, stdout=log)
+            process = spawn(argv, env=self.env if env is None else env, stdout=log, cwd=cwd)
         self.processes[name] = process
         return process
 

@@ -5,7 +5,6 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -107,7 +106,7 @@ class Claim(NamedTuple):
 
 
 def _claim_params(ti_id: int, preloaded: Preloaded | None, now: datetime) -> dict[str, Any]:
-    return {"c_now": now, "c_host": socket.gethostname(), "c_pid": os.getpid(), "c_id": ti_id,
+    return {"c_now": now, "c_host": settings.HOSTNAME, "c_pid": os.getpid(), "c_id": ti_id,
             "c_up": preloaded.upstream if preloaded else ""}
 
 
@@ -163,7 +162,7 @@ class _Attempt:
 
 def _claim_try(ti_id: int, *, preloaded: Preloaded | None, claimed: Claim | None) -> _Attempt | None:
     """Claim the try (unless the previous commit did) and open its log; None if this call does not own it."""
-    hostname = socket.gethostname()
+    hostname = settings.HOSTNAME
     if claimed is None:
         claimed = _claim(ti_id, preloaded)
     row, started = claimed
