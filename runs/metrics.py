@@ -79,9 +79,15 @@ class DatabaseGauges(Collector):
                                 "(Airflow: dag_processing.import_errors)", value=DagImportError.objects.count())
 
 
-def render() -> bytes:
-    """Every process's metrics on this host, and the database's gauges, in Prometheus' text format."""
+def host_registry() -> CollectorRegistry:
+    """The counters of every process of this host (the files under PROMETHEUS_MULTIPROC_DIR)."""
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def render() -> bytes:
+    """Every process's metrics on this host, and the database's gauges, in Prometheus' text format."""
+    registry = host_registry()
     registry.register(DatabaseGauges())
     return generate_latest(registry)

@@ -13,11 +13,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 ADMIN_USERNAME = "admin"
-GROUP_NAMES = ("Viewer", "Operator")
+GROUP_NAMES = ("Viewer", "Operator", "Admin")
 
 
 class Command(BaseCommand):
-    help = "Create the Viewer and Operator groups, and the admin user (an Operator) if it does not exist."
+    help = "Create the Viewer, Operator and Admin groups, and the admin user (Operator and Admin) if it does not exist."
 
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
@@ -28,7 +28,8 @@ class Command(BaseCommand):
                 return
             password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)
             user = user_model.objects.create_user(username=ADMIN_USERNAME, password=password)
-            user.groups.add(groups["Operator"])
+            # Admin: also manages Variables through the REST API (runs/web/api_v2/auth.py).
+            user.groups.add(groups["Operator"], groups["Admin"])
 
         if os.environ.get("ADMIN_PASSWORD"):
             self.stdout.write(f"Created user {ADMIN_USERNAME!r} with the password from ADMIN_PASSWORD.")
