@@ -295,6 +295,7 @@ _DUMMY_KWARGS = {
     "runs:grid": {"dag_id": "d"},
     "runs:graph": {"dag_id": "d"},
     "runs:api_mapped_instances": {"dag_id": "d", "run_id": "r", "task_id": "t"},
+    "api_v2:get_mapped_task_instances": {"dag_id": "d", "dag_run_id": "r", "task_id": "t"},
     "runs:task_panel": {"dag_id": "d", "run_id": "r", "task_id": "t"},
 }
 

@@ -226,8 +226,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
-# Served from static/ and the apps' folders as they are, without a collectstatic step.
+# Served from static/ and the apps' folders as they are, without a collectstatic step (WhiteNoise
+# still looks at STATIC_ROOT, and warns in every process when it does not exist).
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 LOGGING = {
     "version": 1,

@@ -78,17 +78,19 @@ def range_filter(params: Schema, columns: Mapping[str, str | None]) -> Q:
 
 
 def ordering(order_by: Sequence[str] | None, allowed: Mapping[str, str], *, default: str, tiebreak: str = "id") -> list[OrderBy]:
-    """``order_by`` values such as ``map_index`` or ``-duration`` as ORDER BY terms (nulls last,
-    as Airflow sorts), then ``tiebreak`` so that pages never overlap; 400 for an unknown field."""
+    """``order_by`` values such as ``map_index`` or ``-duration`` as ORDER BY terms, then
+    ``tiebreak`` (descending when the first term is) so that pages never overlap; 400 for an
+    unknown field. As Airflow sorts on PostgreSQL: plain ASC/DESC, so nulls come last ascending
+    and first descending, and a page ordered by an indexed column reads the index in order."""
+    values = [v for v in (order_by or []) if v] or [default]
     terms: list[OrderBy] = []
-    for raw in [v for v in (order_by or []) if v] or [default]:
+    for raw in values:
         name = raw.removeprefix("-")
         column = allowed.get(name)
         if column is None:
             raise HttpError(400, f"Ordering with '{name}' is disallowed or the attribute does not exist on the model")
-        terms.append(F(column).desc(nulls_last=True) if raw.startswith("-") else F(column).asc(nulls_last=True))
-    desc = bool(order_by) and order_by is not None and order_by[-1].startswith("-")
-    terms.append(F(tiebreak).desc() if desc else F(tiebreak).asc())
+        terms.append(F(column).desc() if raw.startswith("-") else F(column).asc())
+    terms.append(F(tiebreak).desc() if values[0].startswith("-") else F(tiebreak).asc())
     return terms
 
 

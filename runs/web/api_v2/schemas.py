@@ -130,15 +130,6 @@ class TolerationResponse(Schema):
     summary: str
 
 
-class ItemChangesResponse(Schema):
-    """Ours: what the last re-expansion of a mapped task found, index by index."""
-
-    unchanged: int
-    new: int
-    changed: int
-    removed: int
-
-
 class TaskInstanceResponse(Schema):
     id: UUID
     task_id: str
@@ -183,10 +174,8 @@ class TaskInstanceResponse(Schema):
 class TaskInstanceCollectionResponse(Schema):
     task_instances: list[TaskInstanceResponse]
     total_entries: int
-    # Ours, on listMapped: the task's tolerated failures (null unless every failure is tolerated)
-    # and what its last re-expansion found (null before any).
+    # Ours, on listMapped: the task's tolerated failures (null unless every failure is tolerated).
     tolerated_failures: TolerationResponse | None = None
-    item_changes: ItemChangesResponse | None = None
 
 
 class TaskInstanceHistoryResponse(Schema):

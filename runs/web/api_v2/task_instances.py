@@ -27,7 +27,7 @@ from runs.web.api_v2.schemas import (
     TaskInstancesLogResponse,
 )
 from runs.web.api_v2.selection import changed_instances
-from runs.web.queries import item_changes, tolerated_summary
+from runs.web.queries import tolerated_summary
 
 router = Router(tags=["Task Instance"])
 
@@ -130,14 +130,13 @@ def get_mapped_task_instances(request: HttpRequest, dag_id: str, dag_run_id: str
     order = dict(TI_ORDER)
     if len(task.get("levels", [])) > 1:
         order["map_index"] = "map_path"  # a nested task's instances read in path order
+    # Ours: the task's tolerated failures. (What a re-expansion found is on each instance,
+    # item_change; its counts need every instance read, which a page must not pay for.)
     tolerated = tolerated_summary(run, task_id)
-    changes = item_changes(run, task_id)
     return _page(qs.order_by(*ordering(filters.order_by, order, default="map_index")), page, {run.pk: run},
                  tolerated_failures=None if tolerated is None else {
                      "succeeded": tolerated.succeeded, "failed": tolerated.failed, "total": tolerated.total,
-                     "summary": tolerated.describe()},
-                 item_changes={"unchanged": changes.unchanged, "new": changes.new, "changed": changes.changed,
-                               "removed": changes.removed} if changes.reexpanded else None)
+                     "summary": tolerated.describe()})
 
 
 def _one(run: DagRun, task_id: str, map_index: int) -> dict[str, Any]:

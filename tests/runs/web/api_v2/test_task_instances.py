@@ -40,8 +40,9 @@ class ListMappedTests:
         assert indexes(viewer.get(MAPPED, {"state": "success", "order_by": "-duration"})) == [0, 4, 1]
         assert indexes(viewer.get(MAPPED, {"state": ["success", "failed"], "order_by": "-duration"})) == [2, 0, 4, 1]
         assert indexes(viewer.get(MAPPED, {"duration_gte": 2, "duration_lt": 5})) == [0, 4]
-        # Nulls last either way, as Airflow sorts.
+        # As Airflow sorts on PostgreSQL: no duration (still running) last ascending, first descending.
         assert indexes(viewer.get(MAPPED, {"order_by": "duration"})) == [1, 4, 0, 2, 3]
+        assert indexes(viewer.get(MAPPED, {"order_by": "-duration"})) == [3, 2, 0, 4, 1]
         assert indexes(viewer.get(MAPPED, {"rendered_map_index_pattern": "4"})) == [3]
 
     def test_it_pages_with_limit_and_offset_and_counts_every_match(self, api: Callable[[str | None], ApiClient],
