@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from runs.web.api_v2.api import api
+from runs.web.api_v2.api import api, urls
 from runs.web.api_v2.auth import token_api
 from runs.web.metrics_view import metrics_view
 
 urlpatterns = [
     # Airflow 3's REST API v2 and its simple auth manager's token endpoint (runs/web/api_v2/).
-    path("api/v2/", api.urls),
-    path("auth/", token_api.urls),
+    path("api/v2/", urls(api)),
+    path("auth/", urls(token_api)),
     path("metrics", metrics_view, name="metrics"),
     path("", include("runs.web.urls")),
 ]

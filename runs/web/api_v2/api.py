@@ -1,8 +1,12 @@
 """The NinjaAPI object: routers, authentication, and errors as ``{"detail": ...}``."""
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import register_converter
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, register_converter
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 
@@ -46,3 +50,34 @@ def refused(request: HttpRequest, exc: DagRunError) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def not_authenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(request, {"detail": "Not authenticated"}, status=401)
+
+
+def _head_and_json_405(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """HEAD wherever GET is allowed (the server sends no body), and a 405 in JSON with its Allow
+    header, like every other error of the API."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        head = request.method == "HEAD"
+        if head:
+            request.method = "GET"
+        try:
+            response = view(request, *args, **kwargs)
+        finally:
+            if head:
+                request.method = "HEAD"
+        if response.status_code == 405:
+            allowed = response.get("Allow", "")
+            response = JsonResponse({"detail": "Method Not Allowed"}, status=405)
+            response["Allow"] = ", ".join([*allowed.split(", "), "HEAD"] if "GET" in allowed else [allowed])
+        return response
+
+    return wrapper
+
+
+def urls(ninja_api: NinjaAPI) -> tuple[list[URLPattern], str, str]:
+    """``ninja_api.urls`` with each view wrapped by _head_and_json_405, for ``path(..., urls(api))``."""
+    patterns, app_name, namespace = ninja_api.urls
+    wrapped = [URLPattern(p.pattern, _head_and_json_405(p.callback), p.default_args, p.name)
+               for p in patterns if isinstance(p, URLPattern)]
+    return wrapped, app_name, namespace
