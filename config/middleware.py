@@ -17,6 +17,9 @@ def reject_nul_middleware(get_response: Callable[[HttpRequest], HttpResponse]) -
     def middleware(request: HttpRequest) -> HttpResponse:
         values = [request.path, *(v for _, vs in request.GET.lists() for v in vs)]
         if request.method == "POST" and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            # The body is read (and kept) first: parsing a multipart form consumes the stream, and
+            # a view that reads the raw body afterwards (the REST API's JSON) would get an error.
+            request.body  # noqa: B018
             values += [v for _, vs in request.POST.lists() for v in vs]
         if any("\x00" in v for v in values):
             if request.path_info.startswith("/api/"):

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import get_resolver
 
 from runs.models import DagRun
-from tests.security.test_requests import _patterns, _url
+from tests.security.test_requests import _patterns, _url, ids_for
 
 POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
           " object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
@@ -37,7 +37,7 @@ class ContentSecurityPolicyTests:
         good = {"dag_id": "hostile", "run_id": hostile_run.run_id, "task_id": "show", "map_index": "0", "try_number": "1"}
         seen = 0
         for name, pattern in _patterns(get_resolver()):
-            url = _url(pattern, {k: good[k] for k in pattern.pattern.converters})
+            url = _url(pattern, ids_for(pattern, good))
             for c, headers in ((operator_client, {}), (operator_client, {"HTTP_HX_REQUEST": "true"}), (client, {})):
                 response = c.get(url, **headers)
                 assert response["Content-Security-Policy"] == POLICY, (name, response.status_code)

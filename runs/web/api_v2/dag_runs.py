@@ -9,6 +9,7 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
+from pydantic import Field
 
 from runs.models import DagModel, DagRun, DagRunState, XCom
 from runs.services import clear_dag_run, create_dag_run, mark_dag_run
@@ -111,7 +112,8 @@ def clear_dag_run_view(request: HttpRequest, dag_id: str, dag_run_id: str, body:
 
 
 class WaitParams(Schema):
-    interval: float
+    # Seconds between two looks at the run; finite, and at most a minute.
+    interval: float = Field(gt=0, le=60, allow_inf_nan=False)
     result: list[str] | None = None
 
 
@@ -145,8 +147,6 @@ def _wait_lines(run: DagRun, params: WaitParams) -> Iterator[dict[str, Any]]:
 def wait_dag_run_until_finished(request: HttpRequest, dag_id: str, dag_run_id: str, params: Query[WaitParams]) -> HttpResponse | StreamingHttpResponse:
     """As Airflow's: ``application/x-ndjson`` streams one line per interval until the run has
     finished; any other Accept gets the last line only, once it has."""
-    if params.interval <= 0:
-        raise HttpError(422, "interval must be greater than 0")
     run = get_dag_run_or_404(dag_id, dag_run_id)
     lines = _wait_lines(run, params)
     if "application/x-ndjson" in request.headers.get("Accept", ""):
