@@ -6,7 +6,29 @@ from typing import Any, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, field_validator
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
+class Body(Schema):
+    """A request body: PostgreSQL text cannot hold a NUL, so one anywhere is a 422, not a 500
+    from the lookup or the insert (the query string and path are checked by config/middleware.py)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 class DagTagResponse(Schema):
@@ -53,7 +75,7 @@ class DAGCollectionResponse(Schema):
     total_entries: int
 
 
-class DAGPatchBody(Schema):
+class DAGPatchBody(Body):
     is_paused: bool
 
 
@@ -97,7 +119,7 @@ class DAGRunCollectionResponse(Schema):
     total_entries: int
 
 
-class TriggerDAGRunPostBody(Schema):
+class TriggerDAGRunPostBody(Body):
     dag_run_id: str | None = None
     logical_date: datetime | None = None
     data_interval_start: datetime | None = None
@@ -108,12 +130,12 @@ class TriggerDAGRunPostBody(Schema):
     partition_key: str | None = None
 
 
-class DAGRunPatchBody(Schema):
+class DAGRunPatchBody(Body):
     state: Literal["queued", "success", "failed"] | None = None
     note: str | None = Field(default=None, max_length=1000)
 
 
-class DAGRunClearBody(Schema):
+class DAGRunClearBody(Body):
     dry_run: bool = True
     only_failed: bool = False
     only_new: bool = False
@@ -212,7 +234,7 @@ class TaskInstanceHistoryCollectionResponse(Schema):
     total_entries: int
 
 
-class PatchTaskInstanceBody(Schema):
+class PatchTaskInstanceBody(Body):
     new_state: Literal["success", "failed"] | None = None
     note: str | None = Field(default=None, max_length=1000)
     include_upstream: bool = False
@@ -221,7 +243,7 @@ class PatchTaskInstanceBody(Schema):
     include_past: bool = False
 
 
-class ClearTaskInstancesBody(Schema):
+class ClearTaskInstancesBody(Body):
     dry_run: bool = True
     start_date: datetime | None = None
     end_date: datetime | None = None
@@ -285,13 +307,13 @@ class ImportErrorCollectionResponse(Schema):
     total_entries: int
 
 
-class VariableBody(Schema):
+class VariableBody(Body):
     key: str = Field(max_length=250)
     value: Any
     description: str | None = None
 
 
-class VariablePatchBody(Schema):
+class VariablePatchBody(Body):
     key: str | None = Field(default=None, max_length=250)
     value: Any = None
     description: str | None = None

@@ -26,3 +26,12 @@ class ErrorShapeTests:
         response = api("Viewer").head("/api/v2/variables")
         assert response.status_code == 200
         assert response.content == b""
+
+    def test_it_refuses_a_nul_in_a_json_body_with_422(self, api: Callable[[str | None], ApiClient], mapped_run: object) -> None:
+        admin = api("Admin")
+        for url, body in (("/api/v2/variables", {"key": "a\x00b", "value": 1}),
+                          ("/api/v2/dags/api_add/clearTaskInstances", {"dag_run_id": "r\x00", "dry_run": False}),
+                          ("/api/v2/dags/api_add/dagRuns", {"dag_run_id": "ok", "note": "\x00"})):
+            response = admin.post(url, body, content_type="application/json")
+            assert response.status_code == 422, (url, response.content)
+            assert "NUL" in response.content.decode()
