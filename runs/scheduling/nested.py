@@ -179,7 +179,7 @@ def _ended_sources(dag_run: DagRun, data: DagData, spec: Any, prefix: list[int])
         if scope and src["mapped"]:
             continue  # one item per instance: counted once they are all done
         if scope:
-            found = resolver._instance_at(src["task_id"], prefix[:scope])
+            found = resolver.instance_at(src["task_id"], prefix[:scope])
             state = found[1] if found else None
         else:
             state = TaskInstance.objects.filter(dag_run=dag_run, task_id=src["task_id"], map_index=-1).values_list("state", flat=True).first()
