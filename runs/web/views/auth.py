@@ -13,5 +13,13 @@ class LoginView(auth_views.LoginView):
 
 
 login_view = LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True)
+class LogoutView(auth_views.LogoutView):
+    def get_redirect_url(self) -> str:
+        # `next=/logout/` would make Django render a "logged out" page this project has no
+        # template for (a 500): it is ignored, and the user goes to the login page.
+        url = super().get_redirect_url()
+        return "" if url == self.request.path else url
+
+
 # POST only (Django 5): a link or an image on another site cannot log the user out.
-logout_view = auth_views.LogoutView.as_view()
+logout_view = LogoutView.as_view()

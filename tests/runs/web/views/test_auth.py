@@ -65,6 +65,12 @@ class LoginRequiredTests:
         assert response["Location"] == "/"
 
     @pytest.mark.django_db
+    def test_it_logs_out_to_the_login_page_when_next_is_the_logout_page_itself(self, operator_client: Client) -> None:
+        # Found by the fuzz suite: Django rendered a "logged out" template the project does not have (a 500).
+        response = operator_client.post("/logout/", {"next": "/logout/"})
+        assert response.status_code == 302
+        assert response["Location"] == "/login/"
+
     def test_it_logs_out_with_post_only(self, operator_client: Client) -> None:
         assert operator_client.get("/logout/").status_code == 405
         assert operator_client.post("/logout/").status_code == 302
@@ -116,3 +122,4 @@ class ViewerTests:
         client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
         assert client.post(f"/dags/{run.dag_id}/trigger/", {"conf": ""}).status_code == 403
         assert DagRun.objects.filter(dag_id=run.dag_id).count() == 1
+
