@@ -121,7 +121,10 @@ VAR_DIR = env_path("VAR_DIR", BASE_DIR / "var")
 # Prometheus metrics (runs/metrics.py): every process of this host writes its counters under this
 # folder, which prometheus-client reads from the environment when it is first imported, so it
 # is set here, before any process of the project imports it. Its children inherit it.
-PROMETHEUS_MULTIPROC_DIR = env_path("PROMETHEUS_MULTIPROC_DIR", VAR_DIR / "prometheus")
+# A test run gets a folder of its own (removed at its end by tests/conftest.py), so the dev
+# server's counters never include the tests' runs.
+PROMETHEUS_MULTIPROC_DIR = env_path("PROMETHEUS_MULTIPROC_DIR", VAR_DIR / (
+    f"prometheus-test/{os.getpid()}" if "PYTEST_VERSION" in os.environ else "prometheus"))
 PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
 

@@ -4,6 +4,7 @@ it); the broker is the embedded Redis, database 15 under pytest (see settings.py
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -120,3 +121,10 @@ def viewer_client(db: None) -> Client:
     client = Client()
     client.force_login(make_user("viewer", "Viewer"))
     return client
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """This run's Prometheus counters: settings.py gave it a folder of its own under var/."""
+    folder = Path(settings.PROMETHEUS_MULTIPROC_DIR)
+    if folder.parent.name == "prometheus-test" and folder.name == str(os.getpid()):
+        shutil.rmtree(folder, ignore_errors=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from runs import processes
@@ -39,6 +40,10 @@ class Command(BaseCommand):
         parser.add_argument("--stop-timeout", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL")
 
     def handle(self, *args: Any, addrport: str, concurrency: int, stop_timeout: float, **options: Any) -> None:
+        # Counters of the last start's processes: prometheus-client's multiprocess mode wants the
+        # folder emptied before a host's processes start.
+        for stale in settings.PROMETHEUS_MULTIPROC_DIR.glob("*.db"):
+            stale.unlink(missing_ok=True)
         children = [
             Child("dag-proc", processes.dag_processor_argv()),
             Child("scheduler", processes.scheduler_argv()),
