@@ -75,6 +75,18 @@ class PatchAndClearTests:
         assert TaskInstance.objects.get(dag_run=mapped_run, task_id="add", map_index=0).state == "success"
 
 
+    def test_it_clears_a_whole_run_expanding_its_mapped_task_again(self, api: Callable[[str | None], ApiClient],
+                                                                   mapped_run: DagRun) -> None:
+        DagRun.objects.filter(pk=mapped_run.pk).update(state="failed")
+        response = api("Operator").post(f"{RUNS}/r1/clear", {"dry_run": False}, content_type=JSON)
+        assert response.json()["state"] == "running"
+        # The mapped task gets a placeholder, to be expanded from its inputs again; the indexes it
+        # had are reset (their tries kept), and the expansion reuses those it finds again.
+        assert list(TaskInstance.objects.filter(dag_run=mapped_run, state="none").order_by("task_id", "map_index")
+                    .values_list("task_id", "map_index")) == [("add", -1), ("add", 0), ("add", 1), ("add", 2), ("add", 3),
+                                                              ("add", 4), ("total", -1)]
+
+
 class WaitTests:
     def test_it_answers_a_finished_runs_state_and_results_at_once(self, api: Callable[[str | None], ApiClient],
                                                                   mapped_run: DagRun) -> None:
