@@ -521,6 +521,8 @@ def fail_dead_task_instances(*, now: datetime | None = None) -> int:
                 state=state, end_date=now, duration=(now - ti.start_date).total_seconds() if ti.start_date else None, **extra):
             log_line(ti.pk, ti.try_number, f"ERROR - No heartbeat for more than {timeout:.0f} s: the worker running this try "
                      f"({ti.hostname or 'unknown host'}, pid {ti.pid}) died or was lost. Marking {state.upper()}.")
+            # The try ended, though no worker said so: counted where its worker would have.
+            metrics.ti_finished(dag_id=ti.dag_run.dag_id, task_id=ti.task_id, state=state)
             handled += 1
     return handled
 
