@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from dagsapp.jsonvalues import MAX_JSON_DEPTH, json_problem
 from dagsapp.serialization import DagData, TaskData
-from runs import summaries
+from runs import history, summaries
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState, TaskMap, XCom
 from runs.notify import notify_scheduler
 
@@ -112,6 +112,8 @@ def _reset(dag_run: DagRun, data: DagData, where: Any) -> int:
     tis = list(TaskInstance.objects.filter(where, dag_run=dag_run).exclude(state=TaskInstanceState.REMOVED).values_list("pk", "task_id", "map_index", "try_number"))
     if not tis:
         return 0
+    # The tries being superseded stay readable (the API's tries of an instance).
+    history.keep_current_tries(pk for pk, _task, _index, _try in tis)
     by_task: dict[str, list[int]] = {}
     for _pk, task_id, map_index, _try in tis:
         by_task.setdefault(task_id, []).append(map_index)

@@ -28,7 +28,7 @@ from dagsapp.instance import prepare_instance, render_fields, render_map_index
 from dagsapp.jsonvalues import json_problem
 from dagsapp.secrets import SecretRegistry, mask_secrets, redact, redact_value, secrets_scope
 from dagsapp.serialization import DagData, TaskData
-from runs import metrics
+from runs import history, metrics
 from runs.execution.dagbag import get_dag
 from runs.execution.interrupts import TaskInstanceTakenAway, unwatch_try, watch_try
 from runs.execution.prefetch import BatchPrefetch, Preloaded, prefetch_batch
@@ -266,8 +266,15 @@ def _finish_try(attempt: _Attempt, final: str) -> None:
         else:
             task_log.info("Marking task as %s", final.upper())
         extra.update(writer.take_pending_update())
-        with_db_retry(lambda: TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
-            state=final, end_date=end, duration=(end - attempt.started).total_seconds(), **extra))
+        def record() -> None:
+            with transaction.atomic():
+                ended = TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
+                    state=final, end_date=end, duration=(end - attempt.started).total_seconds(), **extra)
+                if ended and final == S.UP_FOR_RETRY:
+                    # The next try's claim overwrites the dates and host: keep this one's first.
+                    history.keep_current_tries([ti.pk])
+
+        with_db_retry(record)
     logging.getLogger().removeHandler(attempt.handler)
     with_db_retry(writer.close)
     if final != S.SUCCESS or task_data["feeds_mapping"]:

@@ -4,10 +4,10 @@ from runs.models.dag import DagImportError, DagModel, SerializedDag, Variable
 from runs.models.dagrun import DagRun, DagRunState, DagRunType
 from runs.models.heartbeat import Heartbeat
 from runs.models.log import TaskInstanceLog
-from runs.models.taskinstance import FINISHED_STATES, ItemChange, TaskInstance, TaskInstanceState, TaskMap
+from runs.models.taskinstance import FINISHED_STATES, ItemChange, TaskInstance, TaskInstanceState, TaskInstanceTry, TaskMap
 from runs.models.xcom import XCom
 
 __all__ = [
     "FINISHED_STATES", "DagImportError", "ItemChange", "DagModel", "DagRun", "DagRunState", "DagRunType", "Heartbeat", "SerializedDag",
-    "TaskInstance", "TaskInstanceLog", "TaskInstanceState", "TaskMap", "Variable", "XCom",
+    "TaskInstance", "TaskInstanceLog", "TaskInstanceState", "TaskInstanceTry", "TaskMap", "Variable", "XCom",
 ]

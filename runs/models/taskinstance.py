@@ -123,3 +123,23 @@ class TaskMap(models.Model):
             models.UniqueConstraint(fields=["dag_run", "task_id", "map_index"], name="task_map_unique"),
             models.CheckConstraint(condition=models.Q(length__gte=0), name="task_map_length_gte_zero"),
         ]
+
+
+class TaskInstanceTry(models.Model):
+    """A try of an instance that another try has superseded (a retry, a clear), as it ended; the
+    current try is the instance itself. Airflow's task instance history: the API's ``tries``."""
+
+    # db_index=False: the unique (task_instance, try_number) index serves every lookup.
+    task_instance = models.ForeignKey("TaskInstance", on_delete=models.CASCADE, related_name="tries", db_index=False)
+    try_number = models.PositiveIntegerField()
+    state = models.CharField(max_length=20, choices=TaskInstanceState.choices)
+    max_tries = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    start_date = models.DateTimeField(null=True, blank=True)
+    end_date = models.DateTimeField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    hostname = models.CharField(max_length=250, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task_instance", "try_number"], name="ti_try_unique")]

@@ -22,7 +22,7 @@ from dagsapp.exceptions import MappingError
 from dagsapp.expandinput import expand_input_length
 from dagsapp.identity import expansion_identities
 from dagsapp.serialization import DagData, TaskData, ToleranceUnit, input_sources, tolerance_units
-from runs import metrics, summaries
+from runs import history, metrics, summaries
 from runs.logs import log_line
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, ItemChange, TaskInstance, TaskInstanceState, TaskMap, XCom
 from runs.models.taskinstance import FINISHED_STATES, UNFINISHED_STATES
@@ -523,6 +523,8 @@ def fail_dead_task_instances(*, now: datetime | None = None) -> int:
                      f"({ti.hostname or 'unknown host'}, pid {ti.pid}) died or was lost. Marking {state.upper()}.")
             # The try ended, though no worker said so: counted where its worker would have.
             metrics.ti_finished(dag_id=ti.dag_run.dag_id, task_id=ti.task_id, state=state)
+            if retry:
+                history.keep_current_tries([ti.pk])
             handled += 1
     return handled
 

@@ -11,7 +11,7 @@ from ninja.errors import HttpError
 
 from dagsapp.serialization import DagData
 from runs.logs import read_log
-from runs.models import DagModel, DagRun, TaskInstance, TaskInstanceLog, TaskInstanceState
+from runs.models import DagModel, DagRun, TaskInstance, TaskInstanceLog, TaskInstanceState, TaskInstanceTry
 from runs.services import clear_task_instances, mark_task_instances
 from runs.web.api_v2.auth import require
 from runs.web.api_v2.dag_runs import get_dag_run_or_404
@@ -160,22 +160,27 @@ def get_mapped_task_instance(request: HttpRequest, dag_id: str, dag_run_id: str,
 # --- tries -----------------------------------------------------------------------------------
 
 def _tries(run: DagRun, ti: TaskInstance) -> list[dict[str, Any]]:
-    """One entry per try, newest last. The current try is the instance itself; of earlier tries
-    we keep their logs only, so their start and end are their first and last log lines and their
-    state is unknown (null)."""
-    spans = {t: (first, last) for t, first, last in TaskInstanceLog.objects.filter(task_instance=ti).values("try_number")
-             .annotate(first=Min("created_at"), last=Max("created_at")).values_list("try_number", "first", "last")}
+    """One entry per try, oldest first: the tries kept when a retry or a clear superseded them
+    (TaskInstanceTry), then the current one, the instance itself. A try from before tries were
+    kept has only its log: its start and end are its first and last log lines, its state null."""
+    kept = {t.try_number: t for t in TaskInstanceTry.objects.filter(task_instance=ti, try_number__lt=ti.try_number)}
+    spans = {} if len(kept) == max(0, ti.try_number - 1) else {
+        t: (first, last) for t, first, last in TaskInstanceLog.objects.filter(task_instance=ti).values("try_number")
+        .annotate(first=Min("created_at"), last=Max("created_at")).values_list("try_number", "first", "last")}
     current = ti_json(ti, run, Versions())
-    history = []
-    for number in range(1, ti.try_number + 1):
-        if number == ti.try_number:
-            history.append(current)
+    tries = []
+    for number in range(1, ti.try_number):
+        old = kept.get(number)
+        if old is not None:
+            tries.append({**current, "try_number": number, "state": None if old.state == S.NONE else old.state,
+                          "start_date": old.start_date, "end_date": old.end_date, "duration": old.duration,
+                          "hostname": old.hostname or None, "pid": old.pid, "queued_when": old.queued_at, "max_tries": old.max_tries})
             continue
         first, last = spans.get(number, (None, None))
-        history.append({**current, "try_number": number, "state": None, "start_date": first, "end_date": last,
-                        "duration": (last - first).total_seconds() if first and last else None, "hostname": None, "pid": None,
-                        "queued_when": None})
-    return history
+        tries.append({**current, "try_number": number, "state": None, "start_date": first, "end_date": last,
+                      "duration": (last - first).total_seconds() if first and last else None, "hostname": None, "pid": None,
+                      "queued_when": None})
+    return [*tries, current] if ti.try_number else []
 
 
 @router.get(TI + "/{task_id}/tries", response=TaskInstanceHistoryCollectionResponse, summary="Get Task Instance Tries")

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from runs.cli import run_dag_run_inline
 from runs.execution.execute import execute_task_instance, execute_task_instances
 from runs.logs import read_log
-from runs.models import DagRun, DagRunState, TaskInstance, TaskInstanceLog, TaskMap, Variable, XCom
+from runs.models import DagRun, DagRunState, TaskInstance, TaskInstanceLog, TaskInstanceTry, TaskMap, Variable, XCom
 from runs.scheduling.executors import InlineExecutor
 from runs.scheduling.steps import schedule_dag_run
 from tests.dag_sources import over_variable
@@ -259,6 +259,18 @@ class RetryTests:
         assert "UP_FOR_RETRY" in first
         assert "Starting attempt 2 of 2" in second
         assert "Marking task as FAILED" in second
+
+    def test_it_keeps_the_try_that_ended_up_for_retry_before_the_next_one_starts(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, RAISES, dag_id="raises")
+        [ti_id] = step(run)
+        execute_task_instance(ti_id)
+        step(run)
+        execute_task_instance(ti_id)
+
+        kept = TaskInstanceTry.objects.get(task_instance_id=ti_id)
+        current = TaskInstance.objects.get(pk=ti_id)
+        assert (kept.try_number, kept.state, current.try_number, current.state) == (1, "up_for_retry", 2, "failed")
+        assert kept.start_date is not None and kept.start_date < current.start_date
 
     def test_it_fails_at_once_on_airflow_fail_exception(self, tmp_path: Path) -> None:
         run = make_run(tmp_path, RAISES.replace('raise ValueError("boom")', 'raise AirflowFailException("no point")'), dag_id="raises")
