@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.conf import settings
 from django.core.management import get_commands
 
 from runs.processes import BASE_DIR
@@ -58,7 +59,9 @@ class ImageTests:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         argv = [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
-        env = {**os.environ, "DATABASE_URL": _test_database_url(), "VAR_DIR": str(tmp_path)}
+        # Both servers named, as in the image: no embedded PostgreSQL or Redis is started for it.
+        env = {**os.environ, "DATABASE_URL": _test_database_url(), "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+               "VAR_DIR": str(tmp_path)}
         server = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 30
