@@ -4,9 +4,10 @@ from runs.models.dag import DagImportError, DagModel, SerializedDag, Variable
 from runs.models.dagrun import DagRun, DagRunState, DagRunType
 from runs.models.log import TaskInstanceLog
 from runs.models.taskinstance import FINISHED_STATES, ItemChange, TaskInstance, TaskInstanceState, TaskMap
+from runs.models.trigger import Job, JobType, Trigger
 from runs.models.xcom import XCom
 
 __all__ = [
-    "FINISHED_STATES", "DagImportError", "ItemChange", "DagModel", "DagRun", "DagRunState", "DagRunType", "SerializedDag",
-    "TaskInstance", "TaskInstanceLog", "TaskInstanceState", "TaskMap", "Variable", "XCom",
+    "FINISHED_STATES", "DagImportError", "ItemChange", "DagModel", "DagRun", "DagRunState", "DagRunType", "Job", "JobType", "SerializedDag",
+    "TaskInstance", "TaskInstanceLog", "TaskInstanceState", "TaskMap", "Trigger", "Variable", "XCom",
 ]
