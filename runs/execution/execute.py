@@ -209,7 +209,10 @@ def _run_try(attempt: _Attempt) -> tuple[str, Any]:
                 # index's earlier tries stay readable, labelled with the item they ran.
                 task_log.info("Item identity: %s", ti.item_identity)
             if ti.next_method:
-                task_log.info("Resuming after deferral: calling %s()", ti.next_method if ti.next_method != FAIL_METHOD else "the failure")
+                if ti.next_method == FAIL_METHOD:
+                    task_log.info("Resuming after deferral: the trigger failed or timed out")
+                else:
+                    task_log.info("Resuming after deferral: calling %s()", ti.next_method)
             with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):
                 result = _run(ti, attempt.run, attempt.data, task_data, task_log, writer=writer, secrets=attempt.secrets)
             return S.SUCCESS, result

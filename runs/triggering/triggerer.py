@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import io
+import json
 import logging
 import os
 import socket
@@ -243,7 +244,8 @@ class Triggerer:
             kwargs: dict[int, dict[str, Any]] = {}
             if new:
                 cur.execute("SELECT id, kwargs FROM runs_trigger WHERE id = ANY(%s)", [new])
-                kwargs = {tid: (k if isinstance(k, dict) else {}) for tid, k in cur.fetchall()}
+                # jsonb comes back as text from a raw cursor (Django decodes it in the field only).
+                kwargs = {tid: (json.loads(k) if isinstance(k, str) else k) or {} for tid, k in cur.fetchall()}
         return [(tid, ti_id, try_number, classpath, kwargs.get(tid)) for tid, ti_id, try_number, classpath in rows]
 
     def _flush_outbox(self) -> None:

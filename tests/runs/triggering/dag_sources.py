@@ -78,3 +78,23 @@ with DAG("mapped") as the_dag:
     ])
     WaitSensor.partial(task_id="wrong", start_from_trigger=True).expand(trigger_kwargs=[{"delta": 0.1}, {"hours": 1}, "soon"])
 """
+
+TWELVE = DEFER_HEADER + """
+with DAG("twelve") as the_dag:
+    WaitSensor.partial(task_id="wait", start_from_trigger=True).expand(trigger_kwargs=[{"delta": 3}] * 12)
+"""
+
+CLEAR = DEFER_HEADER + """
+with DAG("clear_me") as the_dag:
+    Waiter(task_id="forever", trigger="forever")
+"""
+
+MANY = DEFER_HEADER + """
+with DAG("many") as the_dag:
+    WaitSensor.partial(task_id="wait", start_from_trigger=True).expand(trigger_kwargs=[{"delta": 6}] * 200)
+"""
+
+BLOCKING = DEFER_HEADER + """
+with DAG("blocking") as the_dag:
+    Waiter(task_id="block", trigger="block")
+"""
