@@ -13,7 +13,7 @@ from django.utils import timezone
 from runs.cli import wait_for_dag_run
 from runs.logs import read_log
 from runs.models import DagRun, TaskInstance, Trigger, XCom
-from runs.services import clear_task_instances, create_dag_run
+from runs.services import DagRunError, clear_task_instances, create_dag_run
 from tests.conftest import LiveStack
 from tests.runs.factories import write_dag
 from tests.runs.triggering.dag_sources import BLOCKING, CLASSIC, CLEAR, FAILING, MANY, TIMEOUT, TWELVE
@@ -30,7 +30,7 @@ def _start(tmp_path: Path, live_stack: Callable[..., LiveStack], source: str, da
     while True:
         try:
             return stack, create_dag_run(dag_id=dag_id, logical_date=timezone.now())
-        except Exception:
+        except DagRunError:
             if time.monotonic() > deadline:
                 raise AssertionError(stack.report()) from None
             time.sleep(0.2)
@@ -118,7 +118,7 @@ def _try_create(dag_ids: tuple[str, ...]) -> bool:
     try:
         for dag_id in dag_ids:
             create_dag_run(dag_id=dag_id, logical_date=timezone.now())
-    except Exception:
+    except DagRunError:
         return False
     return True
 
