@@ -154,3 +154,22 @@ class HealthTests:
         assert body["triggerer"]["status"] == "unhealthy"
         assert json.dumps(body).count("password") == 0
 
+
+
+class DeferralExamplesTests:
+    def test_it_runs_the_deferral_examples_on_the_live_stack(self, live_stack: Callable[..., LiveStack]) -> None:
+        from runs.scheduling.dag_processing import process_dags_folder
+
+        process_dags_folder()
+        stack = live_stack(triggerer=True)
+        runs = {d: create_dag_run(dag_id=d, logical_date=timezone.now())
+                for d in ("example_deferral_wait", "example_file_sensor", "example_postgres_trigger")}
+        for dag_id, run in runs.items():
+            run = wait_for_dag_run(run, timeout=90)
+            assert run.state == "success", (dag_id, _logs(run), stack.report(tail=3000))
+        files = runs["example_file_sensor"]
+        assert list(XCom.objects.filter(dag_run=files, task_id="load").order_by("map_index").values_list("value", flat=True)) == [42] * 3
+        row = TaskInstance.objects.get(dag_run=runs["example_postgres_trigger"], task_id="wait_for_row")
+        log = read_log(row.pk, 1)[0]
+        assert "Pausing task as DEFERRED" in log and "_pg_row_trigger" in log and "found row" in log
+        assert XCom.objects.get(dag_run=runs["example_postgres_trigger"], task_id="wait_for_row").value == {"status": "done", "rows": 42}
