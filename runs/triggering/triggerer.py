@@ -80,6 +80,10 @@ class _Outbox:
             self.events, self.ends, self.failures, self.lines = [], [], [], []
         return taken
 
+    def pending(self) -> bool:
+        with self.lock:
+            return bool(self.events or self.ends or self.failures)
+
     def line(self, ti_id: int, try_number: int, text: str) -> None:
         with self.lock:
             self.lines.append((ti_id, try_number, text))
@@ -143,6 +147,7 @@ class Triggerer:
         self._wake: asyncio.Event | None = None
         self._tick = time.monotonic()
         self._listener: Any = None
+        self._full_due = True
 
     # -- process ----------------------------------------------------------------------------
     def run_forever(self) -> None:
@@ -189,20 +194,32 @@ class Triggerer:
         listener = threading.Thread(target=self._listen, name="triggerer-listen", daemon=True)
         listener.start()
         backoff = 1.0
+        last_full = 0.0
         try:
             while not self.stop.is_set():
                 self._wake.clear()
                 try:
-                    await self.run_pass()
+                    if self._full_due or time.monotonic() - last_full >= self.heartbeat_sec:
+                        # Heartbeat, adoption and the list of its triggers: once a heartbeat, or
+                        # at once when a deferral is announced (NOTIFY).
+                        self._full_due = False
+                        last_full = time.monotonic()
+                        await self.run_pass()
+                    else:
+                        # Woken by fired triggers: store their events only, the cheap statement.
+                        await self._db_call(self._flush_outbox)
                     backoff = 1.0
                 except Exception as exc:  # noqa: BLE001 - a lost database is survived: back off, try again
                     log.warning("Triggerer pass failed (%s); retrying in %.0f s", exc, backoff)
+                    self._full_due = True
                     await self._db_call(_reset_connection)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
                     continue
+                if self.outbox.pending():
+                    continue
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.heartbeat_sec)
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, last_full + self.heartbeat_sec - time.monotonic()))
                 except TimeoutError:
                     pass
         finally:
@@ -370,6 +387,7 @@ class Triggerer:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(deferral.TRIGGERER_CHANNEL)))
                     while not self.stop.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._full_due = True
                             loop, wake = self._loop, self._wake
                             if loop is not None and wake is not None:
                                 loop.call_soon_threadsafe(wake.set)
