@@ -93,7 +93,7 @@ class TaskInstance(models.Model):
             # scheduler: instances still to evaluate, queue or retry; task_id, map_index so that the
             # queue step reads the next ones in order without scanning every instance of the run
             models.Index(fields=["dag_run", "state", "task_id", "map_index"], name="ti_run_unfinished_ordered",
-                         condition=models.Q(state__in=["none", "scheduled", "queued", "running", "up_for_retry"])),
+                         condition=models.Q(state__in=["none", "scheduled", "queued", "running", "up_for_retry", "deferred"])),
             # mapped instances table sorted by duration / start
             models.Index(fields=["dag_run", "task_id", "duration"], name="ti_run_task_duration"),
             models.Index(fields=["dag_run", "task_id", "start_date"], name="ti_run_task_start"),
