@@ -111,7 +111,7 @@ class DashboardStoryTests:
         details = page.locator("#ti-details")
         expect(details.locator("dd").first).to_have_text("success")
         expect(details).to_contain_text("Try2")
-        assert dialogs and "Clear add[1]" in dialogs[0]
+        assert dialogs and "Clear add [1]" in dialogs[0]
         tries = dict(TaskInstance.objects.filter(dag_run=run, task_id="add").values_list("map_index", "try_number"))
         assert tries == {0: 1, 1: 2, 2: 1}, "only instance 1 ran again"
         screenshot(page, "3-cleared")
