@@ -217,7 +217,13 @@ def _as_delta(value: dt.timedelta | float | int, *, call: str) -> dt.timedelta:
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return dt.timedelta(seconds=float(value))
-    raise TypeError(f"{call}: delta must be a timedelta or a number of seconds, not {type(value).__name__!r}")
+    if isinstance(value, str):
+        # A rendered template ("{{ params.wait }}") is text: a number in it is seconds.
+        try:
+            return dt.timedelta(seconds=float(value))
+        except ValueError:
+            pass
+    raise TypeError(f"{call}: delta must be a timedelta or a number of seconds, not {value!r}")
 
 
 def _aware(moment: dt.datetime | str) -> dt.datetime:

@@ -88,6 +88,7 @@ class BuiltInTriggerTests:
     def test_it_refuses_a_delta_that_is_not_a_duration(self) -> None:
         with pytest.raises(TypeError, match="delta must be a timedelta or a number of seconds"):
             TimeDeltaTrigger("soon")  # type: ignore[arg-type]
+        assert TimeDeltaTrigger("0").moment <= TimeDeltaTrigger(1).moment  # type: ignore[arg-type]
 
 
 class WaitOperator(BaseOperator):
