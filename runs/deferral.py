@@ -168,8 +168,15 @@ END_STATES = {"success": S.SUCCESS, "failed": S.FAILED, "skipped": S.SKIPPED}
 
 
 def resume_from_events(events: list[tuple[int, Any]]) -> int:
-    """``(trigger id, payload)`` for triggers that fired; returns how many instances resume."""
-    return _resume([(tid, encode_value(payload), None) for tid, payload in events])
+    """``(trigger id, payload)`` for triggers that fired; returns how many instances resume. A
+    payload that cannot be stored fails its instance instead, with the reason."""
+    rows: list[tuple[int, Any, str | None]] = []
+    for tid, payload in events:
+        try:
+            rows.append((tid, encode_value(payload), None))
+        except TypeError as exc:
+            rows.append((tid, {"error": f"the trigger's event cannot be stored: {exc}", "traceback": None}, FAIL_METHOD))
+    return _resume(rows)
 
 
 def fail_from_triggers(failures: list[tuple[int, str, str | None]]) -> int:

@@ -521,9 +521,9 @@ def fail_dead_task_instances(*, now: datetime | None = None) -> int:
 def resumed_try_number_back() -> Any:
     """The try number a lost message gives back: one, unless the instance was resuming a deferral
     (queueing did not count a new try for it)."""
-    from django.db.models import Case, When
+    from django.db.models import Case, PositiveIntegerField, When
 
-    return Case(When(next_method__isnull=True, then=F("try_number") - 1), default=F("try_number"))
+    return Case(When(next_method__isnull=True, then=F("try_number") - 1), default=F("try_number"), output_field=PositiveIntegerField())
 
 
 def requeue_lost_task_instances(*, now: datetime | None = None) -> int:

@@ -80,6 +80,11 @@ class _Outbox:
             self.events, self.ends, self.failures, self.lines = [], [], [], []
         return taken
 
+    def restore(self, events: list[tuple[int, Any]], ends: list[tuple[int, str]], failures: list[tuple[int, str, str | None]],
+                lines: list[tuple[int, int, str]]) -> None:
+        with self.lock:
+            self.events[:0], self.ends[:0], self.failures[:0], self.lines[:0] = events, ends, failures, lines
+
     def pending(self) -> bool:
         with self.lock:
             return bool(self.events or self.ends or self.failures)
@@ -267,11 +272,19 @@ class Triggerer:
 
     def _flush_outbox(self) -> None:
         events, ends, failures, lines = self.outbox.take()
-        # Lines first: a resumed worker's own lines must come after the trigger's.
-        deferral.append_logs(lines)
-        deferral.resume_from_events(events)
-        deferral.end_from_events(ends)
-        deferral.fail_from_triggers(failures)
+        try:
+            # Lines first: a resumed worker's own lines must come after the trigger's.
+            deferral.append_logs(lines)
+            lines = []
+            deferral.resume_from_events(events)
+            events = []
+            deferral.end_from_events(ends)
+            ends = []
+            deferral.fail_from_triggers(failures)
+        except BaseException:
+            # The database is away: keep what was not stored for the next pass (never lose an event).
+            self.outbox.restore(events, ends, failures, lines)
+            raise
 
     def _reconcile(self, mine: list[tuple[int, int, int, str, dict[str, Any] | None]]) -> None:
         wanted = {row[0] for row in mine}

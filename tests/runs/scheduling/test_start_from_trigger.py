@@ -93,3 +93,21 @@ with DAG("mapped_fn") as the_dag:
         expand(run, "wait")
         assert not _defer(run)
         assert set(TaskInstance.objects.filter(dag_run=run, task_id="wait").values_list("state", flat=True)) == {"scheduled"}
+
+
+class RequeueLostResumeTests:
+    def test_it_gives_back_a_try_only_for_a_new_try_not_for_a_resume(self, tmp_path: Path) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from runs.scheduling.steps import requeue_lost_task_instances
+
+        run = make_run(tmp_path, UPSTREAM, dag_id="up")
+        old = timezone.now() - timedelta(hours=1)
+        TaskInstance.objects.filter(dag_run=run, task_id="list_waits").update(state="queued", try_number=1, queued_at=old)
+        TaskInstance.objects.filter(dag_run=run, task_id="wait").update(state="queued", try_number=1, queued_at=old,
+                                                                        next_method="execute_complete")
+        assert requeue_lost_task_instances() == 2
+        assert (ti(run, "list_waits").state, ti(run, "list_waits").try_number) == ("scheduled", 0)
+        assert (ti(run, "wait").state, ti(run, "wait").try_number) == ("scheduled", 1)
