@@ -2,8 +2,8 @@
 
 The decision is made from the serialized DAG and the stored results (``dagsapp/start_trigger.py``:
 ``resolve_start``, over the same ``DbResolver`` the expansion uses), never by importing the DAG
-file or running an operator's ``__init__``. Instances are taken in batches and deferred in one
-statement per batch (``runs.deferral.defer_many``), so a 10,000-index expansion creates its
+file or running an operator's ``__init__``. Every waiting index is decided in the pass (before the
+queue step could send one to a worker), in batches of 5,000 deferred in one statement each (``runs.deferral.defer_many``), so a 10,000-index expansion creates its
 triggers in a few statements. Per index:
 
 - ``start_from_trigger`` true: ``scheduled -> deferred`` with its own trigger (try + 1);
@@ -39,9 +39,11 @@ log = logging.getLogger(__name__)
 S = TaskInstanceState
 BATCH = 5000
 
+# Keyset pages: an index left scheduled (for a worker) is not read again in the same pass.
 _CANDIDATES_SQL = f"""
 SELECT id, task_id, map_index FROM runs_taskinstance
 WHERE dag_run_id = %s AND state = {literal(S.SCHEDULED)} AND next_method IS NULL AND task_id = ANY(%s)
+  AND (task_id, map_index) > (%s, %s)
 ORDER BY task_id, map_index LIMIT %s FOR UPDATE SKIP LOCKED
 """
 
@@ -51,12 +53,25 @@ def start_from_triggers(*, dag_run: DagRun, data: DagData) -> bool:
     tasks: dict[str, StartTriggerData] = {t: v["start_trigger"] for t, v in data["tasks"].items() if "start_trigger" in v}
     if not tasks:
         return False
-    with connection.cursor() as cur:
-        cur.execute(_CANDIDATES_SQL, [dag_run.pk, list(tasks), BATCH])
-        rows: list[tuple[int, str, int]] = cur.fetchall()
-    if not rows:
-        return False
-    resolver = DbResolver(dag_run, data)
+    # Every waiting index of these tasks is decided in this pass, before the queue step: one left
+    # scheduled would be sent to a worker (which would defer it, but holding a slot to do so).
+    resolver = _WholeResults(DbResolver(dag_run, data))
+    did = False
+    after: tuple[str, int] = ("", -(2**31))
+    while True:
+        with connection.cursor() as cur:
+            cur.execute(_CANDIDATES_SQL, [dag_run.pk, list(tasks), after[0], after[1], BATCH])
+            rows: list[tuple[int, str, int]] = cur.fetchall()
+        if not rows:
+            return did
+        did |= _start_batch(rows, tasks, resolver, dag_run, data)
+        if len(rows) < BATCH:
+            return did
+        after = (rows[-1][1], rows[-1][2])
+
+
+def _start_batch(rows: list[tuple[int, str, int]], tasks: dict[str, StartTriggerData], resolver: _WholeResults, dag_run: DagRun,
+                 data: DagData) -> bool:
     deferrals: list[Deferral] = []
     failed = 0
     classes: dict[str, type[BaseTrigger] | None] = {}
@@ -75,6 +90,48 @@ def start_from_triggers(*, dag_run: DagRun, data: DagData) -> bool:
     if moved:
         log.info("Started %d instances of %s in the triggerer (%s)", moved, dag_run.dag_id, dag_run.run_id)
     return bool(moved or failed)
+
+
+class _WholeResults:
+    """``DbResolver`` for a pass's indexes: each upstream result (and length) is read once for
+    them all, not once per index. Everything else, nested sources included, is the DbResolver's answer."""
+
+    def __init__(self, inner: DbResolver) -> None:
+        self.inner = inner
+        self._whole: dict[tuple[str, bool], Any] = {}
+        self._lengths: dict[tuple[str, bool], int | None] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def xcom_length(self, task_id: str, *, mapped: bool) -> int | None:
+        # Read once per batch too: every index of a dict-of-lists input asks for each length.
+        if (task_id, mapped) not in self._lengths:
+            self._lengths[task_id, mapped] = self.inner.xcom_length(task_id, mapped=mapped)
+        return self._lengths[task_id, mapped]
+
+    def xcom_value(self, task_id: str, *, mapped: bool, map_index: int | None = None) -> Any:
+        return self.inner.xcom_value(task_id, mapped=mapped, map_index=map_index)
+
+    def ref_value(self, kind: str, key: str) -> Any:
+        return self.inner.ref_value(kind, key)
+
+    def xcom_item(self, task_id: str, *, mapped: bool, index: int) -> tuple[Any, Any, Any]:
+        cached = (task_id, mapped)
+        if cached not in self._whole:
+            value = self.inner.xcom_value(task_id, mapped=mapped)
+            self._whole[cached] = list(value) if mapped else value
+        value = self._whole[cached]
+        if mapped:
+            return index, value[index], value[index]
+        if isinstance(value, dict):
+            # jsonb keeps no key order: the order is the one the TaskMap recorded.
+            keys = self.inner.xcom_keys(task_id)
+            key = keys[index] if keys is not None else list(value)[index]
+            return key, (key, value[key]), value[key]
+        if not isinstance(value, list):
+            return self.inner.xcom_item(task_id, mapped=mapped, index=index)
+        return index, value[index], value[index]
 
 
 def _render(value: Any, context: dict[str, Any]) -> Any:

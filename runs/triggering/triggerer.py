@@ -74,10 +74,15 @@ class _Outbox:
     lines: list[tuple[int, int, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def take(self) -> tuple[list[tuple[int, Any]], list[tuple[int, str]], list[tuple[int, str, str | None]], list[tuple[int, int, str]]]:
+    def take(self, limit: int = 1000) -> tuple[list[tuple[int, Any]], list[tuple[int, str]], list[tuple[int, str, str | None]],
+                                              list[tuple[int, int, str]]]:
+        """Up to ``limit`` outcomes of each kind (thousands firing at once are stored in several
+        statements, so the first ones are not held back by the last), and every log line so far
+        (a resumed worker's lines must come after its trigger's)."""
         with self.lock:
-            taken = self.events, self.ends, self.failures, self.lines
-            self.events, self.ends, self.failures, self.lines = [], [], [], []
+            taken = self.events[:limit], self.ends[:limit], self.failures[:limit], self.lines
+            del self.events[:limit], self.ends[:limit], self.failures[:limit]
+            self.lines = []
         return taken
 
     def restore(self, events: list[tuple[int, Any]], ends: list[tuple[int, str]], failures: list[tuple[int, str, str | None]],
@@ -158,6 +163,10 @@ class Triggerer:
     def run_forever(self) -> None:
         handler = _TriggerLogHandler(self.outbox)
         root = logging.getLogger()
+        # A trigger's own records go to its instance's log only, not also to the console: at
+        # thousands of triggers the console lines cost the event loop as much as the triggers.
+        for console in root.handlers:
+            console.addFilter(_not_from_a_trigger)
         root.addHandler(handler)
         if root.level == logging.NOTSET or root.level > logging.INFO:
             root.setLevel(logging.INFO)
@@ -243,8 +252,11 @@ class Triggerer:
     # -- one pass -----------------------------------------------------------------------------
     async def run_pass(self) -> None:
         """Heartbeat, store events and log lines, take triggers, then start and cancel to match."""
+        started = time.monotonic()
         mine = await self._db_call(self._sync)
         self._reconcile(mine)
+        if time.monotonic() - started > 2.0:
+            log.warning("A triggerer pass took %.1f s (%d triggers)", time.monotonic() - started, len(mine))
 
     def _sync(self) -> list[tuple[int, int, int, str, dict[str, Any] | None]]:
         """On the database thread. Returns this triggerer's triggers whose instance is deferred:
@@ -272,6 +284,7 @@ class Triggerer:
 
     def _flush_outbox(self) -> None:
         events, ends, failures, lines = self.outbox.take()
+        started = time.monotonic()
         try:
             # Lines first: a resumed worker's own lines must come after the trigger's.
             deferral.append_logs(lines)
@@ -281,6 +294,9 @@ class Triggerer:
             deferral.end_from_events(ends)
             ends = []
             deferral.fail_from_triggers(failures)
+            if time.monotonic() - started > 1.0:
+                log.warning("Storing %d events, %d task ends and %d failures took %.1f s", len(events), len(ends), len(failures),
+                            time.monotonic() - started)
         except BaseException:
             # The database is away: keep what was not stored for the next pass (never lose an event).
             self.outbox.restore(events, ends, failures, lines)
@@ -365,17 +381,25 @@ class Triggerer:
             await asyncio.sleep(TICK_SEC)
 
     def _watch_loop(self) -> None:
-        """Names the trigger that blocks the event loop (runs on a thread of its own)."""
+        """Names the trigger that blocks the event loop (runs on a thread of its own).
+
+        A loop that is merely busy (thousands of triggers firing at once) also stops ticking, so
+        a trigger is named only when the loop stalled and that same task has been the running one
+        for more than BLOCKED_LOOP_SEC, seen at every check in between."""
         reported: object = None
+        current: object = None
+        since = time.monotonic()
         while not self.stop.is_set():
-            time.sleep(TICK_SEC)
-            stalled = time.monotonic() - self._tick
-            if stalled <= BLOCKED_LOOP_SEC:
-                reported = None
-                continue
+            time.sleep(TICK_SEC / 2)
             loop = self._loop
             task = asyncio.current_task(loop) if loop is not None else None
-            if task is None or task is reported:
+            now = time.monotonic()
+            if task is not current:
+                current, since = task, now
+            if now - self._tick <= BLOCKED_LOOP_SEC:
+                reported = None
+                continue
+            if task is None or task is reported or now - since <= BLOCKED_LOOP_SEC:
                 continue
             reported = task
             name = task.get_name()
@@ -406,6 +430,10 @@ class Triggerer:
                                 loop.call_soon_threadsafe(wake.set)
             except Exception:  # noqa: BLE001 - without it the heartbeat pass still picks deferrals up
                 time.sleep(1.0)
+
+
+def _not_from_a_trigger(record: logging.LogRecord) -> bool:
+    return _current.get() is None
 
 
 def _short(payload: Any) -> str:
