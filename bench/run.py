@@ -23,6 +23,7 @@ from bench.common import Context, Figure, fmt, missing
 BENCHMARKS = {
     "throughput": "bench.b1_throughput",
     "latency": "bench.b3_latency",
+    "triggerer": "bench.b9_triggerer",
     "expansion": "bench.b2_expansion",
     "grid": "bench.b4_grid",
     "table": "bench.b5_table",

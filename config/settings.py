@@ -265,6 +265,11 @@ DISPATCH_BATCH_MAX = env_int("DISPATCH_BATCH_MAX", 16, minimum=1)
 DISPATCH_MIN_MESSAGES = env_int("DISPATCH_MIN_MESSAGES", 32, minimum=1)
 # Queued but never started (its message was lost): handed back to be queued again after this long.
 TASK_QUEUED_TIMEOUT_SEC = env_float("TASK_QUEUED_TIMEOUT_SEC", 600.0, minimum=1.0)
+# Triggerers (runs/triggering/): each heartbeats every TRIGGERER_HEARTBEAT_SEC; one silent for
+# TRIGGERER_HEARTBEAT_TIMEOUT_SEC is taken for dead and its triggers are adopted by another.
+TRIGGERER_HEARTBEAT_SEC = env_float("TRIGGERER_HEARTBEAT_SEC", 1.0, minimum=0.05)
+TRIGGERER_HEARTBEAT_TIMEOUT_SEC = env_float("TRIGGERER_HEARTBEAT_TIMEOUT_SEC", 30.0, minimum=0.5)
+TRIGGERER_CAPACITY = env_int("TRIGGERER_CAPACITY", 1000, minimum=1)
 
 # Celery, read by config/celery.py (namespace CELERY).
 if broker_url := env_optional("CELERY_BROKER_URL"):

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from dagsapp.context import Context
-from dagsapp.exceptions import UnmappableArgument
+from dagsapp.exceptions import TaskDeferralError, TaskDeferralTimeout, TaskDeferred, UnmappableArgument
 from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput, ListOfDictsExpandInput
 from dagsapp.ids import validate_id
 from dagsapp.taskmixin import Node
 from dagsapp.tolerance import TOLERANCE_PARAMS, Tolerance, pop_tolerance, reject_tolerance
 from dagsapp.trigger_rule import TriggerRule
+from dagsapp.triggers import BaseTrigger, StartTriggerArgs
 from dagsapp.xcom_arg import MappedArgument, PlainXComArg, ValueRef, XComArg
 
 if TYPE_CHECKING:
@@ -103,6 +105,11 @@ class BaseOperator(Node):
     template_fields: ClassVar[tuple[str, ...]] = ()
     template_ext: ClassVar[tuple[str, ...]] = ()
     ui_color: ClassVar[str] = "#fff"
+    # Start in the triggerer, without a worker (Airflow's start_from_trigger): the trigger and
+    # what to call on its event. A class attribute; each instance gets a copy of its own, so the
+    # pattern ``self.start_trigger_args.trigger_kwargs = ...`` in __init__ changes only that task.
+    start_trigger_args: StartTriggerArgs | None = None
+    start_from_trigger: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -149,6 +156,10 @@ class BaseOperator(Node):
         self.execution_timeout = execution_timeout
         self.doc_md = doc_md
         self.owner = owner
+        cls_args = type(self).start_trigger_args
+        if cls_args is not None:
+            self.start_trigger_args = copy.copy(cls_args)
+            self.start_trigger_args.trigger_kwargs = copy.copy(cls_args.trigger_kwargs)
         if _standalone:
             # An unmapped copy built by the worker for one map_index: not part of any DAG.
             self.task_id, self.dag, self.task_group = task_id, None, None
@@ -163,6 +174,30 @@ class BaseOperator(Node):
 
     def execute(self, context: Context) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement execute()")
+
+    def defer(self, *, trigger: BaseTrigger, method_name: str, kwargs: dict[str, Any] | None = None,
+              timeout: timedelta | float | None = None) -> NoReturn:
+        """Hand the wait to the triggerer and free this worker slot: when ``trigger`` fires, a worker
+        builds the operator again and calls ``method_name(context, event=payload, **kwargs)``."""
+        if not isinstance(trigger, BaseTrigger):
+            raise TypeError(f"{type(self).__name__}.defer(): trigger must be a BaseTrigger, not {type(trigger).__name__!r}")
+        if not isinstance(method_name, str) or not method_name:
+            raise TypeError(f"{type(self).__name__}.defer(): method_name must be the name of a method")
+        raise TaskDeferred(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """After the trigger: call ``next_method``, or raise why the deferral ended without an event."""
+        next_kwargs = dict(next_kwargs or {})
+        if next_method == "__fail__":
+            error = next_kwargs.get("error", "Unknown")
+            traceback = next_kwargs.get("traceback")
+            if error == "Trigger timeout":
+                raise TaskDeferralTimeout(error)
+            raise TaskDeferralError(f"Trigger failure: {error}" + (f"\n{traceback}" if traceback else ""))
+        method = getattr(self, next_method, None)
+        if method is None or not callable(method):
+            raise AttributeError(f"{type(self).__name__} has no method {next_method!r} to resume after its trigger")
+        return method(context, **next_kwargs)
 
     def get_template_env(self):  # type: ignore[no-untyped-def]
         from dagsapp.templating import environment

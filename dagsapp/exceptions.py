@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 
 class DagsappError(Exception):
     """Base class of every error raised while authoring or resolving a DAG."""
@@ -65,3 +68,36 @@ class AirflowSkipException(DagsappError):
 
 class AirflowFailException(DagsappError):
     """Raised inside a task to fail it at once, without retries."""
+
+
+class TaskDeferred(BaseException):
+    """Raised by ``BaseOperator.defer()``: the instance waits in the triggerer for ``trigger`` to
+    fire, freeing its worker slot; a worker then calls ``method_name(context, event=..., **kwargs)``.
+
+    A BaseException, as in Airflow: a task's ``except Exception`` must not swallow it.
+    """
+
+    def __init__(self, *, trigger: Any, method_name: str, kwargs: dict[str, Any] | None = None,
+                 timeout: timedelta | float | None = None) -> None:
+        super().__init__()
+        self.trigger = trigger
+        self.method_name = method_name
+        self.kwargs = kwargs
+        if timeout is not None and not isinstance(timeout, timedelta):
+            timeout = timedelta(seconds=float(timeout))
+        self.timeout: timedelta | None = timeout
+
+    def __repr__(self) -> str:
+        return f"<TaskDeferred trigger={self.trigger!r} method={self.method_name}>"
+
+
+class TaskDeferralError(DagsappError):
+    """The trigger of a deferred instance failed (raised, or ended without an event)."""
+
+
+class TaskDeferralTimeout(TaskDeferralError):
+    """A deferred instance waited longer than its ``timeout``."""
+
+
+class AirflowSensorTimeout(DagsappError):
+    """A sensor waited longer than its ``timeout``; with ``soft_fail`` it is skipped instead."""

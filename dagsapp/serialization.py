@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 from dagsapp.baseoperator import MappedOperator
 from dagsapp.dag import DAG
@@ -20,6 +20,9 @@ from dagsapp.taskgroup import TaskGroup
 from dagsapp.taskmixin import Node
 from dagsapp.tolerance import Tolerance
 from dagsapp.xcom_arg import shared_levels
+
+if TYPE_CHECKING:
+    from dagsapp.start_trigger import StartTriggerData
 
 
 # Sources: what one mapped keyword (or expand_kwargs) maps over, tagged by "t".
@@ -174,6 +177,9 @@ class TaskData(TypedDict):
     # Nested mapping (DAGs with a level inside a mapped group only, so others keep their hash):
     # the task's mapping levels, outermost first; an instance's path has one index per level.
     levels: NotRequired[list[LevelData]]
+    # The task may start in the triggerer (start_from_trigger): what the scheduler needs to decide
+    # that per index (dagsapp/start_trigger.py); written only for such tasks.
+    start_trigger: NotRequired[StartTriggerData]
 
 
 class ChildRef(TypedDict):
@@ -294,6 +300,13 @@ def _mapping(task: Node) -> MappingSpec | None:
     return None
 
 
+def _start_trigger(task: Node, mapping: MappingSpec | None) -> StartTriggerData | None:
+    from dagsapp.start_trigger import start_trigger_data
+
+    own = mapping["input"] if mapping is not None and mapping["kind"] != "group" else None
+    return start_trigger_data(task, own)
+
+
 def _iter_xcom_sources(src: Source) -> list[XComSource]:
     if src["t"] == "xcom":
         return [src]
@@ -389,6 +402,9 @@ def serialize_dag(dag: DAG) -> DagData:
         tolerance = _tolerance(t.tolerance if isinstance(t, MappedOperator) else None)
         if tolerance is not None:
             tasks[task_id]["tolerance"] = tolerance
+        start = _start_trigger(t, tasks[task_id]["mapping"])
+        if start is not None:
+            tasks[task_id]["start_trigger"] = start
     nested = any(len(dag.task_dict[t].mapping_levels()) > 1 for t in order)
     if nested:
         for task_id in order:

@@ -1,4 +1,4 @@
-"""Starting and stopping the product's processes: the scheduler, a Celery worker, the web server.
+"""Starting and stopping the product's processes: the scheduler, a triggerer, a Celery worker, the web server.
 
 One copy of what `manage.py runall`, the test suite's live stack, the fault tests and the
 benchmarks all do: run a child in the project's directory, in a session of its own (so a
@@ -29,6 +29,10 @@ Process = subprocess.Popen[bytes]
 
 def scheduler_argv() -> list[str]:
     return [sys.executable, "manage.py", "scheduler"]
+
+
+def triggerer_argv(*, capacity: int | None = None) -> list[str]:
+    return [sys.executable, "manage.py", "triggerer", *(["--capacity", str(capacity)] if capacity is not None else [])]
 
 
 def dag_processor_argv() -> list[str]:

@@ -193,6 +193,11 @@ class DbResolver:
                                   map_index=-1 if map_index is None else map_index).values_list("value", flat=True).first()
         return row
 
+    def xcom_keys(self, task_id: str) -> list[str] | None:
+        """The keys of an unmapped task's dict result, in its order (None for a list)."""
+        tm = self._task_map(task_id)
+        return list(tm.keys) if tm is not None and tm.keys is not None else None
+
     def xcom_item(self, task_id: str, *, mapped: bool, index: int) -> Item:
         if mapped:
             values = self.xcom_value(task_id, mapped=True)

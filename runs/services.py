@@ -13,6 +13,7 @@ from django.utils import timezone
 from dagsapp.jsonvalues import MAX_JSON_DEPTH, json_problem
 from dagsapp.serialization import DagData, TaskData
 from runs import history, summaries
+from runs.deferral import cancel_deferrals
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState, TaskMap, XCom
 from runs.notify import notify_scheduler
 
@@ -122,10 +123,12 @@ def _reset(dag_run: DagRun, data: DagData, where: Any) -> int:
         XCom.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=indexes).delete()
         TaskMap.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=indexes).delete()
         retries = int(data["tasks"][task_id]["retries"]) if task_id in data["tasks"] else 0
+        # A deferred instance's trigger goes: its triggerer stops it, and a late event matches nothing.
+        cancel_deferrals(Q(dag_run=dag_run, task_id=task_id, map_index__in=indexes))
         # A running try that was cleared loses its compare-and-swap at the end: its result is discarded.
         TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=indexes).exclude(state=TaskInstanceState.REMOVED).update(
             state=TaskInstanceState.NONE, end_date=None, duration=None, next_retry_at=None, queued_at=None,
-            max_tries=F("try_number") + retries)
+            max_tries=F("try_number") + retries, next_method=None, next_kwargs=None, trigger_timeout=None)
     return len(tis)
 
 
@@ -327,9 +330,10 @@ def mark_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int]
     now = timezone.now()
     with transaction.atomic():
         DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
+        cancel_deferrals(Q(dag_run=dag_run, task_id=task_id, map_index__in=map_indexes) & ~Q(state=state))
         n = (TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=map_indexes)
              .exclude(state__in=[state, TaskInstanceState.REMOVED])
-             .update(state=state, end_date=now, next_retry_at=None))
+             .update(state=state, end_date=now, next_retry_at=None, next_method=None, next_kwargs=None, trigger_timeout=None))
         if n:
             _reopen_run(dag_run)
     return n

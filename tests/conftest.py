@@ -19,7 +19,7 @@ from django.db import connection
 from django.test import Client
 
 from config import celery_app
-from runs.processes import ProcessGroup, dag_processor_argv, scheduler_argv, worker_answers, worker_argv
+from runs.processes import ProcessGroup, dag_processor_argv, scheduler_argv, triggerer_argv, worker_answers, worker_argv
 
 READY_TIMEOUT_SEC = 60.0
 
@@ -49,7 +49,7 @@ def _wait_for_worker(stack: LiveStack) -> None:
 
 @pytest.fixture
 def live_stack(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., LiveStack]]:
-    """A factory: `live_stack(dags_folder=..., scheduler=True, worker=True, concurrency=2, env={})`.
+    """A factory: `live_stack(dags_folder=..., scheduler=True, worker=True, concurrency=2, env={}, triggerer=False)`.
 
     Depends on transactional_db: the children are other processes, so they only see rows
     that are committed. Stopped at teardown; on a failing test their output is printed.
@@ -63,6 +63,7 @@ def live_stack(transactional_db: None, tmp_path: Path) -> Iterator[Callable[...,
         worker: bool = True,
         concurrency: int = 2,
         env: dict[str, str] | None = None,
+        triggerer: bool = False,
     ) -> LiveStack:
         # Tasks left in the test broker by an earlier test would otherwise run against this one.
         celery_app.control.purge()
@@ -84,6 +85,8 @@ def live_stack(transactional_db: None, tmp_path: Path) -> Iterator[Callable[...,
         if scheduler:
             stack.start("dag_processor", dag_processor_argv())
             stack.start("scheduler", scheduler_argv())
+        if triggerer:
+            stack.start("triggerer", triggerer_argv())
         if worker:
             stack.start("worker", worker_argv(
                 concurrency=concurrency, queue=celery_app.conf.task_default_queue, node=stack.worker_name,

@@ -16,10 +16,12 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from dagsapp.baseoperator import BaseOperator
 from dagsapp.context import reset_current_context, set_current_context
 from dagsapp.exceptions import (
     AirflowFailException,
     AirflowSkipException,
+    TaskDeferred,
     UnmappableXComLengthPushed,
     UnmappableXComTypePushed,
 )
@@ -28,7 +30,9 @@ from dagsapp.instance import prepare_instance, render_fields, render_map_index
 from dagsapp.jsonvalues import json_problem
 from dagsapp.secrets import SecretRegistry, mask_secrets, redact, redact_value, secrets_scope
 from dagsapp.serialization import DagData, TaskData
+from dagsapp.triggers import decode_value, import_string
 from runs import history, metrics
+from runs.deferral import FAIL_METHOD, defer_task_instance
 from runs.execution.dagbag import get_dag
 from runs.execution.interrupts import TaskInstanceTakenAway, unwatch_try, watch_try
 from runs.execution.prefetch import BatchPrefetch, Preloaded, prefetch_batch
@@ -44,6 +48,8 @@ from runs.sqltext import literal
 log = logging.getLogger(__name__)
 S = TaskInstanceState
 DISCARDED = "discarded"
+# Not a state: the try raised TaskDeferred; committed by _commit_deferral.
+DEFERRING = "deferring"
 T = TypeVar("T")
 BATCH_TOUCH_SEC = 30.0
 
@@ -94,7 +100,7 @@ _CLAIM_SQL = (
     " hostname = %(c_host)s, pid = %(c_pid)s, next_retry_at = NULL, heartbeat_at = %(c_now)s, updated_at = %(c_now)s"
     f" WHERE ti.id = %(c_id)s AND ti.state = {literal(S.QUEUED)} RETURNING ti.dag_run_id, ti.task_id, ti.map_index, ti.try_number,"
     " ti.max_tries, (SELECT tm.id FROM runs_taskmap tm WHERE tm.dag_run_id = ti.dag_run_id AND tm.task_id = %(c_up)s"
-    " AND tm.map_index = -1), ti.item_identity"
+    " AND tm.map_index = -1), ti.item_identity, ti.next_method, ti.next_kwargs"
 )
 
 
@@ -136,6 +142,8 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
     next_claim: Claim | None = None
     if final == S.SUCCESS:
         final, next_claim = _commit_try(attempt, result, claim_next=claim_next)
+    elif final == DEFERRING:
+        final = _commit_deferral(attempt, result)
     _finish_try(attempt, final)
     if final in (S.SUCCESS, S.FAILED, S.UP_FOR_RETRY):
         metrics.ti_finished(dag_id=attempt.run.dag_id, task_id=attempt.ti.task_id, state=final)
@@ -172,7 +180,8 @@ def _claim_try(ti_id: int, *, preloaded: Preloaded | None, claimed: Claim | None
         preloaded = None
     run, data = load_dag_run(row[0])
     ti = TaskInstance(pk=ti_id, dag_run=run, task_id=row[1], map_index=row[2], try_number=row[3], max_tries=row[4],
-                      state=S.RUNNING, start_date=started, hostname=hostname, item_identity=row[6])
+                      state=S.RUNNING, start_date=started, hostname=hostname, item_identity=row[6], next_method=row[7],
+                      next_kwargs=json.loads(row[8]) if isinstance(row[8], str) else row[8])
     ti._preloaded = preloaded  # type: ignore[attr-defined]
     writer = TaskLogWriter(ti.pk, ti.try_number, on_lost=watch_try((ti.pk, ti.try_number)))
     handler = WriterHandler(writer)
@@ -201,12 +210,19 @@ def _run_try(attempt: _Attempt) -> tuple[str, Any]:
                 # Each try's log names its item: after a re-expansion over a changed list, the
                 # index's earlier tries stay readable, labelled with the item they ran.
                 task_log.info("Item identity: %s", ti.item_identity)
+            if ti.next_method:
+                if ti.next_method == FAIL_METHOD:
+                    task_log.info("Resuming after deferral: the trigger failed or timed out")
+                else:
+                    task_log.info("Resuming after deferral: calling %s()", ti.next_method)
             with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):
                 result = _run(ti, attempt.run, attempt.data, task_data, task_log, writer=writer, secrets=attempt.secrets)
             return S.SUCCESS, result
         finally:
             # From here on a heartbeat finding the try gone can no longer interrupt this thread.
             unwatch_try()
+    except TaskDeferred as deferred:
+        return DEFERRING, deferred
     except AirflowSkipException as exc:
         task_log.info("Skipping task: %s", exc)
         return S.SKIPPED, None
@@ -254,9 +270,34 @@ def _commit_try(attempt: _Attempt, result: Any, *, claim_next: tuple[int, Preloa
     return final, next_claim
 
 
+def _commit_deferral(attempt: _Attempt, deferred: TaskDeferred) -> str:
+    """running -> deferred with its trigger (runs/deferral.py); DISCARDED if the try lost the instance,
+    failed/up_for_retry if the trigger cannot be stored."""
+    ti, task_log, writer = attempt.ti, attempt.task_log, attempt.writer
+    try:
+        classpath, _ = deferred.trigger.serialize()
+        task_log.info("Pausing task as DEFERRED: waiting for %s (resumes with %s())", classpath, deferred.method_name)
+        writer.flush_pending()
+        pending = writer.take_pending_update()
+        owned = with_db_retry(lambda: defer_task_instance(
+            ti_id=ti.pk, try_number=ti.try_number, trigger=deferred.trigger, method_name=deferred.method_name,
+            kwargs=deferred.kwargs, timeout=deferred.timeout, extra=pending))
+    except Exception as exc:  # noqa: BLE001 - a trigger that cannot be stored fails the try, as a task error does
+        task_log.error("Could not defer\n%s", "".join(traceback.format_exception(exc)))
+        return S.UP_FOR_RETRY if ti.try_number <= ti.max_tries else S.FAILED
+    if not owned:
+        task_log.warning("Instance was changed while running (cleared or marked); deferral discarded")
+        return DISCARDED
+    return S.DEFERRED
+
+
 def _finish_try(attempt: _Attempt, final: str) -> None:
     """Record a final state other than success (the commit wrote that), close the log, wake the scheduler."""
     ti, task_data, task_log, writer = attempt.ti, attempt.task_data, attempt.task_log, attempt.writer
+    if final == S.DEFERRED:
+        logging.getLogger().removeHandler(attempt.handler)
+        with_db_retry(writer.close)
+        return
     if final not in (S.SUCCESS, DISCARDED):
         end = timezone.now()
         extra: dict[str, Any] = {}
@@ -266,6 +307,10 @@ def _finish_try(attempt: _Attempt, final: str) -> None:
         else:
             task_log.info("Marking task as %s", final.upper())
         extra.update(writer.take_pending_update())
+        if ti.next_method:
+            # A resumed try that ends: its next try starts from the beginning.
+            extra.update(next_method=None, next_kwargs=None)
+
         def record() -> None:
             with transaction.atomic():
                 ended = TaskInstance.objects.filter(pk=ti.pk, state=S.RUNNING, try_number=ti.try_number).update(
@@ -485,6 +530,20 @@ def _name_after_try(ti: TaskInstance, writer: TaskLogWriter | None, template: st
     _store_rendered(ti, writer, {"rendered_map_index": name})
 
 
+def _call_operator(ti: TaskInstance, op: BaseOperator, context: dict[str, Any]) -> Any:
+    """execute(); or, after a deferral, the method the trigger's event resumes; or, for an index
+    the scheduler could not start from its trigger itself (its arguments need user code, as
+    ``.map(f)``), the deferral to the trigger at once, without executing."""
+    if ti.next_method:
+        return op.resume_execution(ti.next_method, decode_value(ti.next_kwargs or {}), context)
+    args = op.start_trigger_args
+    if op.start_from_trigger and args is not None and args.trigger_kwargs is not None:
+        cls = import_string(args.trigger_cls) if isinstance(args.trigger_cls, str) else args.trigger_cls
+        raise TaskDeferred(trigger=cls(**args.trigger_kwargs), method_name=args.next_method, kwargs=args.next_kwargs,
+                           timeout=args.timeout)
+    return op.execute(context)
+
+
 def instance_path(ti: TaskInstance) -> list[int]:
     """The instance's path of indexes (nested mapping): its map_path, or [map_index]."""
     stored = TaskInstance.objects.filter(pk=ti.pk).values_list("map_path", flat=True).first()
@@ -545,7 +604,7 @@ def _run(ti: TaskInstance, run: DagRun, data: DagData, task_data: TaskData, task
     token = set_current_context(context)
     try:
         with secrets_scope(secrets):
-            result = prepared.operator.execute(context)
+            result = _call_operator(ti, prepared.operator, context)
     finally:
         reset_current_context(token)
         if len(secrets.values) > known_before:

@@ -5,9 +5,10 @@ from runs.models.dagrun import DagRun, DagRunState, DagRunType
 from runs.models.heartbeat import Heartbeat
 from runs.models.log import TaskInstanceLog
 from runs.models.taskinstance import FINISHED_STATES, ItemChange, TaskInstance, TaskInstanceState, TaskInstanceTry, TaskMap
+from runs.models.trigger import Job, JobType, Trigger
 from runs.models.xcom import XCom
 
 __all__ = [
-    "FINISHED_STATES", "DagImportError", "ItemChange", "DagModel", "DagRun", "DagRunState", "DagRunType", "Heartbeat", "SerializedDag",
-    "TaskInstance", "TaskInstanceLog", "TaskInstanceState", "TaskInstanceTry", "TaskMap", "Variable", "XCom",
+    "FINISHED_STATES", "DagImportError", "ItemChange", "DagModel", "DagRun", "DagRunState", "DagRunType", "Heartbeat", "Job", "JobType",
+    "SerializedDag", "TaskInstance", "TaskInstanceLog", "TaskInstanceState", "TaskInstanceTry", "TaskMap", "Trigger", "Variable", "XCom",
 ]

@@ -13,6 +13,8 @@ class TaskInstanceState(models.TextChoices):
     SUCCESS = "success"
     FAILED = "failed"
     UP_FOR_RETRY = "up_for_retry", "up for retry"
+    # Waiting in the triggerer for its trigger to fire (BaseOperator.defer, start_from_trigger).
+    DEFERRED = "deferred"
     UPSTREAM_FAILED = "upstream_failed", "upstream failed"
     SKIPPED = "skipped"
     REMOVED = "removed"
@@ -28,7 +30,7 @@ class ItemChange(models.TextChoices):
 
 S = TaskInstanceState
 FINISHED_STATES = frozenset({S.SUCCESS, S.FAILED, S.UPSTREAM_FAILED, S.SKIPPED, S.REMOVED})
-UNFINISHED_STATES = frozenset({S.NONE, S.SCHEDULED, S.QUEUED, S.RUNNING, S.UP_FOR_RETRY})
+UNFINISHED_STATES = frozenset({S.NONE, S.SCHEDULED, S.QUEUED, S.RUNNING, S.UP_FOR_RETRY, S.DEFERRED})
 
 
 class TaskInstance(models.Model):
@@ -68,6 +70,12 @@ class TaskInstance(models.Model):
     # path is shorter than the task's levels is a placeholder for everything under that prefix,
     # not expanded yet; it has a map_index below -1.
     map_path = ArrayField(models.IntegerField(), null=True, blank=True)
+    # Deferral (runs/deferral.py): the trigger it waits on while deferred, when that wait times
+    # out, and what a worker calls when it resumes (next_kwargs holds the event under "event").
+    trigger = models.ForeignKey("Trigger", null=True, blank=True, on_delete=models.SET_NULL, related_name="task_instances")
+    trigger_timeout = models.DateTimeField(null=True, blank=True)
+    next_method = models.CharField(max_length=250, null=True, blank=True)
+    next_kwargs = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -85,10 +93,12 @@ class TaskInstance(models.Model):
             # scheduler: instances still to evaluate, queue or retry; task_id, map_index so that the
             # queue step reads the next ones in order without scanning every instance of the run
             models.Index(fields=["dag_run", "state", "task_id", "map_index"], name="ti_run_unfinished_ordered",
-                         condition=models.Q(state__in=["none", "scheduled", "queued", "running", "up_for_retry"])),
+                         condition=models.Q(state__in=["none", "scheduled", "queued", "running", "up_for_retry", "deferred"])),
             # mapped instances table sorted by duration / start
             models.Index(fields=["dag_run", "task_id", "duration"], name="ti_run_task_duration"),
             models.Index(fields=["dag_run", "task_id", "start_date"], name="ti_run_task_start"),
+            # the timeout sweep: deferred instances whose wait ran out
+            models.Index(fields=["trigger_timeout"], name="ti_deferred_timeout", condition=models.Q(state=TaskInstanceState.DEFERRED)),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,9 @@ PostgreSQL LISTEN until a worker reports a finished instance or the heartbeat in
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from datetime import datetime
@@ -18,7 +20,8 @@ from django.utils import timezone
 
 from dagsapp.schedules import interval_end, next_logical_date
 from runs import heartbeats, metrics
-from runs.models import DagModel, DagRun, DagRunState, DagRunType
+from runs.deferral import time_out_deferrals
+from runs.models import DagModel, DagRun, DagRunState, DagRunType, Job, JobType
 from runs.notify import SchedulerListener
 from runs.scheduling.executors import Executor
 from runs.scheduling.steps import active_dag_run_ids, fail_dead_task_instances, requeue_lost_task_instances, schedule_dag_run
@@ -65,6 +68,7 @@ class Scheduler:
         self.executor = executor
         self.stop = threading.Event()
         self._last_health_check = 0.0
+        self.job_id: int | None = None
 
     def run_once(self) -> bool:
         metrics.SCHEDULER_HEARTBEAT.inc()
@@ -96,7 +100,18 @@ class Scheduler:
         if time.monotonic() - self._last_health_check < HEALTH_CHECK_INTERVAL_SEC:
             return False
         self._last_health_check = time.monotonic()
-        return (fail_dead_task_instances() + requeue_lost_task_instances()) > 0
+        self.heartbeat()
+        # Deferred instances whose wait timed out, even with no triggerer alive to notice.
+        return (fail_dead_task_instances() + requeue_lost_task_instances() + time_out_deferrals()) > 0
+
+    def heartbeat(self) -> None:
+        """The scheduler's row in runs_job, for /health."""
+        now = timezone.now()
+        if self.job_id is None:
+            self.job_id = Job.objects.create(job_type=JobType.SCHEDULER, hostname=socket.gethostname(), pid=os.getpid(),
+                                             start_date=now, heartbeat_at=now).pk
+        else:
+            Job.objects.filter(pk=self.job_id).update(heartbeat_at=now)
 
     def run_forever(self) -> None:
         def on_signal(signum: int, frame: object) -> None:
@@ -133,4 +148,9 @@ class Scheduler:
                 backoff = min(backoff * 2, 30.0)
         if listener is not None:
             listener.close()
+        if self.job_id is not None:
+            try:
+                Job.objects.filter(pk=self.job_id).update(end_date=timezone.now())
+            except DatabaseError:
+                pass  # /health shows its heartbeat going stale instead
         log.info("Scheduler stopped")

@@ -30,6 +30,7 @@ from runs.resolver import DbResolver
 from runs.scheduling import nested
 from runs.scheduling.executors import Executor
 from runs.scheduling.instance_names import name_mapped_instances
+from runs.scheduling.start_from_trigger import start_from_triggers
 from runs.scheduling.trigger_rules import UpstreamCounts, evaluate
 from runs.sqltext import literal, literals
 from runs.tolerance import unit_counts
@@ -405,7 +406,9 @@ def _queue_sql(task_filter: str) -> str:
             WHERE dag_run_id = %s AND state = {literal(S.SCHEDULED)} {task_filter}
             ORDER BY task_id, map_index LIMIT %s FOR UPDATE SKIP LOCKED
         )
-        UPDATE runs_taskinstance AS ti SET state = {literal(S.QUEUED)}, try_number = ti.try_number + 1, queued_at = now(), updated_at = now()
+        UPDATE runs_taskinstance AS ti SET state = {literal(S.QUEUED)}, queued_at = now(), updated_at = now(),
+            -- resuming after a deferral (next_method set) continues the same try
+            try_number = ti.try_number + CASE WHEN ti.next_method IS NULL THEN 1 ELSE 0 END
         FROM picked WHERE ti.id = picked.id AND ti.state = {literal(S.SCHEDULED)}
         RETURNING ti.id
         """
@@ -475,6 +478,7 @@ def schedule_dag_run(*, dag_run_id: int, executor: Executor) -> bool:
         data = dag_run.serialized_dag.dag_data()
         did |= expand_mapped_tasks(dag_run=dag_run, data=data)
         did |= schedule_task_instances(dag_run=dag_run, data=data)
+        did |= start_from_triggers(dag_run=dag_run, data=data)
         did |= queue_task_instances(dag_run=dag_run, data=data, executor=executor)
         did |= update_dag_run_state(dag_run=dag_run, data=data)
         # Last: queueing work matters more than names, which come in batches over passes. In a
@@ -529,6 +533,14 @@ def fail_dead_task_instances(*, now: datetime | None = None) -> int:
     return handled
 
 
+def resumed_try_number_back() -> Any:
+    """The try number a lost message gives back: one, unless the instance was resuming a deferral
+    (queueing did not count a new try for it)."""
+    from django.db.models import Case, PositiveIntegerField, When
+
+    return Case(When(next_method__isnull=True, then=F("try_number") - 1), default=F("try_number"), output_field=PositiveIntegerField())
+
+
 def requeue_lost_task_instances(*, now: datetime | None = None) -> int:
     """Queued instances that never started (their message was lost, e.g. with a broker restart)
     go back to scheduled for the same try, so the next queueing sends them again."""
@@ -539,7 +551,7 @@ def requeue_lost_task_instances(*, now: datetime | None = None) -> int:
     handled = 0
     for pk, try_number in stuck:
         if TaskInstance.objects.filter(pk=pk, state=S.QUEUED, try_number=try_number).update(
-                state=S.SCHEDULED, try_number=F("try_number") - 1, queued_at=None):
+                state=S.SCHEDULED, try_number=resumed_try_number_back(), queued_at=None):
             log_line(pk, try_number, f"WARNING - Queued for more than {timeout:.0f} s without starting: sending it again")
             handled += 1
     return handled

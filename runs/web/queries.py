@@ -29,7 +29,7 @@ TOLERATED = "tolerated"
 # The task-group rule: the first state present wins; "removed" never counts, and success
 # shows only when everything that counts succeeded.
 STATE_PRIORITY: tuple[str, ...] = (
-    S.FAILED, S.UPSTREAM_FAILED, S.UP_FOR_RETRY, S.RUNNING, S.QUEUED, S.SCHEDULED, S.NONE, S.SKIPPED, S.SUCCESS,
+    S.FAILED, S.UPSTREAM_FAILED, S.UP_FOR_RETRY, S.RUNNING, S.DEFERRED, S.QUEUED, S.SCHEDULED, S.NONE, S.SKIPPED, S.SUCCESS,
 )
 ORDER_FIELDS: tuple[str, ...] = ("map_index", "rendered_map_index", "state", "try_number", "start_date", "end_date", "duration")
 PER_PAGE = 50

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from runs.web.views import actions, api, auth, dags, durations, graph, grid, task_instances
+from runs.web.views import actions, api, auth, dags, durations, graph, grid, health, task_instances
 from runs.web.views.common import MapIndexConverter
 
 app_name = "runs"
@@ -17,6 +17,7 @@ API_TASK = f"api/{TASK}"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("login/", auth.login_view, name="login"),
     path("logout/", auth.logout_view, name="logout"),
+    path("health", health.health, name="health"),
     path("", dags.dag_list, name="dag_list"),
     path("dags/<str:dag_id>/grid/", grid.grid, name="grid"),
     path("dags/<str:dag_id>/graph/", graph.dag_graph, name="graph"),

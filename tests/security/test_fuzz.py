@@ -34,6 +34,7 @@ MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
 PARAMS: dict[str, tuple[str, ...]] = {
     "runs:login": ("next", "username", "password"),
     "runs:logout": ("next",),
+    "runs:health": (),
     "runs:dag_list": ("page",),
     "runs:grid": ("run_id", "task_id", "map_index", "num_runs", "state", "order_by", "page", "q", "tab", "try"),
     "runs:graph": ("run_id", "task_id"),
@@ -75,7 +76,7 @@ SEEDS: dict[str, list[dict[str, Any]]] = {
     "runs:login": [{"next": "/login/"}],
 }
 # Reachable by a Viewer's POST without being refused: logging in and out change no run.
-VIEWER_MAY_POST = {"runs:login", "runs:logout"}
+VIEWER_MAY_POST = {"runs:login", "runs:logout", "runs:health"}
 
 # Hostile values by kind; each kind is a branch of the strategy, so every kind is drawn often.
 NUMBERS = ["", " ", "0", "-0", "-1", "-2", "1", "+1", " 7 ", "²", "1²", "٣", "１２", "𝟙", "Ⅻ", "0x10", "1e3", "1_000", "--1",

@@ -1,4 +1,4 @@
-"""Run the scheduler, a Celery worker and the web server as one foreground program (`make run`).
+"""Run the DAG processor, the scheduler, a triggerer, a Celery worker and the web server as one foreground program (`make run`).
 
 Like foreman: the children's output is interleaved with a name prefix, and when any child
 exits, or this process gets SIGINT/SIGTERM/SIGHUP, every child is stopped with SIGTERM, then
@@ -32,7 +32,7 @@ class Child:
 
 
 class Command(BaseCommand):
-    help = "Run the scheduler, a Celery worker and the web server until Ctrl-C."
+    help = "Run the DAG processor, the scheduler, a triggerer, a Celery worker and the web server until Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addrport", default="127.0.0.1:8000", help="where the web server listens")
@@ -47,6 +47,7 @@ class Command(BaseCommand):
         children = [
             Child("dag-proc", processes.dag_processor_argv()),
             Child("scheduler", processes.scheduler_argv()),
+            Child("triggerer", processes.triggerer_argv()),
             Child("worker", processes.worker_argv(concurrency=concurrency)),
             Child("web", processes.web_argv(addrport)),
         ]

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from runs.services import DagRunError, create_dag_run, parse_conf
+from runs.web.deferrals import deferred_without_triggerer
 from runs.web.queries import active_dags, import_errors, last_runs_by_dag
 from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, operator_required, reverse_with_query
 from runs.web.views.grid import grid_page_context
@@ -22,7 +23,7 @@ def dag_list(request: HtmxHttpRequest) -> HttpResponse:
     dags = active_dags()
     runs = last_runs_by_dag([d.dag_id for d in dags], RUNS_PER_DAG)
     rows = [{"dag": d, "runs": runs.get(d.dag_id, []), "data": d.latest_serialized.dag_data() if d.latest_serialized else None} for d in dags]
-    context = {"rows": rows, "import_errors": import_errors()}
+    context = {"rows": rows, "import_errors": import_errors(), "deferred_without_triggerer": deferred_without_triggerer()}
     template = "runs/dag_list.html#dag-table" if request.htmx else "runs/dag_list.html"
     return render(request, template, context)
 

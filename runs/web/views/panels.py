@@ -12,6 +12,7 @@ from dagsapp.serialization import TaskData
 from runs.logs import read_log
 from runs.models import DagRun, TaskInstance, TaskInstanceState
 from runs.models.taskinstance import UNFINISHED_STATES
+from runs.web.deferrals import deferral_details
 from runs.web.queries import (
     ORDER_FIELDS,
     QueryError,
@@ -139,6 +140,7 @@ def instance_context(request: HtmxHttpRequest, run: DagRun, task: TaskData, ti: 
         # Another instance (upstream, a clear from elsewhere) can still change this one while its run is active.
         "panel_live": ti.state in UNFINISHED_STATES or not run.is_finished,
     }
+    context["deferral"] = deferral_details(ti)
     prev_index, next_index = neighbour_indexes(run, ti.task_id, ti.map_index)
     context["neighbours"] = ((prev_index, "prev"), (next_index, "next"))
     if tab == "log":

@@ -11,7 +11,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from runs.models import DagRun
 
 SAMPLE_KWARGS: dict[str, Any] = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": 0, "try_number": 1}
-PUBLIC = {"runs:login"}
+# /health answers monitors without a login (it shows no secrets: statuses and heartbeat times).
+PUBLIC = {"runs:login", "runs:health"}
 
 
 def _patterns(resolver: URLResolver, prefix: str = "") -> list[tuple[str, URLPattern]]:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0009_map_path'),
+        ('runs', '0010_deferral'),
     ]
 
     operations = [

@@ -1,0 +1,462 @@
+"""The triggerer: one asyncio event loop runs the triggers of deferred task instances.
+
+Concurrency rules:
+
+- **Ownership.** A trigger row names the triggerer running it (``runs_trigger.triggerer_id``). Each
+  pass, a triggerer heartbeats its ``Job`` row and takes triggers that have no owner, or whose
+  owner stopped or has not heartbeaten for ``TRIGGERER_HEARTBEAT_TIMEOUT_SEC`` (a kill -9), up
+  to its capacity, with ``FOR UPDATE SKIP LOCKED``: two triggerers never take the same one. A
+  trigger that is no longer its own (adopted after a long pause, deleted by a clear) is cancelled.
+- **Events** are applied by compare-and-swap on ``(trigger_id, state = deferred)``
+  (``runs/deferral.py``): an event for an instance that was cleared, marked or timed out, or
+  that a second triggerer already resumed, changes nothing. So a trigger run twice (adopted
+  while its old owner still lived) resumes its instance once.
+- **The loop never waits on the database**: every query runs on one worker thread
+  (``run_in_executor``), with its own connection. A trigger that blocks the loop for more than
+  ``BLOCKED_LOOP_SEC`` is named in the log (a watchdog thread sees the loop's ticks stop).
+- **Logs.** What a trigger logs or prints is routed by a context variable to its instance's
+  try log, stored in one statement per pass, between the worker's lines before the deferral and
+  after the resume.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import io
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from dagsapp.triggers import BaseTaskEndEvent, BaseTrigger, build_trigger
+from runs import deferral
+from runs.models import Job, JobType, TaskInstanceState
+from runs.sqltext import literal
+
+log = logging.getLogger(__name__)
+S = TaskInstanceState
+T = TypeVar("T")
+BLOCKED_LOOP_SEC = 0.2
+TICK_SEC = 0.05
+
+# The trigger whose code is running now, for its log lines: (task instance id, try number).
+_current: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("dagsapp_trigger", default=None)
+
+
+@dataclass
+class _Running:
+    trigger_id: int
+    ti_id: int
+    try_number: int
+    classpath: str
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Outbox:
+    """What trigger tasks hand to the next database pass (appended on the loop, taken by the pass)."""
+
+    events: list[tuple[int, Any]] = field(default_factory=list)
+    ends: list[tuple[int, str]] = field(default_factory=list)
+    failures: list[tuple[int, str, str | None]] = field(default_factory=list)
+    lines: list[tuple[int, int, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, limit: int = 1000) -> tuple[list[tuple[int, Any]], list[tuple[int, str]], list[tuple[int, str, str | None]],
+                                              list[tuple[int, int, str]]]:
+        """Up to ``limit`` outcomes of each kind (thousands firing at once are stored in several
+        statements, so the first ones are not held back by the last), and every log line so far
+        (a resumed worker's lines must come after its trigger's)."""
+        with self.lock:
+            taken = self.events[:limit], self.ends[:limit], self.failures[:limit], self.lines
+            del self.events[:limit], self.ends[:limit], self.failures[:limit]
+            self.lines = []
+        return taken
+
+    def restore(self, events: list[tuple[int, Any]], ends: list[tuple[int, str]], failures: list[tuple[int, str, str | None]],
+                lines: list[tuple[int, int, str]]) -> None:
+        with self.lock:
+            self.events[:0], self.ends[:0], self.failures[:0], self.lines[:0] = events, ends, failures, lines
+
+    def pending(self) -> bool:
+        with self.lock:
+            return bool(self.events or self.ends or self.failures)
+
+    def line(self, ti_id: int, try_number: int, text: str) -> None:
+        with self.lock:
+            self.lines.append((ti_id, try_number, text))
+
+
+class _TriggerLogHandler(logging.Handler):
+    """Log records emitted while a trigger's code runs go to its instance's try log."""
+
+    def __init__(self, outbox: _Outbox) -> None:
+        super().__init__(logging.INFO)
+        self.outbox = outbox
+        self.setFormatter(logging.Formatter("[%(asctime)s] {%(name)s} %(levelname)s - %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        owner = _current.get()
+        if owner is None:
+            return
+        try:
+            self.outbox.line(owner[0], owner[1], self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - never let logging break a trigger
+            self.handleError(record)
+
+
+class _RoutedStream(io.TextIOBase):
+    """sys.stdout/stderr of the triggerer: a trigger's prints go to its try log, the rest through."""
+
+    def __init__(self, outbox: _Outbox, through: Any) -> None:
+        self.outbox = outbox
+        self.through = through
+        self._partial: dict[tuple[int, int], str] = {}
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        owner = _current.get()
+        if owner is None:
+            return int(self.through.write(s))
+        text = self._partial.pop(owner, "") + s
+        whole, _, rest = text.rpartition("\n")
+        if rest:
+            self._partial[owner] = rest
+        if whole:
+            self.outbox.line(owner[0], owner[1], whole + "\n")
+        return len(s)
+
+    def flush(self) -> None:
+        self.through.flush()
+
+
+class Triggerer:
+    def __init__(self, *, capacity: int | None = None, heartbeat_sec: float | None = None) -> None:
+        self.capacity = int(capacity or settings.TRIGGERER_CAPACITY)
+        self.heartbeat_sec = float(heartbeat_sec or settings.TRIGGERER_HEARTBEAT_SEC)
+        self.stop = threading.Event()
+        self.job_id: int | None = None
+        self.running: dict[int, _Running] = {}
+        self.outbox = _Outbox()
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triggerer-db")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._tick = time.monotonic()
+        self._listener: Any = None
+        self._full_due = True
+
+    # -- process ----------------------------------------------------------------------------
+    def run_forever(self) -> None:
+        handler = _TriggerLogHandler(self.outbox)
+        root = logging.getLogger()
+        # A trigger's own records go to its instance's log only, not also to the console: at
+        # thousands of triggers the console lines cost the event loop as much as the triggers.
+        for console in root.handlers:
+            console.addFilter(_not_from_a_trigger)
+        root.addHandler(handler)
+        if root.level == logging.NOTSET or root.level > logging.INFO:
+            root.setLevel(logging.INFO)
+        saved = sys.stdout, sys.stderr
+        sys.stdout = _RoutedStream(self.outbox, saved[0])
+        sys.stderr = _RoutedStream(self.outbox, saved[1])
+        # User triggers beside the DAG files (dags/_my_triggers.py) are importable, as DAG files' imports are.
+        folder = str(settings.DAGS_FOLDER)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        try:
+            asyncio.run(self._main())
+        finally:
+            sys.stdout, sys.stderr = saved
+            root.removeHandler(handler)
+            self._db.shutdown(wait=True)
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:
+                pass  # the loop is closed already
+
+    async def _db_call(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, fn)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.job_id = await self._db_call(self._register)
+        log.info("Triggerer %d started on %s (pid %d), capacity %d", self.job_id, socket.gethostname(), os.getpid(), self.capacity)
+        watchdog = threading.Thread(target=self._watch_loop, name="triggerer-watchdog", daemon=True)
+        watchdog.start()
+        ticker = asyncio.ensure_future(self._ticks())
+        listener = threading.Thread(target=self._listen, name="triggerer-listen", daemon=True)
+        listener.start()
+        backoff = 1.0
+        last_full = 0.0
+        try:
+            while not self.stop.is_set():
+                self._wake.clear()
+                try:
+                    if self._full_due or time.monotonic() - last_full >= self.heartbeat_sec:
+                        # Heartbeat, adoption and the list of its triggers: once a heartbeat, or
+                        # at once when a deferral is announced (NOTIFY).
+                        self._full_due = False
+                        last_full = time.monotonic()
+                        await self.run_pass()
+                    else:
+                        # Woken by fired triggers: store their events only, the cheap statement.
+                        await self._db_call(self._flush_outbox)
+                    backoff = 1.0
+                except Exception as exc:  # noqa: BLE001 - a lost database is survived: back off, try again
+                    log.warning("Triggerer pass failed (%s); retrying in %.0f s", exc, backoff)
+                    self._full_due = True
+                    await self._db_call(_reset_connection)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                if self.outbox.pending():
+                    continue
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, last_full + self.heartbeat_sec - time.monotonic()))
+                except TimeoutError:
+                    pass
+        finally:
+            ticker.cancel()
+            for r in list(self.running.values()):
+                if r.task is not None:
+                    r.task.cancel()
+            await asyncio.gather(*(r.task for r in self.running.values() if r.task is not None), return_exceptions=True)
+            try:
+                await self._db_call(self._flush_outbox)
+                await self._db_call(self._unregister)
+            except Exception:
+                log.warning("Could not release this triggerer's triggers on exit", exc_info=True)
+            log.info("Triggerer %s stopped", self.job_id)
+
+    # -- one pass -----------------------------------------------------------------------------
+    async def run_pass(self) -> None:
+        """Heartbeat, store events and log lines, take triggers, then start and cancel to match."""
+        started = time.monotonic()
+        mine = await self._db_call(self._sync)
+        self._reconcile(mine)
+        if time.monotonic() - started > 2.0:
+            log.warning("A triggerer pass took %.1f s (%d triggers)", time.monotonic() - started, len(mine))
+
+    def _sync(self) -> list[tuple[int, int, int, str, dict[str, Any] | None]]:
+        """On the database thread. Returns this triggerer's triggers whose instance is deferred:
+        (trigger id, ti id, try number, classpath, kwargs or None when already running here)."""
+        close_old_connections()
+        self._flush_outbox()
+        deferral.time_out_deferrals()
+        assert self.job_id is not None
+        now = timezone.now()
+        Job.objects.filter(pk=self.job_id).update(heartbeat_at=now)
+        room = self.capacity - len(self.running)
+        with connection.cursor() as cur:
+            if room > 0:
+                cur.execute(_ADOPT_SQL, {"me": self.job_id, "room": room, "type": JobType.TRIGGERER.value,
+                                         "timeout": float(settings.TRIGGERER_HEARTBEAT_TIMEOUT_SEC)})
+            cur.execute(_MINE_SQL, {"me": self.job_id})
+            rows: list[tuple[int, int, int, str]] = cur.fetchall()
+            new = [r[0] for r in rows if r[0] not in self.running]
+            kwargs: dict[int, dict[str, Any]] = {}
+            if new:
+                cur.execute("SELECT id, kwargs FROM runs_trigger WHERE id = ANY(%s)", [new])
+                # jsonb comes back as text from a raw cursor (Django decodes it in the field only).
+                kwargs = {tid: (json.loads(k) if isinstance(k, str) else k) or {} for tid, k in cur.fetchall()}
+        return [(tid, ti_id, try_number, classpath, kwargs.get(tid)) for tid, ti_id, try_number, classpath in rows]
+
+    def _flush_outbox(self) -> None:
+        events, ends, failures, lines = self.outbox.take()
+        started = time.monotonic()
+        try:
+            # Lines first: a resumed worker's own lines must come after the trigger's.
+            deferral.append_logs(lines)
+            lines = []
+            deferral.resume_from_events(events)
+            events = []
+            deferral.end_from_events(ends)
+            ends = []
+            deferral.fail_from_triggers(failures)
+            if time.monotonic() - started > 1.0:
+                log.warning("Storing %d events, %d task ends and %d failures took %.1f s", len(events), len(ends), len(failures),
+                            time.monotonic() - started)
+        except BaseException:
+            # The database is away: keep what was not stored for the next pass (never lose an event).
+            self.outbox.restore(events, ends, failures, lines)
+            raise
+
+    def _reconcile(self, mine: list[tuple[int, int, int, str, dict[str, Any] | None]]) -> None:
+        wanted = {row[0] for row in mine}
+        for tid, r in list(self.running.items()):
+            if tid not in wanted:
+                # Cleared, marked, timed out or taken over: stop it.
+                if r.task is not None and not r.task.done():
+                    r.task.cancel()
+                self.running.pop(tid, None)
+        for tid, ti_id, try_number, classpath, kwargs in mine:
+            if tid in self.running or kwargs is None:
+                continue
+            running = _Running(tid, ti_id, try_number, classpath)
+            self.running[tid] = running
+            ctx = contextvars.copy_context()
+            ctx.run(_current.set, (ti_id, try_number))
+            running.task = asyncio.get_running_loop().create_task(self._run_trigger(running, kwargs), name=f"trigger-{tid} {classpath}",
+                                                                  context=ctx)
+
+    async def _run_trigger(self, r: _Running, kwargs: dict[str, Any]) -> None:
+        trigger: BaseTrigger | None = None
+        try:
+            trigger = build_trigger(r.classpath, kwargs)
+            trigger.task_instance_id = r.ti_id
+            self.outbox.line(r.ti_id, r.try_number, deferral.trigger_line(
+                "INFO", f"Trigger {r.classpath} (id {r.trigger_id}) running in triggerer {self.job_id} on {socket.gethostname()}"))
+            async for event in trigger.run():
+                if isinstance(event, BaseTaskEndEvent):
+                    with self.outbox.lock:
+                        self.outbox.ends.append((r.trigger_id, str(event.state)))
+                else:
+                    self.outbox.line(r.ti_id, r.try_number, deferral.trigger_line("INFO", f"Trigger fired: {_short(event.payload)}"))
+                    with self.outbox.lock:
+                        self.outbox.events.append((r.trigger_id, event.payload))
+                break
+            else:
+                self._fail(r, "Trigger ended without an event", None)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a trigger's error fails its instance, never the triggerer
+            tb = "".join(traceback.format_exception(exc))
+            self._fail(r, "Trigger failure", tb)
+        finally:
+            if trigger is not None:
+                try:
+                    await trigger.cleanup()
+                except Exception:
+                    log.warning("cleanup() of trigger %d failed", r.trigger_id, exc_info=True)
+            # Stays in self.running until the pass that stores its outcome deletes the trigger row,
+            # so a pass in between does not start it again.
+            if self._wake is not None:
+                self._wake.set()
+
+    def _fail(self, r: _Running, error: str, tb: str | None) -> None:
+        self.outbox.line(r.ti_id, r.try_number, deferral.trigger_line("ERROR", f"{error}" + (f"\n{tb}" if tb else "")))
+        with self.outbox.lock:
+            self.outbox.failures.append((r.trigger_id, error, tb))
+
+    # -- registration -------------------------------------------------------------------------
+    def _register(self) -> int:
+        now = timezone.now()
+        job = Job.objects.create(job_type=JobType.TRIGGERER, hostname=socket.gethostname(), pid=os.getpid(),
+                                 start_date=now, heartbeat_at=now, capacity=self.capacity)
+        return job.pk
+
+    def _unregister(self) -> None:
+        with connection.cursor() as cur:
+            # Let go of its triggers at once, so another triggerer takes them without the timeout.
+            cur.execute("UPDATE runs_trigger SET triggerer_id = NULL WHERE triggerer_id = %s", [self.job_id])
+        assert self.job_id is not None
+        Job.objects.filter(pk=self.job_id).update(end_date=timezone.now())
+        deferral.wake_triggerers()
+
+    # -- the loop's health ---------------------------------------------------------------------
+    async def _ticks(self) -> None:
+        while True:
+            self._tick = time.monotonic()
+            await asyncio.sleep(TICK_SEC)
+
+    def _watch_loop(self) -> None:
+        """Names the trigger that blocks the event loop (runs on a thread of its own).
+
+        A loop that is merely busy (thousands of triggers firing at once) also stops ticking, so
+        a trigger is named only when the loop stalled and that same task has been the running one
+        for more than BLOCKED_LOOP_SEC, seen at every check in between."""
+        reported: object = None
+        current: object = None
+        since = time.monotonic()
+        while not self.stop.is_set():
+            time.sleep(TICK_SEC / 2)
+            loop = self._loop
+            task = asyncio.current_task(loop) if loop is not None else None
+            now = time.monotonic()
+            if task is not current:
+                current, since = task, now
+            if now - self._tick <= BLOCKED_LOOP_SEC:
+                reported = None
+                continue
+            if task is None or task is reported or now - since <= BLOCKED_LOOP_SEC:
+                continue
+            reported = task
+            name = task.get_name()
+            log.warning("Triggerer event loop blocked for more than %.1f s by %s: a trigger must not block in run() "
+                        "(use asyncio, or run blocking calls with asyncio.to_thread)", BLOCKED_LOOP_SEC, name)
+            r = next((r for r in list(self.running.values()) if r.task is task), None)
+            if r is not None:
+                self.outbox.line(r.ti_id, r.try_number, deferral.trigger_line(
+                    "WARNING", f"This trigger blocked the triggerer's event loop for more than {BLOCKED_LOOP_SEC} s"))
+
+    def _listen(self) -> None:
+        """Wake the loop on a new deferral (NOTIFY), so it is picked up without waiting a heartbeat."""
+        import psycopg
+        from psycopg import sql
+
+        while not self.stop.is_set():
+            try:
+                params = connection.get_connection_params()
+                params.pop("cursor_factory", None)
+                params.pop("context", None)
+                with psycopg.connect(**params, autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(deferral.TRIGGERER_CHANNEL)))
+                    while not self.stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._full_due = True
+                            loop, wake = self._loop, self._wake
+                            if loop is not None and wake is not None:
+                                loop.call_soon_threadsafe(wake.set)
+            except Exception:  # noqa: BLE001 - without it the heartbeat pass still picks deferrals up
+                time.sleep(1.0)
+
+
+def _not_from_a_trigger(record: logging.LogRecord) -> bool:
+    return _current.get() is None
+
+
+def _short(payload: Any) -> str:
+    text = repr(payload)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _reset_connection() -> None:
+    connection.close()
+
+
+# Triggers this triggerer may take: without an owner, or whose owner stopped or stopped heartbeating.
+_ADOPT_SQL = """
+UPDATE runs_trigger SET triggerer_id = %(me)s WHERE id IN (
+    SELECT t.id FROM runs_trigger t
+    WHERE t.triggerer_id IS NULL OR t.triggerer_id <> %(me)s AND NOT EXISTS (
+        SELECT 1 FROM runs_job j WHERE j.id = t.triggerer_id AND j.job_type = %(type)s AND j.end_date IS NULL
+          AND j.heartbeat_at > now() - %(timeout)s * interval '1 second')
+    ORDER BY t.id LIMIT %(room)s FOR UPDATE SKIP LOCKED)
+"""
+
+_MINE_SQL = f"""
+SELECT t.id, ti.id, ti.try_number, t.classpath FROM runs_trigger t
+JOIN runs_taskinstance ti ON ti.trigger_id = t.id AND ti.state = {literal(S.DEFERRED)}
+WHERE t.triggerer_id = %(me)s
+"""
