@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema
 
 from runs import heartbeats
-from runs.models import DagImportError
+from runs.models import DagImportError, Job, JobType
 from runs.web.api_v2.params import Page, like_pattern, ordering
 from runs.web.api_v2.responses import BUNDLE_NAME
 from runs.web.api_v2.schemas import HealthInfoResponse, ImportErrorCollectionResponse, ImportErrorResponse, VersionInfo
@@ -35,10 +35,13 @@ def get_health(request: HttpRequest) -> dict[str, Any]:
         database = "unhealthy"
     scheduler = heartbeats.latest("scheduler") if database == "healthy" else None
     processor = heartbeats.latest("dag_processor") if database == "healthy" else None
+    # The triggerers heartbeat in their Job rows (runs/triggering); the newest alive one counts.
+    triggerer = (Job.objects.filter(job_type=JobType.TRIGGERER, end_date__isnull=True).order_by("-heartbeat_at")
+                 .values_list("heartbeat_at", flat=True).first() if database == "healthy" else None)
     return {
         "metadatabase": {"status": database},
         "scheduler": {"status": heartbeats.status(scheduler), "latest_scheduler_heartbeat": _iso(scheduler)},
-        "triggerer": {"status": None, "latest_triggerer_heartbeat": None},
+        "triggerer": {"status": heartbeats.status(triggerer), "latest_triggerer_heartbeat": _iso(triggerer)},
         "dag_processor": {"status": heartbeats.status(processor), "latest_dag_processor_heartbeat": _iso(processor)},
     }
 

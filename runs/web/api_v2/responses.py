@@ -9,8 +9,19 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 
+from dagsapp.secrets import mask_secrets
 from dagsapp.serialization import DagData, TaskData
-from runs.models import DagImportError, DagModel, DagRun, DagRunType, SerializedDag, TaskInstance, TaskInstanceState, Variable
+from runs.models import (
+    DagImportError,
+    DagModel,
+    DagRun,
+    DagRunType,
+    SerializedDag,
+    TaskInstance,
+    TaskInstanceState,
+    Trigger,
+    Variable,
+)
 
 BUNDLE_NAME = "dags-folder"
 EXECUTOR = "CeleryExecutor"
@@ -107,6 +118,25 @@ def ti_json(ti: TaskInstance, run: DagRun, versions: Versions, *, tasks: dict[st
         "rendered_map_index": ti.rendered_map_index, "rendered_fields": ti.rendered_fields,
         "dag_version": versions.json(run.serialized_dag),
         "map_path": ti.map_path, "item_identity": ti.item_identity, "item_change": ti.item_change,
+        **_trigger_fields(ti),
+    }
+
+
+def _trigger_fields(ti: TaskInstance) -> dict[str, Any]:
+    """The deferred instance's trigger and its triggerer, as Airflow's TriggerResponse and JobResponse
+    (kwargs with secret-looking keys masked); a query only for an instance that has one."""
+    if ti.trigger_id is None:
+        return {"trigger": None, "triggerer_job": None}
+    trigger = Trigger.objects.select_related("triggerer").filter(pk=ti.trigger_id).first()
+    if trigger is None:
+        return {"trigger": None, "triggerer_job": None}
+    job = trigger.triggerer
+    return {
+        "trigger": {"id": trigger.pk, "classpath": trigger.classpath, "kwargs": json.dumps(mask_secrets(trigger.kwargs, set())),
+                    "created_date": trigger.created_date, "triggerer_id": job.pk if job is not None else None},
+        "triggerer_job": None if job is None else {
+            "id": job.pk, "job_type": "TriggererJob", "hostname": job.hostname, "start_date": job.start_date,
+            "end_date": job.end_date, "latest_heartbeat": job.heartbeat_at, "state": "running" if job.end_date is None else "success"},
     }
 
 

@@ -53,3 +53,33 @@ class HealthTests:
         assert health["dag_processor"]["status"] is None
         Heartbeat.objects.update(latest=timezone.now() - timedelta(minutes=5))
         assert Client().get("/api/v2/monitor/health").json()["scheduler"]["status"] == "unhealthy"
+
+
+class TriggererInTheApiTests:
+    def test_it_reports_the_triggerer_healthy_while_its_job_beats(self) -> None:
+        from runs.models import Job, JobType
+
+        assert Client().get("/api/v2/monitor/health").json()["triggerer"]["status"] is None
+        now = timezone.now()
+        job = Job.objects.create(job_type=JobType.TRIGGERER, hostname="h1", pid=1, start_date=now, heartbeat_at=now)
+        assert Client().get("/api/v2/monitor/health").json()["triggerer"]["status"] == "healthy"
+        Job.objects.filter(pk=job.pk).update(heartbeat_at=now - timedelta(minutes=5))
+        assert Client().get("/api/v2/monitor/health").json()["triggerer"]["status"] == "unhealthy"
+
+    def test_it_shows_a_deferred_instance_s_trigger_with_secrets_masked(self, api: Callable[[str | None], ApiClient],
+                                                                       mapped_run: object) -> None:
+        from runs.models import DagRun, Job, JobType, TaskInstance, Trigger
+
+        run = DagRun.objects.get(run_id="r1")
+        now = timezone.now()
+        job = Job.objects.create(job_type=JobType.TRIGGERER, hostname="trig-1", pid=7, start_date=now, heartbeat_at=now)
+        trigger = Trigger.objects.create(classpath="dagsapp.triggers.TimeDeltaTrigger", kwargs={"delta": 5, "api_token": "s3cr3t"},
+                                         created_date=now, triggerer=job)
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=2).update(state="deferred", trigger=trigger)
+        body = api("Viewer").get("/api/v2/dags/api_add/dagRuns/r1/taskInstances/add/2").json()
+        assert body["state"] == "deferred"
+        assert body["trigger"]["classpath"] == "dagsapp.triggers.TimeDeltaTrigger"
+        assert "s3cr3t" not in body["trigger"]["kwargs"] and '"delta": 5' in body["trigger"]["kwargs"]
+        assert body["triggerer_job"]["hostname"] == "trig-1"
+        other = api("Viewer").get("/api/v2/dags/api_add/dagRuns/r1/taskInstances/add/1").json()
+        assert other["trigger"] is None and other["triggerer_job"] is None
