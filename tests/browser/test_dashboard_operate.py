@@ -1,0 +1,102 @@
+"""Operating runs from the dashboard as an Airflow 3 user expects (issue 12): each test one user's story."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from runs.models import DagRun, TaskInstance
+from runs.scheduling.dag_processing import process_dags_folder
+from runs.services import create_dag_run
+from tests.browser.test_dashboard_story import log_in, settled, user
+from tests.runs.web.views.conftest import expand
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def finished_run(n: int, *, dag_id: str = "example_add") -> DagRun:
+    """A finished run of example_add with ``add`` expanded to n successful instances."""
+    run = create_dag_run(dag_id=dag_id, logical_date=timezone.now())
+    expand(run, "add", n, state="success")
+    TaskInstance.objects.filter(dag_run=run, map_index=-1).update(state="success", try_number=1)
+    DagRun.objects.filter(pk=run.pk).update(state="success", start_date=timezone.now(), end_date=timezone.now())
+    run.refresh_from_db()
+    return run
+
+
+def whole_page(page: Page) -> None:
+    """A page with its header and styles, never a bare fragment."""
+    expect(page.locator("header.topbar")).to_be_visible()
+    assert page.evaluate("() => getComputedStyle(document.body).margin") == "0px", "app.css is applied"
+
+
+def shot(page: Page, tmp_path: Path, name: str) -> None:
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+
+
+class BackAndForwardTests:
+    def test_it_shows_a_whole_page_on_back_and_forward_after_every_kind_of_navigation(
+        self, live_server: Any, page: Page, tmp_path: Path,
+    ) -> None:
+        process_dags_folder()
+        run = finished_run(120)
+        user("bea", "Viewer")
+        base = live_server.url
+        log_in(page, base, "bea")
+        page.goto(f"{base}/dags/example_add/grid/")
+
+        # A grid cell opens the panel by htmx and pushes its URL; the breadcrumb leaves the page.
+        page.locator(f"#cell-{run.pk}-add").click()
+        expect(page.locator("#task-panel")).to_be_visible()
+        expect(page).to_have_url(re.compile(r"task_id=add"))
+        settled(page)
+        page.locator("nav.breadcrumbs a", has_text="DAGs").click()
+        expect(page.locator("#dag-table")).to_be_visible()
+        page.go_back()
+        whole_page(page)
+        expect(page.locator("#details #task-panel")).to_be_visible()
+        page.go_forward()
+        whole_page(page)
+        expect(page.locator("#dag-table")).to_be_visible()
+        page.go_back()
+        whole_page(page)
+        settled(page)
+
+        # The panel's page 2 (pushed), then the Graph tab.
+        page.locator("#task-panel a[rel=next]").click()
+        expect(page).to_have_url(re.compile(r"page=2"))
+        expect(page.locator("#task-panel .pager")).to_contain_text("page 2 of 3")
+        settled(page)
+        page.locator(".view-tabs a", has_text="Graph").click()
+        expect(page).to_have_url(re.compile(r"/graph/"))
+        page.go_back()
+        whole_page(page)
+        expect(page.locator("#task-panel .pager")).to_contain_text("page 2 of 3")
+        page.go_forward()
+        whole_page(page)
+        expect(page).to_have_url(re.compile(r"/graph/"))
+        page.go_back()
+        settled(page)
+
+        # One instance from the table (pushes the Grid's URL with map_index), then the Duration chart.
+        page.locator("#ti-add-60 a").first.click()
+        expect(page.locator("#instance-panel h2")).to_contain_text("[60]")
+        expect(page).to_have_url(re.compile(r"map_index=60"))
+        settled(page)
+        page.locator("#all-instances").click()
+        expect(page.locator("#task-panel")).to_be_visible()
+        settled(page)
+        page.locator("#task-panel a", has_text="Duration chart").click()
+        expect(page).to_have_url(re.compile(r"/durations/"))
+        page.go_back()
+        whole_page(page)
+        expect(page.locator("#details #task-panel")).to_be_visible()
+        page.go_back()
+        whole_page(page)
+        expect(page.locator("#instance-panel h2")).to_contain_text("[60]")
+        shot(page, tmp_path, "back-to-instance")
