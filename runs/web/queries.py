@@ -17,6 +17,7 @@ from django.db.models.functions import RowNumber
 
 from dagsapp.serialization import DagData, ToleranceUnit, tolerance_units
 from runs import summaries
+from runs.logs import read_log
 from runs.models import DagImportError, DagModel, DagRun, ItemChange, TaskInstance, TaskInstanceState
 from runs.models.taskinstance import UNFINISHED_STATES
 from runs.tolerance import UnitCounts, unit_counts
@@ -178,6 +179,9 @@ class MappedSummary:
     last_end: datetime | None
     total_duration: float | None
     tolerated: UnitCounts | None = None
+    # The -1 placeholder's state while it exists: waiting (none), or how an expansion that did not
+    # happen ended (failed, skipped, upstream_failed).
+    placeholder_state: str | None = None
 
     @property
     def total(self) -> int:
@@ -194,7 +198,16 @@ class MappedSummary:
 
     @property
     def state(self) -> str | None:
-        return TOLERATED if self.tolerated is not None else aggregate_state(self.counts)
+        if self.tolerated is not None:
+            return TOLERATED
+        if not self.total and self.placeholder_state is not None:
+            return self.placeholder_state
+        return aggregate_state(self.counts)
+
+    @property
+    def reexpanding(self) -> bool:
+        """Cleared and waiting to expand again: the old indexes are still there."""
+        return self.placeholder_state == S.NONE and self.total > 0
 
     @property
     def tooltip(self) -> str:
@@ -211,8 +224,13 @@ def mapped_summary(run: DagRun, task_id: str) -> MappedSummary:
     """Counts per state and the timings of a mapped task's instances (frozen for a finished run)."""
     counts: dict[str, int] = {}
     firsts, lasts, totals = [], [], []
+    placeholder_state = None
     for row_task, state, n, placeholder, first, last, total in summaries.run_summaries([run]).get(run.pk, []):
-        if row_task != task_id or n - placeholder == 0:
+        if row_task != task_id:
+            continue
+        if placeholder:
+            placeholder_state = state
+        if n - placeholder == 0:
             continue
         counts[state] = n - placeholder
         if state == S.REMOVED:
@@ -221,7 +239,38 @@ def mapped_summary(run: DagRun, task_id: str) -> MappedSummary:
         lasts += [datetime.fromisoformat(last)] if last else []
         totals += [total] if total is not None else []
     return MappedSummary(counts=counts, first_start=min(firsts, default=None), last_end=max(lasts, default=None),
-                         total_duration=sum(totals) if totals else None)
+                         total_duration=sum(totals) if totals else None, placeholder_state=placeholder_state)
+
+
+@dataclass(frozen=True)
+class ExpansionOutcome:
+    """Why a mapped task has no instances: its expansion failed, was skipped or its upstream failed."""
+
+    state: str
+    reason: str
+
+
+# A log line: "[2024-01-01 10:00:00] ERROR - the message".
+_LOG_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)?[A-Z]+ - ")
+_NO_LOG_REASON: dict[str, str] = {
+    S.SKIPPED: "Its input had no items: there was nothing to map over.",
+    S.UPSTREAM_FAILED: "An upstream task failed, so there was nothing to map over.",
+    S.FAILED: "The expansion failed.",
+}
+
+
+def expansion_outcome(run: DagRun, task_id: str, placeholder_state: str | None) -> ExpansionOutcome | None:
+    """The reason in the placeholder's log (the scheduler writes it there), last line first; one
+    query for the instance and one for its log, only when the expansion ended without instances."""
+    if placeholder_state not in _NO_LOG_REASON:
+        return None
+    ti = find_task_instance(run, task_id, -1)
+    if ti is None or ti.state not in _NO_LOG_REASON:
+        return None
+    text, _ = read_log(ti.pk, ti.try_number) if ti.try_number else ("", -1)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reason = _LOG_PREFIX.sub("", lines[-1]) if lines else _NO_LOG_REASON[ti.state]
+    return ExpansionOutcome(state=ti.state, reason=reason)
 
 
 @dataclass(frozen=True)

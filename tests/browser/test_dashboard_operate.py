@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from runs.models import DagRun, TaskInstance
 from runs.scheduling.dag_processing import process_dags_folder
+from runs.scheduling.steps import expand_mapped_task
 from runs.services import create_dag_run
 from tests.browser.test_dashboard_story import log_in, settled, user
 from tests.runs.web.views.conftest import expand
@@ -100,3 +101,28 @@ class BackAndForwardTests:
         whole_page(page)
         expect(page.locator("#instance-panel h2")).to_contain_text("[60]")
         shot(page, tmp_path, "back-to-instance")
+
+
+class ExpansionReasonTests:
+    def test_it_shows_why_an_expansion_over_the_limit_failed_with_a_link_to_its_log(
+        self, live_server: Any, page: Page, tmp_path: Path, settings: Any,
+    ) -> None:
+        process_dags_folder()
+        settings.MAX_MAP_LENGTH = 2
+        run = create_dag_run(dag_id="example_add")
+        data = run.serialized_dag.dag_data()
+        assert expand_mapped_task(dag_run=run, data=data, task_id="add") == 0
+        user("eve", "Viewer")
+        base = live_server.url
+        log_in(page, base, "eve")
+        page.goto(f"{base}/dags/example_add/grid/")
+        expect(page.locator(f"#cell-{run.pk}-add")).to_have_class(re.compile(r"\bstate-failed\b"))
+        page.locator(f"#cell-{run.pk}-add").click()
+        outcome = page.locator("#expansion-outcome")
+        expect(outcome).to_contain_text("Not expanded: failed.")
+        expect(outcome).to_contain_text("3 items")
+        expect(page.locator("#task-panel h2 .state-text")).to_have_text("failed")
+        shot(page, tmp_path, "expansion-failed")
+        page.locator("#expansion-log").click()
+        expect(page.locator("#log-content")).to_contain_text("Cannot expand mapped task 'add'")
+        whole_page(page)

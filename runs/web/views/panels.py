@@ -15,6 +15,7 @@ from runs.models.taskinstance import UNFINISHED_STATES
 from runs.web.queries import (
     ORDER_FIELDS,
     QueryError,
+    expansion_outcome,
     instance_choices,
     instance_xcoms,
     item_changes,
@@ -67,7 +68,10 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData) -> dic
                         "url": reverse_with_query("runs:task_panel", *args, query={**params, "order_by": next_order, "page": ""})})
     summary = mapped_summary(run, task_id)
     summary.tolerated = tolerated_summary(run, task_id)
+    expansion = expansion_outcome(run, task_id, summary.placeholder_state)
     return {
+        "expansion": expansion,
+        "expansion_log_url": reverse_with_query("runs:task_instance", *args, -1, query={"tab": "log"}) if expansion else "",
         "kind": "mapped", "run": run, "task": task, "task_id": task_id, "dag_id": run.dag_id,
         "summary": summary, "item_changes": item_changes(run, task_id), "choices": instance_choices(run, task_id), "page": page,
         "params": params, "columns": columns, "panel_url": reverse("runs:task_panel", args=args), "states": TaskInstanceState.choices,
