@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from runs.web.views import actions, api, auth, dags, durations, graph, grid, task_instances
+from runs.web.views import actions, api, auth, dags, durations, graph, grid, runs, task_instances
 from runs.web.views.common import MapIndexConverter
 
 app_name = "runs"
@@ -21,6 +21,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("dags/<str:dag_id>/grid/", grid.grid, name="grid"),
     path("dags/<str:dag_id>/graph/", graph.dag_graph, name="graph"),
     path("dags/<str:dag_id>/trigger/", dags.dag_trigger, name="dag_trigger"),
+    path(f"{RUN}/conf/", runs.run_conf, name="run_conf"),
     path(f"{TASK}/", task_instances.task_panel, name="task_panel"),
     path(f"{TASK}/durations/", durations.task_durations, name="task_durations"),
     path(f"{TASK}/clear/", actions.task_clear_mapped, name="task_clear_mapped"),

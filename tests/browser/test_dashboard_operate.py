@@ -126,3 +126,28 @@ class ExpansionReasonTests:
         page.locator("#expansion-log").click()
         expect(page.locator("#log-content")).to_contain_text("Cannot expand mapped task 'add'")
         whole_page(page)
+
+
+class RunConfTests:
+    def test_it_shows_a_large_conf_collapsed_and_pretty_prints_it_on_demand(self, live_server: Any, page: Page, tmp_path: Path) -> None:
+        process_dags_folder()
+        run = create_dag_run(dag_id="example_add", conf={"items": list(range(1000)), "label": "a long list"})
+        DagRun.objects.filter(pk=run.pk).update(state="running")  # the grid refreshes itself every 2 s
+        user("cora", "Viewer")
+        base = live_server.url
+        log_in(page, base, "cora")
+        page.goto(f"{base}/dags/example_add/grid/")
+        conf = page.locator(f"#run-conf-{run.pk}")
+        expect(conf).to_contain_text("2 keys")
+        height = page.locator(".grid-wrap").bounding_box()["height"]  # type: ignore[index]
+        assert height < 300, f"the grid column is {height} px tall"
+        shot(page, tmp_path, "conf-collapsed")
+        conf.locator("summary").click()
+        pretty = conf.locator("pre.conf-json")
+        expect(pretty).to_contain_text('"label": "a long list"')
+        expect(pretty).to_contain_text("999")
+        box = pretty.bounding_box()
+        assert box is not None and box["height"] < 450, "the pretty conf scrolls in a box of its own"
+        page.wait_for_timeout(2500)  # past a refresh of the grid, the conf stays open
+        expect(pretty).to_be_visible()
+        shot(page, tmp_path, "conf-open")
