@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, DateTimeField, F, FloatField, Func, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dagsapp.jsonvalues import MAX_JSON_DEPTH, json_problem
@@ -121,8 +122,9 @@ def _reset(dag_run: DagRun, data: DagData, where: Any) -> int:
         retries = int(data["tasks"][task_id]["retries"]) if task_id in data["tasks"] else 0
         # A running try that was cleared loses its compare-and-swap at the end: its result is discarded.
         TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=indexes).exclude(state=TaskInstanceState.REMOVED).update(
-            state=TaskInstanceState.NONE, end_date=None, duration=None, next_retry_at=None, queued_at=None,
-            max_tries=F("try_number") + retries)
+            # The times and host of the last try are not the next one's: a cleared instance shows none.
+            state=TaskInstanceState.NONE, start_date=None, end_date=None, duration=None, next_retry_at=None, queued_at=None,
+            hostname="", pid=None, max_tries=F("try_number") + retries)
     return len(tis)
 
 
@@ -219,16 +221,29 @@ def clear_mapped_task_changed(*, dag_run: DagRun, task_id: str, downstream: bool
     return n
 
 
+class _Seconds(Func):
+    """An interval in seconds (PostgreSQL's EXTRACT(EPOCH ...))."""
+
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+    output_field = FloatField()
+
+
 def mark_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int], state: str) -> int:
     """Set instances to success or failed by hand; a running try's late result is then discarded."""
     if state not in (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED):
         raise DagRunError(f"Instances can be marked success or failed, not {state!r}")
+    # Figures consistent with the new state: an instance that ran keeps its end (a running one
+    # ends now) and its duration is end - start; one that never started gets no times at all.
     now = timezone.now()
+    started = Q(start_date__isnull=False)
+    end = Case(When(started, then=Coalesce(F("end_date"), Value(now))), default=None, output_field=DateTimeField())
+    seconds = Case(When(started, then=_Seconds(Coalesce(F("end_date"), Value(now)) - F("start_date"))), default=None,
+                   output_field=FloatField())
     with transaction.atomic():
         DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
         n = (TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=map_indexes)
              .exclude(state__in=[state, TaskInstanceState.REMOVED])
-             .update(state=state, end_date=now, next_retry_at=None))
+             .update(state=state, end_date=end, duration=seconds, next_retry_at=None))
         if n:
             _reopen_run(dag_run)
     return n

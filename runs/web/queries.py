@@ -32,6 +32,11 @@ TOLERATED = "tolerated"
 STATE_PRIORITY: tuple[str, ...] = (
     S.FAILED, S.UPSTREAM_FAILED, S.UP_FOR_RETRY, S.RUNNING, S.QUEUED, S.SCHEDULED, S.NONE, S.SKIPPED, S.SUCCESS,
 )
+# The state bar's segments, in the order of Airflow 3's: one list of TaskInstanceState member
+# names; a state added to the enum (DEFERRED) takes its place here.
+STATE_BAR_ORDER: tuple[str, ...] = tuple(S[name].value for name in (
+    "SUCCESS", "FAILED", "UPSTREAM_FAILED", "UP_FOR_RETRY", "RUNNING", "DEFERRED", "QUEUED", "SCHEDULED", "NONE", "SKIPPED",
+    "REMOVED") if name in S.__members__)
 ORDER_FIELDS: tuple[str, ...] = ("map_index", "rendered_map_index", "state", "try_number", "start_date", "end_date", "duration")
 PER_PAGE = 50
 MAX_CHOICES = 1000
@@ -94,6 +99,20 @@ def state_tooltip(counts: dict[str, int]) -> str:
     order = {s: i for i, s in enumerate((*STATE_PRIORITY, S.REMOVED))}
     items = sorted(((s, n) for s, n in counts.items() if n), key=lambda sn: (-sn[1], order.get(sn[0], 99)))
     return ", ".join(f"{n} {'no status' if s == S.NONE else s.replace('_', ' ')}" for s, n in items)
+
+
+@dataclass(frozen=True)
+class Segment:
+    state: str
+    count: int
+    percent: float
+
+
+def state_segments(counts: Mapping[str, int]) -> list[Segment]:
+    """One segment per state present, as wide as its share, in STATE_BAR_ORDER (any other state last)."""
+    total = sum(counts.values())
+    order = [*STATE_BAR_ORDER, *sorted(s for s in counts if s not in STATE_BAR_ORDER)]
+    return [Segment(s, counts[s], round(100 * counts[s] / total, 3)) for s in order if counts.get(s)]
 
 
 def latest_runs(dag_id: str, num_runs: int) -> list[DagRun]:
@@ -203,6 +222,10 @@ class MappedSummary:
         if not self.total and self.placeholder_state is not None:
             return self.placeholder_state
         return aggregate_state(self.counts)
+
+    @property
+    def segments(self) -> list[Segment]:
+        return state_segments(self.counts)
 
     @property
     def reexpanding(self) -> bool:

@@ -151,3 +151,34 @@ class RunConfTests:
         page.wait_for_timeout(2500)  # past a refresh of the grid, the conf stays open
         expect(pretty).to_be_visible()
         shot(page, tmp_path, "conf-open")
+
+
+class ConsistentFiguresTests:
+    def test_it_shows_a_state_bar_and_no_stale_figures_after_a_clear(self, live_server: Any, page: Page, tmp_path: Path) -> None:
+        process_dags_folder()
+        run = finished_run(9)
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index__in=[3, 7]).update(state="failed", hostname="worker-1")
+        DagRun.objects.filter(pk=run.pk).update(state="failed", state_summary=None)
+        user("fay", "Operator")
+        base = live_server.url
+        log_in(page, base, "fay")
+        page.goto(f"{base}/dags/example_add/grid/")
+        page.locator(f"#cell-{run.pk}-add").click()
+        bar = page.locator("#progress .state-bar")
+        expect(bar.locator(".segment")).to_have_count(2)
+        expect(bar.locator(".segment.state-success")).to_have_attribute("title", "7 success")
+        expect(bar.locator(".segment.state-failed")).to_have_attribute("title", "2 failed")
+        expect(page.locator("#progress")).to_contain_text("9 of 9 done · 7 success, 2 failed")
+        shot(page, tmp_path, "state-bar")
+        settled(page)
+
+        page.locator("#ti-add-3 a").first.click()
+        details = page.locator("#ti-details")
+        expect(details).to_contain_text("worker-1")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator("#clear-instance").click()
+        expect(page.locator("#ti-state")).to_have_text("no status")
+        expect(details.locator("dt:has-text('Host') + dd")).to_have_text("–")
+        expect(details.locator("dt:has-text('Start') + dd")).to_have_text("–")
+        expect(details.locator("dt:has-text('Duration') + dd")).to_have_text("–")
+        shot(page, tmp_path, "cleared-instance")

@@ -39,7 +39,7 @@ class MappedPanelTests:
         assert body.lstrip().startswith('<div id="task-panel"')
         assert "2 success" in body and "1 running" in body
         assert 'id="mapped-instance-select"' in body and "1: x=2" in body
-        assert 'class="progress"' in body
+        assert 'id="progress"' in body
         assert "every 2s" in body
 
     def test_it_is_a_full_grid_page_without_htmx(self, operator_client: Client, run: DagRun) -> None:
