@@ -34,7 +34,7 @@ STATE_PRIORITY: tuple[str, ...] = (
 )
 # The state bar's segments, in the order of Airflow 3's: one list of TaskInstanceState member
 # names; a state added to the enum (DEFERRED) takes its place here.
-STATE_BAR_ORDER: tuple[str, ...] = tuple(S[name].value for name in (
+STATE_BAR_ORDER: tuple[str, ...] = tuple(S.__members__[name].value for name in (
     "SUCCESS", "FAILED", "UPSTREAM_FAILED", "UP_FOR_RETRY", "RUNNING", "DEFERRED", "QUEUED", "SCHEDULED", "NONE", "SKIPPED",
     "REMOVED") if name in S.__members__)
 ORDER_FIELDS: tuple[str, ...] = ("map_index", "rendered_map_index", "state", "try_number", "start_date", "end_date", "duration")
