@@ -4,16 +4,17 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.db import transaction
-from django.db.models import Case, DateTimeField, F, FloatField, Func, Q, Value, When
+from django.db.models import Case, DateTimeField, F, FloatField, Func, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dagsapp.jsonvalues import MAX_JSON_DEPTH, json_problem
 from dagsapp.serialization import DagData, TaskData
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState, TaskMap, XCom
+from runs.models.taskinstance import UNFINISHED_STATES
 from runs.notify import notify_scheduler
 
 
@@ -232,18 +233,71 @@ def mark_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int]
     """Set instances to success or failed by hand; a running try's late result is then discarded."""
     if state not in (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED):
         raise DagRunError(f"Instances can be marked success or failed, not {state!r}")
-    # Figures consistent with the new state: an instance that ran keeps its end (a running one
-    # ends now) and its duration is end - start; one that never started gets no times at all.
+    with transaction.atomic():
+        DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
+        n = _mark(TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=map_indexes)
+                  .exclude(state__in=[state, TaskInstanceState.REMOVED]), state)
+        if n:
+            _reopen_run(dag_run)
+    return n
+
+
+def _mark(instances: QuerySet[TaskInstance], state: str) -> int:
+    """Set ``state`` with figures consistent with it: an instance that ran keeps its end (a
+    running one ends now) and its duration is end - start; one that never started gets no times."""
     now = timezone.now()
     started = Q(start_date__isnull=False)
     end = Case(When(started, then=Coalesce(F("end_date"), Value(now))), default=None, output_field=DateTimeField())
     seconds = Case(When(started, then=_Seconds(Coalesce(F("end_date"), Value(now)) - F("start_date"))), default=None,
                    output_field=FloatField())
+    return instances.update(state=state, end_date=end, duration=seconds, next_retry_at=None)
+
+
+RunClearScope = Literal["all", "failed"]
+# "Only failed": what Airflow's clear of a run with only_failed takes.
+FAILED_STATES = (TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED)
+
+
+def clear_dag_run(*, dag_run: DagRun, only: RunClearScope = "all") -> int:
+    """Run the whole run again, or only its failed and upstream-failed instances (Airflow's
+    "Clear run" with or without "only failed"). A mapped task cleared whole expands again from
+    its inputs, as does one whose expansion failed; failed indexes of an expanded task run
+    again at their index. Returns how many instances were cleared."""
+    data = dag_run.serialized_dag.dag_data()
+    n = 0
     with transaction.atomic():
         DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
-        n = (TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=map_indexes)
-             .exclude(state__in=[state, TaskInstanceState.REMOVED])
-             .update(state=state, end_date=end, duration=seconds, next_retry_at=None))
+        failed_placeholders = set(TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state__in=FAILED_STATES)
+                                  .values_list("task_id", flat=True))
+        for task_id in data["task_order"]:
+            mapped = data["tasks"][task_id]["mapping"] is not None
+            if mapped and (only == "all" or task_id in failed_placeholders):
+                n += _reexpand(dag_run, data, task_id)
+            elif only == "all":
+                n += _reset(dag_run, data, Q(task_id=task_id))
+            else:
+                n += _reset(dag_run, data, Q(task_id=task_id, state__in=FAILED_STATES))
         if n:
             _reopen_run(dag_run)
+    return n
+
+
+def mark_dag_run(*, dag_run: DagRun, state: str) -> int:
+    """Mark a run success or failed by hand, as Airflow does: success marks every instance not
+    success, skipped or removed success; failed marks the running instances failed and skips the
+    ones that have not finished. The run ends with that state. Returns how many instances changed."""
+    if state not in (DagRunState.SUCCESS, DagRunState.FAILED):
+        raise DagRunError(f"A run can be marked success or failed, not {state!r}")
+    S = TaskInstanceState
+    with transaction.atomic():
+        DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
+        instances = TaskInstance.objects.filter(dag_run=dag_run)
+        if state == DagRunState.SUCCESS:
+            n = _mark(instances.exclude(state__in=[S.SUCCESS, S.SKIPPED, S.REMOVED]), S.SUCCESS)
+        else:
+            n = _mark(instances.filter(state=S.RUNNING), S.FAILED)
+            n += _mark(instances.filter(state__in=UNFINISHED_STATES - {S.RUNNING}), S.SKIPPED)
+        now = timezone.now()
+        DagRun.objects.filter(pk=dag_run.pk).update(state=state, start_date=Coalesce(F("start_date"), Value(now)),
+                                                    end_date=now, state_summary=None)
     return n

@@ -18,7 +18,7 @@ from django.db.models.functions import RowNumber
 from dagsapp.serialization import DagData, ToleranceUnit, tolerance_units
 from runs import summaries
 from runs.logs import read_log
-from runs.models import DagImportError, DagModel, DagRun, ItemChange, TaskInstance, TaskInstanceState
+from runs.models import DagImportError, DagModel, DagRun, ItemChange, SerializedDag, TaskInstance, TaskInstanceState
 from runs.models.taskinstance import UNFINISHED_STATES
 from runs.tolerance import UnitCounts, unit_counts
 
@@ -115,9 +115,15 @@ def state_segments(counts: Mapping[str, int]) -> list[Segment]:
     return [Segment(s, counts[s], round(100 * counts[s] / total, 3)) for s in order if counts.get(s)]
 
 
-def latest_runs(dag_id: str, num_runs: int) -> list[DagRun]:
-    """The DAG's latest runs, oldest first (the grid's columns). Serves from index dag_run_latest."""
-    runs = list(DagRun.objects.filter(dag_id=dag_id).order_by("-logical_date", "-id")[:num_runs])
+def latest_runs(dag_id: str, num_runs: int, *, state: str | None = None, run_type: str | None = None) -> list[DagRun]:
+    """The DAG's latest runs, oldest first (the grid's columns), of a run state and type if given.
+    Serves from index dag_run_latest."""
+    qs = DagRun.objects.filter(dag_id=dag_id)
+    if state:
+        qs = qs.filter(state=state)
+    if run_type:
+        qs = qs.filter(run_type=run_type)
+    runs = list(qs.order_by("-logical_date", "-id")[:num_runs])
     runs.reverse()
     return runs
 
@@ -294,6 +300,46 @@ def expansion_outcome(run: DagRun, task_id: str, placeholder_state: str | None) 
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     reason = _LOG_PREFIX.sub("", lines[-1]) if lines else _NO_LOG_REASON[ti.state]
     return ExpansionOutcome(state=ti.state, reason=reason)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's instances counted by state, and by task for what a clear of the run would touch."""
+
+    counts: dict[str, int]
+    by_task: dict[str, dict[str, int]]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return sum(n for s, n in self.counts.items() if s not in UNFINISHED_STATES)
+
+    @property
+    def segments(self) -> list[Segment]:
+        return state_segments(self.counts)
+
+    @property
+    def tooltip(self) -> str:
+        return state_tooltip(self.counts)
+
+
+def run_summary(run: DagRun) -> RunSummary:
+    """From the run's frozen summary, or one grouped query: never grows with its instances. A
+    mapped task's placeholder counts while it stands for the task (not expanded, or not expandable)."""
+    counts: dict[str, int] = defaultdict(int)
+    by_task: dict[str, dict[str, int]] = defaultdict(dict)
+    for task_id, state, n, *_rest in summaries.run_summaries([run]).get(run.pk, []):
+        counts[state] += n
+        by_task[task_id][state] = n
+    return RunSummary(counts=dict(counts), by_task=dict(by_task))
+
+
+def dag_version_number(run: DagRun) -> int:
+    """Which version of its DAG the run was created with: 1 for the first one parsed."""
+    return SerializedDag.objects.filter(dag_id=run.dag_id, created_at__lte=run.serialized_dag.created_at).count()
 
 
 @dataclass(frozen=True)

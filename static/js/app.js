@@ -74,6 +74,20 @@
     if (log && log.dataset.stick === "true") log.scrollTop = log.scrollHeight;
   });
 
-  document.addEventListener("htmx:afterSettle", function (event) { applyGroups(event.detail.elt); });
+  // A confirmation dialog loaded by htmx opens as a modal; Cancel (a link back, without JavaScript) closes it.
+  function openDialogs() {
+    document.querySelectorAll("dialog[data-modal]:not([open])").forEach(function (d) { if (d.isConnected) d.showModal(); });
+  }
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest && event.target.closest("[data-close-dialog]");
+    if (!close || event.button !== 0) return;
+    var dialog = close.closest("dialog");
+    if (!dialog) return;
+    event.preventDefault();
+    dialog.close();
+    dialog.remove();
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) { applyGroups(event.detail.elt); openDialogs(); });
   document.addEventListener("DOMContentLoaded", function () { applyGroups(document); });
 })();

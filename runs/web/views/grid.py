@@ -15,7 +15,7 @@ from runs.models import DagModel, DagRun
 from runs.tolerance import UnitCounts
 from runs.web.queries import Cell, find_dag_run, grid_cells, latest_runs, tolerated_cells
 from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, int_param, is_operator, map_index_param, reverse_with_query
-from runs.web.views.panels import panel_context
+from runs.web.views.panels import panel_context, run_context
 
 DEFAULT_NUM_RUNS = 25
 MAX_NUM_RUNS = 365
@@ -125,12 +125,15 @@ def grid_page_context(request: HtmxHttpRequest, dag: DagModel, *, run_id: str | 
         # The grid's refresh keeps the selection it was rendered with (a click re-renders the grid).
         "grid_refresh_url": reverse_with_query("runs:grid", dag.dag_id, query={
             k: v for k, v in request.GET.items() if k in ("run_id", "task_id", "map_index", "num_runs")}),
-        "run_columns": [(r, select_url(dag.dag_id, r.run_id, task_id, num_runs)) for r in runs],
+        "run_columns": [(r, select_url(dag.dag_id, r.run_id, None, num_runs)) for r in runs],
     }
     if with_panel and selected is not None and task_id and task_id in selected.serialized_dag.dag_data()["tasks"]:
         panel = panel_context(request, selected, task_id, map_index)
         # The panel's keys (run, page, ...) do not clash with the grid's (runs, nodes, ...).
         context.update(panel, panel=panel["kind"])
+    elif with_panel and selected is not None and run_id and not task_id:
+        # A run's bar: the run itself.
+        context.update(run_context(request, dag, selected), panel="run")
     return context
 
 

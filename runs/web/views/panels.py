@@ -7,14 +7,16 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from dagsapp.serialization import TaskData
 from runs.logs import read_log
-from runs.models import DagRun, TaskInstance, TaskInstanceState
+from runs.models import DagModel, DagRun, TaskInstance, TaskInstanceState
 from runs.models.taskinstance import UNFINISHED_STATES
 from runs.web.queries import (
     ORDER_FIELDS,
     QueryError,
+    dag_version_number,
     expansion_outcome,
     instance_choices,
     instance_xcoms,
@@ -25,6 +27,7 @@ from runs.web.queries import (
     parse_order_by,
     parse_page,
     parse_state,
+    run_summary,
     tolerated_summary,
 )
 from runs.web.views.common import HtmxHttpRequest, get_task_instance_or_404, is_operator, reverse_with_query
@@ -77,6 +80,39 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData) -> dic
         "params": params, "columns": columns, "panel_url": reverse("runs:task_panel", args=args), "states": TaskInstanceState.choices,
         "poll_url": reverse_with_query("runs:task_panel", *args, query=params),
         "run_active": not run.is_finished, "can_operate": is_operator(request.user),
+    }
+
+
+@dataclass(frozen=True)
+class RunAction:
+    """An Operator's button on the run panel: it opens the dialog that names what the action touches."""
+
+    label: str
+    button_id: str
+    css_class: str
+    dialog_url: str
+
+
+def run_context(request: HtmxHttpRequest, dag: DagModel, run: DagRun) -> dict[str, Any]:
+    """The run panel: a run's details and its instances counted by state (frozen summary or one grouped query)."""
+    args = (run.dag_id, run.run_id)
+    end = run.end_date or (timezone.now() if run.start_date and not run.is_finished else None)
+    can_operate = is_operator(request.user)
+
+    def action(label: str, button_id: str, css: str, **query: str) -> RunAction:
+        return RunAction(label, button_id, css, reverse_with_query("runs:run_action_dialog", *args, query=query))
+
+    return {
+        "kind": "run", "run": run, "dag_id": run.dag_id, "run_summary": run_summary(run),
+        "run_duration": (end - run.start_date).total_seconds() if end and run.start_date else None,
+        "version_number": dag_version_number(run), "version_is_latest": run.serialized_dag_id == dag.latest_serialized_id,
+        "run_url": reverse("runs:run_panel", args=args), "run_active": not run.is_finished, "can_operate": can_operate,
+        "run_actions": [
+            action("Clear run…", "run-clear", "warn", action="clear"),
+            action("Clear failed…", "run-clear-failed", "warn", action="clear", only_failed="on"),
+            action("Mark success…", "run-mark-success", "ok", action="success"),
+            action("Mark failed…", "run-mark-failed", "danger", action="failed"),
+        ] if can_operate else [],
     }
 
 
