@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import trigger_client_event
 
@@ -74,24 +75,24 @@ def run_action_dialog(request: HtmxHttpRequest, dag_id: str, run_id: str) -> Htt
     only_failed = request.GET.get("only_failed") == "on"
     total, lines = _touched(run, action, only_failed)
     shown, more = listed(lines)
-    back = reverse_with_query("runs:grid", dag_id, query={"run_id": run_id})
-    common = {"lines": shown, "more": more, "dialog_url": reverse_with_query("runs:run_action_dialog", dag_id, run_id, query={"action": action}),
-              "target": "run-panel", "back_url": back, "nothing": total == 0}
+    instances = f"{total} task instance{'s' if total != 1 else ''}"
+    options, hidden = [], {}
     if action == "clear":
-        dialog = ActionDialog(
-            title=f"Clear run {run.run_id}", summary=f"{total} task instance{'s' if total != 1 else ''} will be cleared and run again"
-            + (" (only failed and upstream failed)." if only_failed else "; mapped tasks expand again from their inputs."),
-            post_url=reverse_with_query("runs:run_clear", dag_id, run_id, query={}), button="Clear", button_class="warn",
-            options=[DialogOption("only_failed", "Only failed and upstream failed", only_failed)], **common)
+        title, button, css, url = f"Clear run {run.run_id}", "Clear", "warn", "runs:run_clear"
+        summary = f"{instances} will be cleared and run again" + (
+            " (only failed and upstream failed)." if only_failed else "; mapped tasks expand again from their inputs.")
+        options = [DialogOption("only_failed", "Only failed and upstream failed", only_failed)]
     else:
-        verb = "success" if action == DagRunState.SUCCESS else "failed"
-        what = ("will be marked success" if action == DagRunState.SUCCESS
-                else "are unfinished: the running ones will be marked failed, the others skipped")
-        dialog = ActionDialog(
-            title=f"Mark run {run.run_id} {verb}", summary=f"{total} task instance{'s' if total != 1 else ''} {what}; the run ends {verb}.",
-            post_url=reverse_with_query("runs:run_mark", dag_id, run_id, query={}), button=f"Mark {verb}",
-            button_class="ok" if verb == "success" else "danger", hidden={"state": action}, **{**common, "nothing": False})
-    return render_dialog(request, dialog)
+        title, button, url = f"Mark run {run.run_id} {action}", f"Mark {action}", "runs:run_mark"
+        css = "ok" if action == DagRunState.SUCCESS else "danger"
+        summary = (f"{instances} will be marked success" if action == DagRunState.SUCCESS else
+                   f"{instances} are unfinished: the running ones will be marked failed, the others skipped") + f"; the run ends {action}."
+        hidden = {"state": action}
+    return render_dialog(request, ActionDialog(
+        title=title, summary=summary, lines=shown, more=more, post_url=reverse(url, args=(dag_id, run_id)),
+        dialog_url=reverse_with_query("runs:run_action_dialog", dag_id, run_id, query={"action": action}), target="run-panel",
+        button=button, button_class=css, back_url=reverse_with_query("runs:grid", dag_id, query={"run_id": run_id}),
+        options=options, hidden=hidden, nothing=action == "clear" and total == 0))
 
 
 def _after_run_action(request: HtmxHttpRequest, run: DagRun) -> HttpResponse:
