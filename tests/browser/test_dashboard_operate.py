@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,52 @@ class ConsistentFiguresTests:
         expect(details.locator("dt:has-text('Start') + dd")).to_have_text("–")
         expect(details.locator("dt:has-text('Duration') + dd")).to_have_text("–")
         shot(page, tmp_path, "cleared-instance")
+
+
+class RunViewTests:
+    def test_an_operator_opens_a_run_and_clears_only_its_failed_instances(self, live_server: Any, page: Page, tmp_path: Path) -> None:
+        process_dags_folder()
+        older = finished_run(4)
+        run = finished_run(6)
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index__in=[2, 5]).update(state="failed")
+        TaskInstance.objects.filter(dag_run=run, task_id="total").update(state="upstream_failed")
+        start = timezone.now() - timedelta(minutes=5)
+        DagRun.objects.filter(pk=older.pk).update(start_date=start, end_date=start + timedelta(seconds=30))
+        DagRun.objects.filter(pk=run.pk).update(state="failed", state_summary=None, start_date=start, end_date=start + timedelta(seconds=90))
+        user("otto", "Operator")
+        base = live_server.url
+        log_in(page, base, "otto")
+        page.goto(f"{base}/dags/example_add/grid/")
+        assert page.locator(f"#run-{run.pk}").bounding_box()["height"] > 2 * page.locator(f"#run-{older.pk}").bounding_box()["height"]  # type: ignore[index]
+
+        page.locator(f"#run-{run.pk}").click()
+        panel = page.locator("#run-panel")
+        expect(panel.locator("#run-state")).to_have_text("failed")
+        expect(panel.locator("#run-details")).to_contain_text(run.run_id)
+        expect(panel.locator("#run-duration")).to_have_text("1m 30s")
+        expect(panel.locator("#run-counts")).to_contain_text("2 failed")
+        expect(panel.locator("#run-counts")).to_contain_text("1 upstream failed")
+        expect(page).to_have_url(re.compile(r"run_id="))
+        shot(page, tmp_path, "run-view")
+        settled(page)
+
+        page.locator("#run-clear-failed").click()
+        dialog = page.locator("dialog#action-dialog")
+        expect(dialog).to_be_visible()
+        expect(dialog.locator("#action-dialog-summary")).to_contain_text("3 task instances will be cleared")
+        expect(dialog.locator("#action-dialog-list")).to_contain_text("add: 2 failed")
+        # Unticking "only failed" shows what clearing the whole run would touch, before anything happens.
+        dialog.locator("#option-only_failed").uncheck()
+        expect(dialog.locator("#action-dialog-summary")).to_contain_text("7 task instances will be cleared")
+        dialog.locator("#option-only_failed").check()
+        expect(dialog.locator("#action-dialog-summary")).to_contain_text("3 task instances will be cleared")
+        shot(page, tmp_path, "run-clear-dialog")
+        dialog.locator("#action-dialog-confirm").click()
+        expect(page.locator("#messages")).to_contain_text("Cleared 3 failed and upstream-failed task instances")
+        expect(page.locator("dialog#action-dialog")).to_have_count(0)
+        expect(panel.locator("#run-state")).to_have_text("running")
+        # The grid hears of it too (the action's HX-Trigger), without a reload.
+        expect(page.locator(f"#run-{run.pk}")).to_have_class(re.compile(r"\bstate-running\b"))
+        states = dict(TaskInstance.objects.filter(dag_run=run, task_id="add").values_list("map_index", "state"))
+        assert states == {0: "success", 1: "success", 2: "none", 3: "success", 4: "success", 5: "none"}
+        shot(page, tmp_path, "run-cleared")

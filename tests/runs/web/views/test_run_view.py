@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from runs.models import DagRun, TaskInstance
 from tests.conftest import make_user
@@ -131,3 +133,33 @@ class RunActionTests:
     def test_it_refuses_an_unknown_state_or_action(self, operator_client: Client, run: DagRun) -> None:
         assert operator_client.post(RUN.format(run_id=run.run_id) + "mark/", {"state": "running"}).status_code == 400
         assert operator_client.get(RUN.format(run_id=run.run_id) + "action/", {"action": "drop"}).status_code == 400
+
+
+class GridRunBarsTests:
+    def test_it_draws_bars_as_tall_as_the_runs_durations_with_dates_under_them(self, operator_client: Client, make_run: Callable[..., DagRun]) -> None:
+        short, long = make_run(), make_run()
+        start = timezone.now() - timedelta(hours=1)
+        DagRun.objects.filter(pk=short.pk).update(state="success", start_date=start, end_date=start + timedelta(seconds=60))
+        DagRun.objects.filter(pk=long.pk).update(state="success", start_date=start, end_date=start + timedelta(seconds=600))
+        body = operator_client.get("/dags/view_add/grid/").content.decode()
+        assert f'id="run-{long.pk}" style="height: 36px"' in body
+        assert f'id="run-{short.pk}" style="height: 9px"' in body
+        assert body.count('class="run-date"') == 2 and long.logical_date.strftime("%m-%d") in body.split('class="grid-dates"')[1]
+
+    def test_it_filters_the_runs_by_state_and_type(self, operator_client: Client, make_run: Callable[..., DagRun]) -> None:
+        ok, bad, scheduled = make_run(), make_run(), make_run(run_type="scheduled")
+        DagRun.objects.filter(pk__in=[ok.pk, scheduled.pk]).update(state="success")
+        DagRun.objects.filter(pk=bad.pk).update(state="failed")
+        body = operator_client.get("/dags/view_add/grid/", {"run_state": "success"}).content.decode()
+        assert f'id="run-{ok.pk}"' in body and f'id="run-{scheduled.pk}"' in body and f'id="run-{bad.pk}"' not in body
+        body = operator_client.get("/dags/view_add/grid/", {"run_state": "success", "run_type": "manual"}).content.decode()
+        assert f'id="run-{ok.pk}"' in body and f'id="run-{scheduled.pk}"' not in body
+        # The filters stay on the grid's links and on its refresh.
+        assert "run_state=success" in body.split(f'id="run-{ok.pk}"')[1].split(">")[0]
+        assert operator_client.get("/dags/view_add/grid/", {"run_state": "<nope>"}).status_code == 200
+
+    def test_it_shows_a_legend_of_the_states(self, operator_client: Client, run: DagRun) -> None:
+        body = operator_client.get("/dags/view_add/grid/").content.decode()
+        legend = body.split('class="state-legend"')[1].split("</ul>")[0]
+        for label in ("success", "failed", "upstream failed", "no status", "success, failures tolerated"):
+            assert f">{label}</li>" in legend
