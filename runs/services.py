@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -300,4 +301,106 @@ def mark_dag_run(*, dag_run: DagRun, state: str) -> int:
         now = timezone.now()
         DagRun.objects.filter(pk=dag_run.pk).update(state=state, start_date=Coalesce(F("start_date"), Value(now)),
                                                     end_date=now, state_summary=None)
+    return n
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """One task a clear touches: some of its indexes, every instance, or every instance and a new expansion."""
+
+    task_id: str
+    map_indexes: tuple[int, ...] | None = None
+    reexpand: bool = False
+
+    def describe(self, *, shown: int = 5) -> str:
+        if self.reexpand:
+            return f"{self.task_id} [all, expanded again]"
+        if self.map_indexes is None:
+            return self.task_id
+        indexes = ", ".join(str(i) for i in self.map_indexes[:shown]) + (", …" if len(self.map_indexes) > shown else "")
+        return f"{self.task_id} [{indexes}]"
+
+
+@dataclass(frozen=True)
+class ClearPlan:
+    """What a clear will touch, computed before it is done: the dialog lists it, the POST applies
+    the same plan (Airflow's clear options: downstream, upstream, only failed)."""
+
+    tasks: tuple[PlannedTask, ...]
+    only_failed: bool = False
+
+    def where(self) -> Q:
+        """The instances the plan resets (a re-expansion resets every instance of its task)."""
+        where = Q(pk__in=[])
+        for t in self.tasks:
+            q = Q(task_id=t.task_id) if t.map_indexes is None else Q(task_id=t.task_id, map_index__in=t.map_indexes)
+            where |= q if t.reexpand or not self.only_failed else q & Q(state__in=FAILED_STATES)
+        return where & ~Q(state=TaskInstanceState.REMOVED)
+
+    def describe(self) -> str:
+        return ", ".join(t.describe() for t in self.tasks)
+
+
+def _upstream_ids(data: DagData, task_id: str) -> list[str]:
+    seen: list[str] = []
+    stack = list(data["tasks"][task_id]["upstream"])
+    while stack:
+        t = stack.pop()
+        if t not in seen and t in data["tasks"]:
+            seen.append(t)
+            stack.extend(data["tasks"][t]["upstream"])
+    return seen
+
+
+def plan_clear(*, dag_run: DagRun, task_id: str, map_indexes: list[int] | None, downstream: bool = False,
+               upstream: bool = False, only_failed: bool = False) -> ClearPlan:
+    """Which instances a clear of ``task_id`` (some indexes, or the whole task when None) takes.
+
+    A whole mapped task expands again from its inputs, as does a mapped task whose upstream is
+    cleared too (its input is recomputed). Downstream follows ``clear_task_instances``: the same
+    indexes inside the same mapped group, a re-expansion for a task mapped over this one, every
+    instance elsewhere. With ``only_failed``, only failed and upstream-failed instances are reset
+    and nothing expands again.
+    """
+    data = dag_run.serialized_dag.dag_data()
+    if task_id not in data["tasks"]:
+        raise DagRunError(f"Task {task_id!r} is not in DAG {dag_run.dag_id!r}")
+    task = data["tasks"][task_id]
+    mapped = task["mapping"] is not None
+    ups = _upstream_ids(data, task_id) if upstream else []
+    whole = map_indexes is None or (mapped and bool(ups))
+    planned: dict[str, PlannedTask] = {u: PlannedTask(u, reexpand=data["tasks"][u]["mapping"] is not None and not only_failed)
+                                       for u in ups}
+    planned[task_id] = PlannedTask(task_id, None if whole else tuple(sorted(set(map_indexes or []))),
+                                   reexpand=mapped and whole and not only_failed)
+    if downstream:
+        group = task["mapping"]
+        group_id = group["group_id"] if group and group["kind"] == "group" else None
+        for d in _downstream_ids(data, task_id):
+            dt = data["tasks"][d]
+            same_group = group_id is not None and dt["mapping"] and dt["mapping"].get("group_id") == group_id
+            if same_group and not whole:
+                planned[d] = PlannedTask(d, planned[task_id].map_indexes)
+            elif dt["mapping"] is not None and (whole or (dt["mapping"]["kind"] != "group" and _maps_over(dt, task_id))):
+                planned[d] = PlannedTask(d, reexpand=not only_failed)
+            else:
+                planned[d] = PlannedTask(d)
+    order = {t: i for i, t in enumerate(data["task_order"])}
+    return ClearPlan(tasks=tuple(sorted(planned.values(), key=lambda t: order[t.task_id])), only_failed=only_failed)
+
+
+def clear_planned(*, dag_run: DagRun, plan: ClearPlan) -> int:
+    """Apply a plan from ``plan_clear``; returns how many instances were cleared."""
+    data = dag_run.serialized_dag.dag_data()
+    n = 0
+    with transaction.atomic():
+        DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
+        for t in plan.tasks:
+            if t.reexpand:
+                n += _reexpand(dag_run, data, t.task_id)
+                continue
+            where = Q(task_id=t.task_id) if t.map_indexes is None else Q(task_id=t.task_id, map_index__in=t.map_indexes)
+            n += _reset(dag_run, data, where & Q(state__in=FAILED_STATES) if plan.only_failed else where)
+        if n:
+            _reopen_run(dag_run)
     return n

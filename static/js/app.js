@@ -46,11 +46,21 @@
     htmx.trigger(link, "dagsapp-open");
   });
 
+  // Bulk actions say how many rows are ticked and are disabled while none is (enabled without JavaScript).
+  function updateSelection() {
+    document.querySelectorAll("#task-panel").forEach(function (panel) {
+      var n = panel.querySelectorAll("input.sel:checked").length;
+      panel.querySelectorAll("[data-needs-selection]").forEach(function (b) { b.disabled = n === 0; });
+      panel.querySelectorAll("[data-selection-count]").forEach(function (c) { c.textContent = String(n); });
+    });
+  }
+
   document.addEventListener("change", function (event) {
     var box = event.target;
     if (box.matches && box.matches("[data-select-all]")) {
       box.closest("table").querySelectorAll("input.sel").forEach(function (c) { c.checked = box.checked; });
     }
+    if (box.matches && box.matches("input.sel, [data-select-all]")) updateSelection();
     // A picker that shows its choice at once (the Graph's run); without JavaScript a button does.
     if (box.matches && box.matches("[data-submit-on-change]")) box.form.submit();
   });
@@ -88,6 +98,6 @@
     dialog.remove();
   });
 
-  document.addEventListener("htmx:afterSettle", function (event) { applyGroups(event.detail.elt); openDialogs(); });
-  document.addEventListener("DOMContentLoaded", function () { applyGroups(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { applyGroups(event.detail.elt); openDialogs(); updateSelection(); });
+  document.addEventListener("DOMContentLoaded", function () { applyGroups(document); updateSelection(); });
 })();

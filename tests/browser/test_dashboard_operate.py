@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.utils import timezone
@@ -176,8 +177,8 @@ class ConsistentFiguresTests:
         page.locator("#ti-add-3 a").first.click()
         details = page.locator("#ti-details")
         expect(details).to_contain_text("worker-1")
-        page.once("dialog", lambda dialog: dialog.accept())
         page.locator("#clear-instance").click()
+        page.locator("#action-dialog-confirm").click()
         expect(page.locator("#ti-state")).to_have_text("no status")
         expect(details.locator("dt:has-text('Host') + dd")).to_have_text("–")
         expect(details.locator("dt:has-text('Start') + dd")).to_have_text("–")
@@ -232,3 +233,47 @@ class RunViewTests:
         states = dict(TaskInstance.objects.filter(dag_run=run, task_id="add").values_list("map_index", "state"))
         assert states == {0: "success", 1: "success", 2: "none", 3: "success", 4: "success", 5: "none"}
         shot(page, tmp_path, "run-cleared")
+
+
+class ClearDialogTests:
+    def test_the_clear_dialog_lists_what_it_will_clear_with_downstream_and_the_bulk_buttons_wait_for_a_selection(
+        self, live_server: Any, page: Page, tmp_path: Path,
+    ) -> None:
+        process_dags_folder()
+        run = finished_run(6)
+        user("dora", "Operator")
+        base = live_server.url
+        log_in(page, base, "dora")
+        page.goto(f"{base}/dags/example_add/grid/?{urlencode({'run_id': run.run_id, 'task_id': 'add'})}")
+        clear = page.locator("#bulk-clear")
+        expect(clear).to_be_disabled()
+        expect(page.locator("#bulk-actions")).to_contain_text("0 selected")
+        page.locator("#ti-add-4 input.sel").check()
+        page.locator("#ti-add-2 input.sel").check()
+        expect(clear).to_be_enabled()
+        expect(page.locator("#bulk-actions")).to_contain_text("2 selected")
+        clear.click()
+        dialog = page.locator("dialog#action-dialog")
+        expect(dialog.locator("h2")).to_have_text("Clear 2 selected instances of add")
+        expect(dialog.locator("#action-dialog-summary")).to_have_text("2 instances will be cleared and run again.")
+        dialog.locator("#option-downstream").check()
+        expect(dialog.locator("#action-dialog-summary")).to_have_text("3 instances will be cleared and run again.")
+        expect(dialog.locator("#action-dialog-list li")).to_have_text(["add [2, 4]: 2 instances", "total: 1 instance"])
+        shot(page, tmp_path, "clear-dialog")
+        # Cancel leaves everything as it was.
+        dialog.locator("#action-dialog-cancel").click()
+        expect(page.locator("dialog#action-dialog")).to_have_count(0)
+        assert set(TaskInstance.objects.filter(dag_run=run).values_list("state", flat=True)) == {"success"}
+
+        clear.click()
+        dialog.locator("#option-downstream").check()
+        expect(dialog.locator("#action-dialog-summary")).to_have_text("3 instances will be cleared and run again.")
+        dialog.locator("#action-dialog-confirm").click()
+        expect(page.locator("#messages")).to_contain_text("Cleared 3: add [2, 4], total.")
+        expect(page.locator("dialog#action-dialog")).to_have_count(0)
+        expect(page.locator("#ti-add-4")).to_contain_text("no status")
+        expect(page.locator(f"#run-{run.pk}")).to_have_class(re.compile(r"\bstate-running\b"))
+        expect(clear).to_be_disabled()
+        shot(page, tmp_path, "cleared-selection")
+        states = dict(TaskInstance.objects.filter(dag_run=run, task_id="add").values_list("map_index", "state"))
+        assert [i for i, s in sorted(states.items()) if s == "none"] == [2, 4]

@@ -1,7 +1,6 @@
 """Server-rendered confirmation dialogs: what an action will touch, listed before it is done."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.http import HttpResponse
@@ -37,7 +36,7 @@ class ActionDialog:
     button_class: str
     back_url: str
     options: list[DialogOption] = field(default_factory=list)
-    hidden: Mapping[str, str | int] = field(default_factory=dict)
+    hidden: list[tuple[str, str | int]] = field(default_factory=list)
     nothing: bool = False
 
 

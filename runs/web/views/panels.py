@@ -80,6 +80,7 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData) -> dic
         "params": params, "columns": columns, "panel_url": reverse("runs:task_panel", args=args), "states": TaskInstanceState.choices,
         "poll_url": reverse_with_query("runs:task_panel", *args, query=params),
         "run_active": not run.is_finished, "can_operate": is_operator(request.user),
+        "bulk_actions": [("clear", "Clear…", "warn"), ("success", "Mark success…", "ok"), ("failed", "Mark failed…", "danger")],
     }
 
 
@@ -118,27 +119,21 @@ def run_context(request: HtmxHttpRequest, dag: DagModel, run: DagRun) -> dict[st
 
 @dataclass(frozen=True)
 class InstanceAction:
-    """One of the operator's buttons on an instance, each a form posting to its own URL."""
+    """One of the Operator's buttons on an instance: it opens the dialog that names what the action touches."""
 
-    url: str
     label: str
     button_id: str
     css_class: str
-    confirm: str
-    state: str = ""
-    downstream: bool = False
+    dialog_url: str
 
 
-def _instance_actions(ti: TaskInstance, run: DagRun) -> list[InstanceAction]:
-    args = (run.dag_id, run.run_id, ti.task_id, ti.map_index)
-    name = f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id
-    mark_url = reverse("runs:task_instance_mark", args=args)
-    return [
-        InstanceAction(reverse("runs:task_instance_clear", args=args), "Clear", "clear-instance", "warn",
-                       f"Clear {name} so it runs again?", downstream=True),
-        InstanceAction(mark_url, "Mark success", "mark-success", "ok", "Mark this instance as success?", state=TaskInstanceState.SUCCESS),
-        InstanceAction(mark_url, "Mark failed", "mark-failed", "danger", "Mark this instance as failed?", state=TaskInstanceState.FAILED),
-    ]
+def _instance_actions(ti: TaskInstance, run: DagRun, shown: dict[str, Any]) -> list[InstanceAction]:
+    def action(label: str, button_id: str, css: str, name: str) -> InstanceAction:
+        query = {"action": name, "map_index": ti.map_index, "instance": "1", **shown}
+        return InstanceAction(label, button_id, css, reverse_with_query("runs:task_action_dialog", run.dag_id, run.run_id, ti.task_id, query=query))
+
+    return [action("Clear…", "clear-instance", "warn", "clear"), action("Mark success…", "mark-success", "ok", TaskInstanceState.SUCCESS),
+            action("Mark failed…", "mark-failed", "danger", TaskInstanceState.FAILED)]
 
 
 def _try_param(request: HtmxHttpRequest, ti: TaskInstance) -> int:
@@ -162,7 +157,7 @@ def instance_context(request: HtmxHttpRequest, run: DagRun, task: TaskData, ti: 
         "try_number": try_number, "tries": range(1, ti.try_number + 1),
         "ti_url": reverse("runs:task_instance", args=args), "shown": shown, "is_mapped": task["mapping"] is not None,
         "ti_active": ti.state in UNFINISHED_STATES, "can_operate": can_operate,
-        "actions": _instance_actions(ti, run) if can_operate else [],
+        "actions": _instance_actions(ti, run, shown) if can_operate else [],
         "panel_url": reverse("runs:task_panel", args=args[:3]),
         # Another instance (upstream, a clear from elsewhere) can still change this one while its run is active.
         "panel_live": ti.state in UNFINISHED_STATES or not run.is_finished,

@@ -76,7 +76,8 @@ def run_action_dialog(request: HtmxHttpRequest, dag_id: str, run_id: str) -> Htt
     total, lines = _touched(run, action, only_failed)
     shown, more = listed(lines)
     instances = f"{total} task instance{'s' if total != 1 else ''}"
-    options, hidden = [], {}
+    options: list[DialogOption] = []
+    hidden: list[tuple[str, str | int]] = []
     if action == "clear":
         title, button, css, url = f"Clear run {run.run_id}", "Clear", "warn", "runs:run_clear"
         summary = f"{instances} will be cleared and run again" + (
@@ -87,7 +88,7 @@ def run_action_dialog(request: HtmxHttpRequest, dag_id: str, run_id: str) -> Htt
         css = "ok" if action == DagRunState.SUCCESS else "danger"
         summary = (f"{instances} will be marked success" if action == DagRunState.SUCCESS else
                    f"{instances} are unfinished: the running ones will be marked failed, the others skipped") + f"; the run ends {action}."
-        hidden = {"state": action}
+        hidden = [("state", action)]
     return render_dialog(request, ActionDialog(
         title=title, summary=summary, lines=shown, more=more, post_url=reverse(url, args=(dag_id, run_id)),
         dialog_url=reverse_with_query("runs:run_action_dialog", dag_id, run_id, query={"action": action}), target="run-panel",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -200,8 +201,11 @@ class TaskInstancePageTests:
         body = operator_client.get(_ti(run, "add", 2) + "?tab=log&try=1", HTTP_HX_REQUEST="true").content.decode()
         assert f'hx-get="{_ti(run, "add", 2)}?tab=log&amp;try=1"' in _start_tag(body, 'id="instance-panel"')
         assert f'id="log-{ti.pk}-1"' in body and '<option value="1" selected>' in body
-        # Actions answer with the panel on the same tab.
-        assert f'hx-post="{_ti(run, "add", 2, "clear/")}?tab=log&amp;try=1"' in body
+        # Actions (through their dialog) answer with the panel on the same tab.
+        clear = html.unescape(_start_tag(body, 'id="clear-instance"'))
+        assert "tab=log" in clear and "try=1" in clear
+        dialog = operator_client.get(clear.split('href="')[1].split('"')[0], HTTP_HX_REQUEST="true").content.decode()
+        assert f'hx-post="{_ti(run, "add", 2, "clear/")}?tab=log&amp;try=1"' in dialog
 
     def test_its_neighbour_links_open_in_place_with_an_href(self, operator_client: Client, run: DagRun) -> None:
         body = operator_client.get(_ti(run, "add", 1), HTTP_HX_REQUEST="true").content.decode()
