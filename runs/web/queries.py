@@ -12,13 +12,14 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import Count, F, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import CharField, Count, F, Q, Window
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast, RowNumber
 
-from dagsapp.serialization import DagData, ToleranceUnit, tolerance_units
+from dagsapp.serialization import DagData, TaskData, ToleranceUnit, tolerance_units
 from runs import summaries
 from runs.logs import read_log
-from runs.models import DagImportError, DagModel, DagRun, ItemChange, SerializedDag, TaskInstance, TaskInstanceState
+from runs.models import DagImportError, DagModel, DagRun, ItemChange, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
 from runs.models.taskinstance import UNFINISHED_STATES
 from runs.tolerance import UnitCounts, unit_counts
 
@@ -39,7 +40,6 @@ STATE_BAR_ORDER: tuple[str, ...] = tuple(S.__members__[name].value for name in (
     "REMOVED") if name in S.__members__)
 ORDER_FIELDS: tuple[str, ...] = ("map_index", "rendered_map_index", "state", "try_number", "start_date", "end_date", "duration")
 PER_PAGE = 50
-MAX_CHOICES = 1000
 
 
 class QueryError(ValueError):
@@ -370,10 +370,35 @@ def item_changes(run: DagRun, task_id: str) -> ItemChanges:
     return ItemChanges(**row)
 
 
-def instance_choices(run: DagRun, task_id: str) -> list[tuple[int, str | None]]:
-    """The first MAX_CHOICES instances for the dropdown, by index (unique index ti_run_task_index)."""
+SUGGESTIONS = 10
+
+
+def instance_suggestions(run: DagRun, task_id: str, text: str, *, limit: int = SUGGESTIONS) -> list[tuple[int, str | None]]:
+    """Instances for the picker as the user types: indexes that start with the digits typed (the
+    exact one first), else names or keys that contain the text. One query, ``limit`` rows."""
+    qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0)
+    text = text.strip()[:250]
+    if not text:
+        qs = qs.order_by("map_index")
+    elif parse_map_index(text) is not None:
+        qs = qs.annotate(index_text=Cast("map_index", CharField())).filter(index_text__startswith=text).order_by("map_index")
+    else:
+        qs = qs.filter(Q(rendered_map_index__icontains=text) | Q(item_identity__iexact=text)).order_by("map_index")
+    return list(qs.values_list("map_index", "rendered_map_index")[:limit])
+
+
+def resolve_pick(run: DagRun, task_id: str, text: str) -> int | None:
+    """The instance a user typed into the picker: its map index, else the first whose name (or
+    dict key) is the text, else the first whose name contains it."""
+    text = text.strip()[:250]
+    index = parse_map_index(text.split(":", 1)[0].strip())
     qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0).order_by("map_index")
-    return list(qs.values_list("map_index", "rendered_map_index")[:MAX_CHOICES])
+    if index is not None:
+        return qs.filter(map_index=index).values_list("map_index", flat=True).first()
+    if not text:
+        return None
+    exact = qs.filter(Q(rendered_map_index__iexact=text) | Q(item_identity__iexact=text)).values_list("map_index", flat=True).first()
+    return exact if exact is not None else qs.filter(rendered_map_index__icontains=text).values_list("map_index", flat=True).first()
 
 
 _MAP_INDEX = re.compile(r"[0-9]{1,9}")
@@ -430,8 +455,22 @@ class InstancePage:
     def has_next(self) -> bool:
         return self.page < self.pages
 
+    def page_numbers(self, *, around: int = 2) -> list[int | None]:
+        """The pager's numbers: the first, the last and ``around`` each side of this page; None for a gap."""
+        wanted = sorted({1, self.pages, *range(max(1, self.page - around), min(self.pages, self.page + around) + 1)})
+        out: list[int | None] = []
+        for n in wanted:
+            if out and n - (out[-1] or 0) > 1:
+                out.append(n - 1 if n - (out[-1] or 0) == 2 else None)
+            out.append(n)
+        return out
 
-TABLE_FIELDS = ("id", "map_index", "rendered_map_index", "state", "try_number", "max_tries", "start_date", "end_date", "duration")
+
+TABLE_FIELDS = ("id", "map_index", "rendered_map_index", "state", "try_number", "max_tries", "start_date", "end_date", "duration",
+                "item_identity")
+# The start of an instance's resolved mapped arguments (JSON), for a name when it has none.
+KWARGS_PREVIEW_CHARS = 200
+_KWARGS_PREVIEW = RawSQL(f"left((rendered_fields -> 'mapped_kwargs')::text, {KWARGS_PREVIEW_CHARS})", ())
 
 
 def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None, q: str = "", order_by: str = "map_index",
@@ -451,8 +490,50 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
     key = F(name).desc(nulls_last=True) if desc else F(name).asc(nulls_last=True)
     tiebreak = "-map_index" if desc else "map_index"
     start = (page - 1) * per_page
-    instances = list(qs.only(*TABLE_FIELDS).order_by(key, tiebreak)[start : start + per_page]) if total else []
+    rows = qs.only(*TABLE_FIELDS).annotate(kwargs_preview=_KWARGS_PREVIEW).order_by(key, tiebreak)
+    instances: list[TaskInstance] = list(rows[start : start + per_page]) if total else []
     return InstancePage(total=total, page=page, pages=pages, instances=instances, order_by=order_by, state=state, q=q)
+
+
+def keys_name_items(run: DagRun, task: TaskData) -> bool:
+    """Whether an instance's item identity names it: the key of a dict the task is mapped over
+    (``load [orders]``, as the AIP has it) or its ``partial(map_key=...)``; a list item's identity
+    is a hash. At most one query, for a task mapped over one upstream's result."""
+    mapping = task["mapping"]
+    if mapping is None:
+        return False
+    if task.get("map_key"):
+        return True
+    spec = mapping["input"]
+    if spec["type"] != "dict_of_lists" or len(spec["args"]) != 1:
+        return False
+    (source,) = spec["args"].values()
+    if source["t"] == "literal":
+        return "pairs" in source
+    if source["t"] == "xcom":
+        return TaskMap.objects.filter(dag_run=run, task_id=source["task_id"], keys__isnull=False).exists()
+    return False
+
+
+NAME_CHARS = 60
+
+
+def instance_name(ti: TaskInstance, *, keyed: bool) -> tuple[str, str]:
+    """(name, where it comes from) for the Name column: the rendered name, else the dict key (or
+    map_key), else a short repr of the item's resolved arguments once it ran; ("", "") if none yet."""
+    if ti.rendered_map_index:
+        return ti.rendered_map_index, "rendered"
+    if keyed and ti.item_identity:
+        return ti.item_identity, "key"
+    preview: str | None = getattr(ti, "kwargs_preview", None)
+    if not preview:
+        return "", ""
+    try:
+        kwargs = json.loads(preview)
+    except ValueError:  # cut at KWARGS_PREVIEW_CHARS
+        return preview[:NAME_CHARS] + "…", "item"
+    text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in kwargs.items()) if isinstance(kwargs, dict) else preview
+    return (text if len(text) <= NAME_CHARS else text[: NAME_CHARS - 1] + "…"), "item"
 
 
 def instance_json(ti: TaskInstance) -> dict[str, Any]:

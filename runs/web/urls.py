@@ -28,6 +28,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(f"{RUN}/mark/", runs.run_mark, name="run_mark"),
     path(f"{TASK}/", task_instances.task_panel, name="task_panel"),
     path(f"{TASK}/durations/", durations.task_durations, name="task_durations"),
+    path(f"{TASK}/suggestions/", task_instances.task_instance_suggestions, name="task_instance_suggestions"),
     path(f"{TASK}/action/", task_dialogs.task_action_dialog, name="task_action_dialog"),
     path(f"{TASK}/clear/", actions.task_clear_mapped, name="task_clear_mapped"),
     path(f"{TASK}/clear-changed/", actions.task_clear_mapped_changed, name="task_clear_mapped_changed"),

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -277,3 +278,46 @@ class ClearDialogTests:
         shot(page, tmp_path, "cleared-selection")
         states = dict(TaskInstance.objects.filter(dag_run=run, task_id="add").values_list("map_index", "state"))
         assert [i for i, s in sorted(states.items()) if s == "none"] == [2, 4]
+
+
+class InstancesAtScaleTests:
+    def test_it_picks_instance_73512_of_100000_by_typing(self, live_server: Any, page: Page, tmp_path: Path) -> None:
+        process_dags_folder()
+        run = create_dag_run(dag_id="example_add", logical_date=timezone.now())
+        TaskInstance.objects.filter(dag_run=run, task_id="add").delete()
+        with connection.cursor() as cur:
+            cur.execute(
+                "INSERT INTO runs_taskinstance (dag_run_id, task_id, map_index, state, try_number, max_tries, hostname,"
+                " keep_unchanged, updated_at, rendered_map_index, duration)"
+                " SELECT %s, 'add', i, 'success', 1, 0, '', false, now(), 'row-' || i, 0.02 FROM generate_series(0, 99999) AS i",
+                [run.pk])
+        TaskInstance.objects.filter(dag_run=run, map_index=-1).update(state="success", try_number=1)
+        DagRun.objects.filter(pk=run.pk).update(state="success")
+        user("pia", "Viewer")
+        base = live_server.url
+        log_in(page, base, "pia")
+        page.goto(f"{base}/dags/example_add/grid/?{urlencode({'run_id': run.run_id, 'task_id': 'add'})}")
+        expect(page.locator("#task-panel h2")).to_contain_text("[100000]")
+        pick = page.locator("#mapped-instance-pick")
+        expect(pick).to_have_attribute("placeholder", "index or name, of 100,000")
+        pick.press_sequentially("73512", delay=40)
+        expect(page.locator("#instance-suggestions option").first).to_have_attribute("value", "73512")
+        expect(page.locator("#instance-suggestions option").first).to_have_text("73512: row-73512")
+        shot(page, tmp_path, "picker-suggestions")
+        pick.press("Enter")
+        expect(page.locator("#instance-panel h2")).to_contain_text("[73512]")
+        expect(page.locator("#instance-panel h2")).to_contain_text("row-73512")
+        expect(page).to_have_url(re.compile(r"pick=73512"))
+        page.reload()
+        whole_page(page)
+        expect(page.locator("#instance-panel h2")).to_contain_text("[73512]")
+
+        # Back to all instances: the pager has numbered pages and a jump.
+        page.locator("#all-instances").click()
+        pager = page.locator("#pager")
+        expect(pager).to_contain_text("2,000")
+        page.locator("#page-jump-input").fill("1471")
+        page.locator("#pager button", has_text="Go").click()
+        expect(pager.locator(".current")).to_have_text("1,471")
+        expect(page.locator("#ti-add-73500")).to_be_visible()
+        shot(page, tmp_path, "pager-jump")

@@ -57,13 +57,12 @@ def settled(page: Page) -> None:
 
 
 def open_instance(page: Page, map_index: int) -> None:
-    """From the Grid: the mapped row, then one instance from the Mapped Instances dropdown."""
+    """From the Grid: the mapped row, then one instance typed into the Mapped Instances picker."""
     page.locator("#label-add").click()
     expect(page.locator("#task-panel")).to_be_visible()
     settled(page)
-    # Picking is enough: the instance opens on change (the "Open" button is for pages without JavaScript).
-    expect(page.locator(".pick-instance").get_by_role("button", name="Open")).to_be_hidden()
-    page.select_option("#mapped-instance-select", str(map_index))
+    page.locator("#mapped-instance-pick").fill(str(map_index))
+    page.locator("#mapped-instance-pick").press("Enter")
     expect(page.locator("#instance-panel h2")).to_contain_text(f"[{map_index}]")
 
 

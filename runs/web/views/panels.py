@@ -18,15 +18,17 @@ from runs.web.queries import (
     QueryError,
     dag_version_number,
     expansion_outcome,
-    instance_choices,
+    instance_name,
     instance_xcoms,
     item_changes,
+    keys_name_items,
     mapped_instances_page,
     mapped_summary,
     neighbour_indexes,
     parse_order_by,
     parse_page,
     parse_state,
+    resolve_pick,
     run_summary,
     tolerated_summary,
 )
@@ -48,19 +50,27 @@ def _or_default(parse: Callable[[str | None], T], raw: str | None, default: T) -
 
 def panel_context(request: HtmxHttpRequest, run: DagRun, task_id: str, map_index: int | None) -> dict[str, Any]:
     task = run.serialized_dag.dag_data()["tasks"][task_id]
+    pick = request.GET.get("pick", "").strip()
+    if map_index is None and pick and task["mapping"] is not None:
+        # Typed into the picker: the instance it names, or the table searched for it.
+        map_index = resolve_pick(run, task_id, pick)
+        if map_index is None:
+            return mapped_context(request, run, task, q=pick)
     if map_index is None and task["mapping"] is not None:
         return mapped_context(request, run, task)
     ti = get_task_instance_or_404(run, task_id, -1 if map_index is None else map_index)
     return instance_context(request, run, task, ti)
 
 
-def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData) -> dict[str, Any]:
+def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData, *, q: str | None = None) -> dict[str, Any]:
     task_id = task["task_id"]
     state = _or_default(parse_state, request.GET.get("state"), None)
     order_by = _or_default(parse_order_by, request.GET.get("order_by"), "map_index")
     page_number = _or_default(parse_page, request.GET.get("page"), 1)
-    q = request.GET.get("q", "").strip()[:250]
+    q = (request.GET.get("q", "") if q is None else q).strip()[:250]
     page = mapped_instances_page(run, task_id, state=state, q=q, order_by=order_by, page=page_number)
+    keyed = keys_name_items(run, task)
+    names = {ti.pk: instance_name(ti, keyed=keyed) for ti in page.instances}
     args = (run.dag_id, run.run_id, task_id)
     params = {"state": state or "", "q": q, "order_by": order_by if order_by != "map_index" else "", "page": page.page if page.page > 1 else ""}
     columns = []
@@ -76,7 +86,8 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData) -> dic
         "expansion": expansion,
         "expansion_log_url": reverse_with_query("runs:task_instance", *args, -1, query={"tab": "log"}) if expansion else "",
         "kind": "mapped", "run": run, "task": task, "task_id": task_id, "dag_id": run.dag_id,
-        "summary": summary, "item_changes": item_changes(run, task_id), "choices": instance_choices(run, task_id), "page": page,
+        "summary": summary, "item_changes": item_changes(run, task_id), "suggest_url": reverse("runs:task_instance_suggestions", args=args), "page": page,
+        "page_numbers": page.page_numbers(), "rows": [(ti, *names[ti.pk]) for ti in page.instances],
         "params": params, "columns": columns, "panel_url": reverse("runs:task_panel", args=args), "states": TaskInstanceState.choices,
         "poll_url": reverse_with_query("runs:task_panel", *args, query=params),
         "run_active": not run.is_finished, "can_operate": is_operator(request.user),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
@@ -12,7 +12,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from runs.logs import read_log
 from runs.models.taskinstance import UNFINISHED_STATES
-from runs.web.queries import xcom_json
+from runs.web.queries import instance_suggestions, xcom_json
 from runs.web.views.common import (
     HtmxHttpRequest,
     get_dag_or_404,
@@ -48,6 +48,18 @@ def task_panel(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str)
     context = panel_context(request, run, task_id, map_index)
     template = "runs/_task_panel.html" if context["kind"] == "mapped" else "runs/_instance_panel.html"
     return _stop_polling_if(render(request, template, context), run.is_finished, request, "task-panel")
+
+
+@require_safe
+@login_required
+def task_instance_suggestions(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """The picker's suggestions for what the user typed (htmx); a plain request gets them as JSON."""
+    run = get_dag_run_or_404(dag_id, run_id)
+    get_task_or_404(run, task_id)
+    suggestions = instance_suggestions(run, task_id, request.GET.get("pick", ""))
+    if not request.htmx:
+        return JsonResponse({"suggestions": [{"map_index": i, "name": name} for i, name in suggestions]})
+    return render(request, "runs/_instance_suggestions.html", {"suggestions": suggestions})
 
 
 @require_safe

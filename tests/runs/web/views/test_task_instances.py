@@ -39,7 +39,7 @@ class MappedPanelTests:
         assert response.status_code == 200
         assert body.lstrip().startswith('<div id="task-panel"')
         assert "2 success" in body and "1 running" in body
-        assert 'id="mapped-instance-select"' in body and "1: x=2" in body
+        assert 'id="mapped-instance-pick"' in body and 'list="instance-suggestions"' in body
         assert 'id="progress"' in body
         assert "every 2s" in body
 
