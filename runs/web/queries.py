@@ -19,8 +19,19 @@ from django.db.models.functions import Cast, RowNumber
 from dagsapp.serialization import DagData, TaskData, ToleranceUnit, tolerance_units
 from runs import summaries
 from runs.logs import read_log
-from runs.models import DagImportError, DagModel, DagRun, ItemChange, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
+from runs.models import (
+    DagImportError,
+    DagModel,
+    DagRun,
+    DagRunState,
+    ItemChange,
+    SerializedDag,
+    TaskInstance,
+    TaskInstanceState,
+    TaskMap,
+)
 from runs.models.taskinstance import UNFINISHED_STATES
+from runs.sqltext import literals
 from runs.tolerance import UnitCounts, unit_counts
 
 S = TaskInstanceState
@@ -184,6 +195,19 @@ def tolerated_summary(run: DagRun, task_id: str) -> UnitCounts | None:
         return None
     counts = unit_counts([run.pk], unit).get(run.pk)
     return counts if counts is not None and counts.verdict(unit) == "tolerated" else None
+
+
+def runs_token(dag_id: str | None) -> str:
+    """Changes when a run is added or one starts or ends (of one DAG, or of any): what an open page
+    polls for. One statement, served by the primary key and the partial index dag_run_active."""
+    where = "WHERE dag_id = %(dag)s" if dag_id is not None else ""
+    active = "AND dag_id = %(dag)s" if dag_id is not None else ""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT (SELECT max(id) FROM runs_dagrun {where}),"
+                    f" (SELECT count(*) FROM runs_dagrun WHERE state IN ({literals(DagRunState.QUEUED, DagRunState.RUNNING)}) {active})",
+                    {"dag": dag_id})
+        latest, active_count = cur.fetchone()  # type: ignore[misc]
+    return f"{latest or 0}-{active_count}"
 
 
 def last_runs_by_dag(dag_ids: list[str], per_dag: int) -> dict[str, list[DagRun]]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from runs.web.views import actions, api, auth, dags, durations, graph, grid, runs, task_dialogs, task_instances
+from runs.web.views import actions, api, auth, dags, durations, graph, grid, runs, task_dialogs, task_instances, watch
 from runs.web.views.common import MapIndexConverter
 
 app_name = "runs"
@@ -18,6 +18,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("login/", auth.login_view, name="login"),
     path("logout/", auth.logout_view, name="logout"),
     path("", dags.dag_list, name="dag_list"),
+    path("watch/", watch.watch, name="watch"),
+    path("dags/<str:dag_id>/watch/", watch.watch, name="dag_watch"),
     path("dags/<str:dag_id>/grid/", grid.grid, name="grid"),
     path("dags/<str:dag_id>/graph/", graph.dag_graph, name="graph"),
     path("dags/<str:dag_id>/trigger/", dags.dag_trigger, name="dag_trigger"),

@@ -31,6 +31,26 @@
     return !(active && elt.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName));
   }
 
+  // The auto-refresh toggle, remembered in this browser: off, no poll goes out (clicks and actions still do).
+  var AUTO = "dagsapp.autoRefresh";
+  function autoRefresh() { try { return localStorage.getItem(AUTO) !== "off"; } catch (e) { return true; } }
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "auto-refresh") return;
+    try { localStorage.setItem(AUTO, event.target.checked ? "on" : "off"); } catch (e) { /* private mode: for this page only */ }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("auto-refresh");
+    if (box) box.checked = autoRefresh();
+  });
+  // A poll ("every Ns") is the one request htmx issues without a triggering event.
+  function isPoll(event) {
+    var config = event.detail.requestConfig, elt = event.detail.elt;
+    return !(config && config.triggeringEvent) && elt.getAttribute && /\bevery\b/.test(elt.getAttribute("hx-trigger") || "");
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!autoRefresh() && isPoll(event)) event.preventDefault();
+  });
+
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     // The panel's own poll only (its children's requests have themselves as elt); polling goes on.

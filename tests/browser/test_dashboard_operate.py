@@ -321,3 +321,34 @@ class InstancesAtScaleTests:
         expect(pager.locator(".current")).to_have_text("1,471")
         expect(page.locator("#ti-add-73500")).to_be_visible()
         shot(page, tmp_path, "pager-jump")
+
+
+class NewRunsTests:
+    def test_a_run_triggered_from_the_cli_appears_on_an_open_grid_and_dag_list_unless_auto_refresh_is_off(
+        self, live_server: Any, page: Page, tmp_path: Path,
+    ) -> None:
+        process_dags_folder()
+        first = finished_run(3)
+        user("nina", "Viewer")
+        base = live_server.url
+        log_in(page, base, "nina")
+        page.goto(f"{base}/dags/example_add/grid/")
+        expect(page.locator(".run-bar")).to_have_count(1)
+        second = create_dag_run(dag_id="example_add")  # what `manage.py dags trigger example_add` does
+        expect(page.locator(f"#run-{second.pk}")).to_be_visible(timeout=12_000)
+        expect(page.locator(f"#run-{first.pk}")).to_be_visible()
+
+        page.goto(f"{base}/")
+        create_dag_run(dag_id="example_add")
+        expect(page.locator("#dag-example_add .sq")).to_have_count(3, timeout=12_000)
+        shot(page, tmp_path, "dag-list-new-run")
+
+        # Auto-refresh off (remembered across pages): the page stays as the reader left it.
+        page.locator("#auto-refresh").uncheck()
+        page.goto(f"{base}/dags/example_add/grid/")
+        expect(page.locator("#auto-refresh")).not_to_be_checked()
+        create_dag_run(dag_id="example_add")
+        page.wait_for_timeout(7_000)
+        expect(page.locator(".run-bar")).to_have_count(3)
+        page.locator("#auto-refresh").check()
+        expect(page.locator(".run-bar")).to_have_count(4, timeout=12_000)

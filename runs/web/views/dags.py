@@ -12,6 +12,7 @@ from runs.services import DagRunError, create_dag_run, parse_conf
 from runs.web.queries import active_dags, import_errors, last_runs_by_dag
 from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, operator_required, reverse_with_query
 from runs.web.views.grid import grid_page_context
+from runs.web.views.watch import watch_context
 
 RUNS_PER_DAG = 10
 
@@ -23,8 +24,9 @@ def dag_list(request: HtmxHttpRequest) -> HttpResponse:
     runs = last_runs_by_dag([d.dag_id for d in dags], RUNS_PER_DAG)
     rows = [{"dag": d, "runs": runs.get(d.dag_id, []), "data": d.latest_serialized.dag_data() if d.latest_serialized else None} for d in dags]
     context = {"rows": rows, "import_errors": import_errors()}
-    template = "runs/dag_list.html#dag-table" if request.htmx else "runs/dag_list.html"
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, "runs/dag_list.html#dag-table", context)
+    return render(request, "runs/dag_list.html", {**context, **watch_context(None)})
 
 
 @require_POST

@@ -20,6 +20,7 @@ from runs.tolerance import UnitCounts
 from runs.web.queries import STATE_BAR_ORDER, TOLERATED, Cell, find_dag_run, grid_cells, latest_runs, tolerated_cells
 from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, int_param, is_operator, map_index_param, reverse_with_query
 from runs.web.views.panels import panel_context, run_context
+from runs.web.views.watch import watch_context
 
 DEFAULT_NUM_RUNS = 25
 MAX_NUM_RUNS = 365
@@ -194,4 +195,4 @@ def grid(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
         if not context["active"] and refresh:
             response.status_code = HttpResponseStopPolling.status_code
         return response
-    return render(request, "runs/grid.html", context)
+    return render(request, "runs/grid.html", {**context, **watch_context(dag.dag_id)})

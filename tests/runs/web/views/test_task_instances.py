@@ -215,14 +215,14 @@ class TaskInstancePageTests:
         assert 'class="single" id="details"' in page
 
 
-class MappedInstancesDropdownTests:
-    def test_it_opens_the_picked_instance_on_change_with_a_no_js_button(self, operator_client: Client, run: DagRun) -> None:
+class MappedInstancesPickerTests:
+    def test_it_opens_the_typed_instance_on_submit_with_suggestions_as_the_user_types(self, operator_client: Client, run: DagRun) -> None:
         body = operator_client.get(_panel(run), HTTP_HX_REQUEST="true").content.decode()
         form = _start_tag(body, 'class="pick-instance"')
-        assert 'hx-trigger="change, submit"' in form and f'hx-get="{_panel(run)}"' in form
-        assert '<noscript><button type="submit">Open</button></noscript>' in body
-        # A placeholder first, so that picking index 0 is a change too.
-        assert '<option value="" disabled selected>' in body
+        assert f'hx-get="{_panel(run)}"' in form and 'action="/dags/view_add/grid/"' in form
+        pick = _start_tag(body, 'id="mapped-instance-pick"')
+        assert 'name="pick"' in pick and 'list="instance-suggestions"' in pick and "suggestions/" in pick
+        assert '<button type="submit">Open</button>' in body and "<select" not in form
 
 
 class DurationFilterTests:
