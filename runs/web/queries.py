@@ -206,7 +206,7 @@ def runs_token(dag_id: str | None) -> str:
         cur.execute(f"SELECT (SELECT max(id) FROM runs_dagrun {where}),"
                     f" (SELECT count(*) FROM runs_dagrun WHERE state IN ({literals(DagRunState.QUEUED, DagRunState.RUNNING)}) {active})",
                     {"dag": dag_id})
-        latest, active_count = cur.fetchone()  # type: ignore[misc]
+        latest, active_count = cur.fetchone()
     return f"{latest or 0}-{active_count}"
 
 
