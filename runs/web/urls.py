@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from runs.web.views import actions, api, auth, dags, durations, graph, grid, runs, task_dialogs, task_instances, watch
+from runs.web.views import actions, api, auth, dags, durations, gantt, graph, grid, runs, task_dialogs, task_instances, watch
 from runs.web.views.common import MapIndexConverter
 
 app_name = "runs"
@@ -25,6 +25,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("dags/<str:dag_id>/trigger/", dags.dag_trigger, name="dag_trigger"),
     path(f"{RUN}/", runs.run_panel, name="run_panel"),
     path(f"{RUN}/conf/", runs.run_conf, name="run_conf"),
+    path(f"{RUN}/gantt/", gantt.run_gantt, name="run_gantt"),
     path(f"{RUN}/action/", runs.run_action_dialog, name="run_action_dialog"),
     path(f"{RUN}/clear/", runs.run_clear, name="run_clear"),
     path(f"{RUN}/mark/", runs.run_mark, name="run_mark"),

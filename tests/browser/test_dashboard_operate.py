@@ -352,3 +352,37 @@ class NewRunsTests:
         expect(page.locator(".run-bar")).to_have_count(3)
         page.locator("#auto-refresh").check()
         expect(page.locator(".run-bar")).to_have_count(4, timeout=12_000)
+
+
+class GanttTests:
+    def test_the_gantt_of_a_run_with_a_mapped_task_opens_into_its_instances(self, live_server: Any, page: Page, tmp_path: Path) -> None:
+        process_dags_folder()
+        run = finished_run(80)
+        t0 = timezone.now() - timedelta(minutes=5)
+        for i in range(80):
+            TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=i).update(
+                queued_at=t0 + timedelta(seconds=i % 10), start_date=t0 + timedelta(seconds=5 + i % 10 + i // 10 * 4),
+                end_date=t0 + timedelta(seconds=8 + i % 10 + i // 10 * 4 + (20 if i == 33 else 0)))
+        TaskInstance.objects.filter(dag_run=run, task_id="total").update(queued_at=t0 + timedelta(seconds=70), start_date=t0 + timedelta(seconds=72),
+                                                                         end_date=t0 + timedelta(seconds=75))
+        DagRun.objects.filter(pk=run.pk).update(state_summary=None)
+        user("gus", "Viewer")
+        base = live_server.url
+        log_in(page, base, "gus")
+        page.goto(f"{base}/dags/example_add/grid/")
+        page.locator(f"#run-{run.pk}").click()
+        page.locator("#run-gantt-link").click()
+        whole_page(page)
+        add = page.locator("#gantt-add")
+        expect(add).to_contain_text("add [80]")
+        expect(add.locator("rect.queued")).to_have_count(1)
+        total = page.locator("#gantt-total rect.run")
+        add_box, total_box = add.locator("rect.run").bounding_box(), total.bounding_box()
+        assert add_box and total_box and total_box["x"] > add_box["x"] + add_box["width"] - 1, "total starts after add ends"
+        shot(page, tmp_path, "gantt")
+        add.locator("a").click()
+        expect(page.locator("#gantt .gantt-row.instance")).to_have_count(50)
+        expect(page.locator("#gantt-pager")).to_contain_text("instances page 1 of 2")
+        page.locator("#gantt-pager a[rel=next]").click()
+        expect(page.locator("#gantt .gantt-row.instance")).to_have_count(30)
+        shot(page, tmp_path, "gantt-instances")
