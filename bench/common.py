@@ -296,6 +296,8 @@ _DUMMY_KWARGS = {
     "runs:graph": {"dag_id": "d"},
     "runs:api_mapped_instances": {"dag_id": "d", "run_id": "r", "task_id": "t"},
     "runs:task_panel": {"dag_id": "d", "run_id": "r", "task_id": "t"},
+    "runs:run_panel": {"dag_id": "d", "run_id": "r"},
+    "runs:run_gantt": {"dag_id": "d", "run_id": "r"},
 }
 
 
