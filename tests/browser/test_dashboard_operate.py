@@ -386,3 +386,38 @@ class GanttTests:
         page.locator("#gantt-pager a[rel=next]").click()
         expect(page.locator("#gantt .gantt-row.instance")).to_have_count(30)
         shot(page, tmp_path, "gantt-instances")
+
+
+class GraphTests:
+    def test_an_instance_opened_from_the_graph_keeps_a_graph_url_and_switching_runs_keeps_the_task(
+        self, live_server: Any, page: Page, tmp_path: Path,
+    ) -> None:
+        process_dags_folder()
+        older = finished_run(3)
+        run = finished_run(4)
+        DagRun.objects.filter(pk=older.pk).update(logical_date=timezone.now() - timedelta(hours=1))
+        user("hal", "Operator")
+        base = live_server.url
+        log_in(page, base, "hal")
+        page.goto(f"{base}/dags/example_add/graph/")
+        expect(page.locator("#dag-header #trigger")).to_be_visible()
+        expect(page.locator("#dag-header")).to_contain_text("schedule")
+        page.locator('[id="node-add"] a').click()
+        expect(page.locator("#details #task-panel")).to_be_visible()
+        settled(page)
+        # A sort of the table pushes its own request, which says it lives in the Graph.
+        page.locator("#mapped-instances th a", has_text="Duration").click()
+        expect(page).to_have_url(re.compile(r"view=graph"))
+        settled(page)
+        page.locator("#ti-add-2 a").first.click()
+        expect(page.locator("#instance-panel h2")).to_contain_text("[2]")
+        expect(page).to_have_url(re.compile(r"/graph/\?run_id=.*task_id=add.*map_index=2"))
+        page.reload()
+        whole_page(page)
+        expect(page.locator(".graph-page")).to_be_visible()
+        expect(page.locator("#instance-panel h2")).to_contain_text("[2]")
+        shot(page, tmp_path, "graph-instance")
+        page.select_option("#graph-run-select", older.run_id)
+        expect(page).to_have_url(re.compile(r"task_id=add"))
+        expect(page.locator("#details #task-panel h2")).to_contain_text("[3]")
+        expect(page.locator(".graph-legend")).to_be_in_viewport()

@@ -38,7 +38,7 @@ def dag_trigger(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
         run = create_dag_run(dag_id=dag.dag_id, conf=parse_conf(raw))
     except DagRunError as exc:
         if request.htmx:
-            return render(request, "runs/grid.html#trigger-form", {"dag": dag, "conf": raw, "trigger_error": str(exc), "trigger_open": True})
+            return render(request, "runs/_dag_header.html#trigger-form", {"dag": dag, "conf": raw, "trigger_error": str(exc), "trigger_open": True})
         context = grid_page_context(request, dag, run_id=None, task_id=None, map_index=None)
         context.update(conf=raw, trigger_error=str(exc), trigger_open=True)
         return render(request, "runs/grid.html", context, status=400)

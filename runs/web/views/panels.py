@@ -48,7 +48,18 @@ def _or_default(parse: Callable[[str | None], T], raw: str | None, default: T) -
         return default
 
 
+def page_name(request: HtmxHttpRequest) -> str:
+    """The page a panel lives in, for the URLs it pushes: the Graph's when opened from it, else the Grid's."""
+    return "runs:graph" if request.GET.get("view") == "graph" else "runs:grid"
+
+
 def panel_context(request: HtmxHttpRequest, run: DagRun, task_id: str, map_index: int | None) -> dict[str, Any]:
+    context = _panel_context(request, run, task_id, map_index)
+    context["page_name"] = page_name(request)
+    return context
+
+
+def _panel_context(request: HtmxHttpRequest, run: DagRun, task_id: str, map_index: int | None) -> dict[str, Any]:
     task = run.serialized_dag.dag_data()["tasks"][task_id]
     pick = request.GET.get("pick", "").strip()
     if map_index is None and pick and task["mapping"] is not None:
@@ -85,7 +96,7 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData, *, q: 
     return {
         "expansion": expansion,
         "expansion_log_url": reverse_with_query("runs:task_instance", *args, -1, query={"tab": "log"}) if expansion else "",
-        "kind": "mapped", "run": run, "task": task, "task_id": task_id, "dag_id": run.dag_id,
+        "kind": "mapped", "run": run, "task": task, "task_id": task_id, "dag_id": run.dag_id, "page_name": page_name(request),
         "summary": summary, "item_changes": item_changes(run, task_id), "suggest_url": reverse("runs:task_instance_suggestions", args=args), "page": page,
         "page_numbers": page.page_numbers(), "rows": [(ti, *names[ti.pk]) for ti in page.instances],
         "params": params, "columns": columns, "panel_url": reverse("runs:task_panel", args=args), "states": TaskInstanceState.choices,
@@ -163,7 +174,7 @@ def instance_context(request: HtmxHttpRequest, run: DagRun, task: TaskData, ti: 
     shown = {"tab": tab if tab != "details" else "", "try": try_number if tab == "log" and "try" in request.GET else ""}
     can_operate = is_operator(request.user)
     context: dict[str, Any] = {
-        "kind": "instance", "run": run, "task": task, "ti": ti, "task_id": ti.task_id, "dag_id": run.dag_id,
+        "kind": "instance", "run": run, "task": task, "ti": ti, "task_id": ti.task_id, "dag_id": run.dag_id, "page_name": page_name(request),
         "tab": tab, "tabs": [(t, reverse_with_query("runs:task_instance", *args, query={"tab": t})) for t in TABS],
         "try_number": try_number, "tries": range(1, ti.try_number + 1),
         "ti_url": reverse("runs:task_instance", args=args), "shown": shown, "is_mapped": task["mapping"] is not None,

@@ -22,6 +22,7 @@ from runs.web.views.common import (
     int_param,
     map_index_param,
 )
+from runs.web.views.graph import graph_page
 from runs.web.views.grid import grid_page_context
 from runs.web.views.panels import instance_context, panel_context
 
@@ -42,8 +43,11 @@ def task_panel(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str)
     get_task_or_404(run, task_id)
     map_index = map_index_param(request)
     if not request.htmx:
-        # The panel's own address is a full page too: the Grid with this panel open.
-        context = grid_page_context(request, get_dag_or_404(dag_id), run_id=run_id, task_id=task_id, map_index=map_index)
+        # The panel's own address is a full page too: the Grid (or the Graph it was opened from) with this panel open.
+        dag = get_dag_or_404(dag_id)
+        if request.GET.get("view") == "graph":
+            return graph_page(request, dag, run, task_id=task_id, map_index=map_index)
+        context = grid_page_context(request, dag, run_id=run_id, task_id=task_id, map_index=map_index)
         return render(request, "runs/grid.html", context)
     context = panel_context(request, run, task_id, map_index)
     template = "runs/_task_panel.html" if context["kind"] == "mapped" else "runs/_instance_panel.html"
