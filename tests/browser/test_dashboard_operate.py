@@ -394,7 +394,7 @@ class GraphTests:
     ) -> None:
         process_dags_folder()
         older = finished_run(3)
-        run = finished_run(4)
+        finished_run(4)
         DagRun.objects.filter(pk=older.pk).update(logical_date=timezone.now() - timedelta(hours=1))
         user("hal", "Operator")
         base = live_server.url
