@@ -21,14 +21,13 @@ def dag_run_summary(run: DagRun) -> dict[str, Any]:
     tis = sorted(TaskInstance.objects.filter(dag_run=run).values("task_id", "map_index", "state", "try_number", "rendered_map_index",
                                                                   "map_path"),
                  key=lambda t: (order.get(t["task_id"], 1 << 30), t["map_path"] or [t["map_index"]]))
-    for t in tis:
-        if t["map_path"] is None:
-            del t["map_path"]  # only nested instances have a path of indexes
     return {
         "dag_id": run.dag_id,
         "run_id": run.run_id,
         "state": run.state,
-        "task_instances": [{**t, "return_value": values.get((t["task_id"], t["map_index"]))} for t in tis],
+        # Only nested instances have a path of indexes.
+        "task_instances": [{**{k: v for k, v in t.items() if k != "map_path" or v is not None},
+                            "return_value": values.get((t["task_id"], t["map_index"]))} for t in tis],
     }
 
 

@@ -220,7 +220,7 @@ class DbResolver:
         return key, value, value
 
     # nested mapping (dagsapp.xcom_arg.NestedResolver)
-    def _instance_at(self, task_id: str, prefix: list[int]) -> tuple[int, str] | None:
+    def instance_at(self, task_id: str, prefix: list[int]) -> tuple[int, str] | None:
         """(map_index, state) of the task's one instance at this path."""
         qs = TaskInstance.objects.filter(dag_run=self.dag_run, task_id=task_id)
         if len(task_levels(self.data, task_id)) > 1:
@@ -231,7 +231,7 @@ class DbResolver:
         return (row[0], row[1]) if row else None
 
     def _whole_task_map(self, task_id: str, scope: int) -> tuple[int, TaskMap] | None:
-        found = self._instance_at(task_id, self.path[:scope])
+        found = self.instance_at(task_id, self.path[:scope])
         if found is None or found[1] != TaskInstanceState.SUCCESS:
             return None
         tm = TaskMap.objects.filter(dag_run=self.dag_run, task_id=task_id, map_index=found[0]).first()
@@ -272,7 +272,7 @@ class DbResolver:
         prefix = self.path[:scope]
         if not whole:
             return PathXComSequence(self.dag_run.pk, task_id, prefix)
-        found = self._instance_at(task_id, prefix)
+        found = self.instance_at(task_id, prefix)
         if found is None:
             return None
         return XCom.objects.filter(dag_run=self.dag_run, task_id=task_id, key=RETURN_VALUE, map_index=found[0]).values_list(

@@ -147,7 +147,11 @@ def clear_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int
     with transaction.atomic():
         DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
         n = _reset(dag_run, data, Q(task_id=task_id, map_index__in=map_indexes))
-        if downstream:
+        if downstream and data.get("nested"):
+            paths = [list(p or [mi]) for mi, p in TaskInstance.objects.filter(
+                dag_run=dag_run, task_id=task_id, map_index__in=map_indexes).values_list("map_index", "map_path")]
+            n += _clear_downstream_by_prefix(dag_run, data, task_id, paths)
+        elif downstream:
             group = data["tasks"][task_id]["mapping"]
             group_id = group["group_id"] if group and group["kind"] == "group" else None
             for d in _downstream_ids(data, task_id):
@@ -160,6 +164,91 @@ def clear_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int
                 else:
                     n += _reset(dag_run, data, Q(task_id=d))
         _reopen_run(dag_run)
+    return n
+
+
+def clear_outer_index(*, dag_run: DagRun, task_id: str, prefix: list[int], downstream: bool = False) -> int:
+    """Nested mapping: run again every instance of the task under this path prefix (``[2]`` is
+    everything of outer index 2), leaving the other outer indexes alone. With ``downstream``,
+    the tasks after it are cleared under the same prefix where they share its mapped groups."""
+    data = dag_run.serialized_dag.dag_data()
+    task = data["tasks"].get(task_id)
+    if task is None or len(task.get("levels", [])) < 2:
+        raise DagRunError(f"Task {task_id!r} is not mapped inside a mapped task group of DAG {dag_run.dag_id!r}")
+    if not prefix or len(prefix) >= len(task["levels"]) or any(i < 0 for i in prefix):
+        raise DagRunError(f"{_path_label(prefix)} is not an outer index of {task_id!r}")
+    with transaction.atomic():
+        DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
+        n = _reset(dag_run, data, Q(task_id=task_id, map_index__gte=0) & _under(prefix))
+        if not n:
+            raise DagRunError(f"{task_id!r} has no instance under {_path_label(prefix)}")
+        if downstream:
+            n += _clear_downstream_by_prefix(dag_run, data, task_id, [prefix])
+        _reopen_run(dag_run)
+    return n
+
+
+def _path_label(path: list[int]) -> str:
+    return "".join(f"[{i}]" for i in path) or "[]"
+
+
+def _under(prefix: list[int]) -> Q:
+    """Instances of a nested task whose path starts with ``prefix``."""
+    return Q(**{f"map_path__0_{len(prefix)}": prefix}) if prefix else Q()
+
+
+def _levels(data: DagData, task_id: str) -> list[str]:
+    task = data["tasks"][task_id]
+    if "levels" in task:
+        return [lv["id"] for lv in task["levels"]]
+    mapping = task["mapping"]
+    if mapping is None:
+        return []
+    return [mapping.get("group_id", task_id)] if mapping["kind"] == "group" else [task_id]
+
+
+def _clear_downstream_by_prefix(dag_run: DagRun, data: DagData, task_id: str, paths: list[list[int]]) -> int:
+    """Downstream clearing in a DAG with nested mapping: a task that shares c mapped groups with
+    the cleared one is cleared under the cleared paths' prefixes of length c only; a nested task
+    is expanded again under that prefix (its inner lists may change), keeping its tries."""
+    levels = _levels(data, task_id)
+    n = 0
+    for d in _downstream_ids(data, task_id):
+        d_levels = _levels(data, d)
+        c = 0
+        for a, b in zip(levels, d_levels, strict=False):
+            if a != b:
+                break
+            c += 1
+        prefixes = sorted({tuple(p[:c]) for p in paths}) if c else [()]
+        for prefix in prefixes:
+            if len(d_levels) > 1 and len(prefix) < len(d_levels):
+                n += _reexpand_prefix(dag_run, data, d, list(prefix))
+            elif len(d_levels) == 1 and not prefix and data["tasks"][d]["mapping"] is not None:
+                n += _reexpand(dag_run, data, d)
+            elif prefix and len(d_levels) == 1:
+                n += _reset(dag_run, data, Q(task_id=d, map_index=prefix[0], map_path__isnull=True))
+            else:
+                n += _reset(dag_run, data, Q(task_id=d) & _under(list(prefix)))
+    return n
+
+
+def _reexpand_prefix(dag_run: DagRun, data: DagData, task_id: str, prefix: list[int]) -> int:
+    """Everything of a nested task under ``prefix`` goes back to one placeholder for it: its
+    instances are set aside (removed, tries kept) until the expansion finds them again."""
+    under = Q(task_id=task_id) & _under(prefix)
+    n = _reset(dag_run, data, under & Q(map_index__gte=0))
+    TaskInstance.objects.filter(under, dag_run=dag_run, map_index__gte=0).update(state=TaskInstanceState.REMOVED)
+    # Placeholders under it (and the one at it) make way for the new one.
+    TaskInstance.objects.filter(under, dag_run=dag_run, map_index__lt=0).delete()
+    retries = int(data["tasks"][task_id]["retries"])
+    if not prefix:
+        TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index=-1).delete()
+        TaskInstance.objects.create(dag_run=dag_run, task_id=task_id, map_index=-1, state=TaskInstanceState.NONE, max_tries=retries)
+        return n
+    lowest = TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id).order_by("map_index").values_list("map_index", flat=True).first()
+    TaskInstance.objects.create(dag_run=dag_run, task_id=task_id, map_index=min(lowest if lowest is not None else -1, -1) - 1,
+                                map_path=prefix, state=TaskInstanceState.NONE, max_tries=retries)
     return n
 
 
@@ -185,6 +274,12 @@ def clear_mapped_task(*, dag_run: DagRun, task_id: str, downstream: bool = False
         raise DagRunError(f"Task {task_id!r} is not a mapped task of DAG {dag_run.dag_id!r}")
     with transaction.atomic():
         DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
+        if len(task.get("levels", [])) > 1:
+            n = _reexpand_prefix(dag_run, data, task_id, [])
+            if downstream:
+                n += _clear_downstream_by_prefix(dag_run, data, task_id, [[]])
+            _reopen_run(dag_run)
+            return n
         n = _reexpand(dag_run, data, task_id)
         if downstream:
             for d in _downstream_ids(data, task_id):
@@ -209,6 +304,9 @@ def clear_mapped_task_changed(*, dag_run: DagRun, task_id: str, downstream: bool
     task = data["tasks"].get(task_id)
     if task is None or task["mapping"] is None:
         raise DagRunError(f"Task {task_id!r} is not a mapped task of DAG {dag_run.dag_id!r}")
+    if len(task.get("levels", [])) > 1:
+        raise DagRunError(f"{task_id!r} is mapped inside a mapped task group: clear its outer indexes instead "
+                          "(item identity does not cover nested levels yet)")
     with transaction.atomic():
         DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
         n = _reset(dag_run, data, Q(task_id=task_id, map_index__gte=0) & ~Q(state=TaskInstanceState.SUCCESS))

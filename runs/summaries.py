@@ -12,10 +12,10 @@ from runs.models import DagRun, DagRunState
 
 FINISHED_RUN_STATES = (DagRunState.SUCCESS, DagRunState.FAILED)
 
-# One row per (run, task, state): counts, the -1 placeholder's share, and the timings of mapped
+# One row per (run, task, state): counts, the placeholders' share (-1, and a nested task's below it), and the timings of mapped
 # instances (map_index >= 0), which the mapped task panel shows.
 _SUMMARY_SQL = """
-SELECT dag_run_id, task_id, state, count(*), count(*) FILTER (WHERE map_index = -1),
+SELECT dag_run_id, task_id, state, count(*), count(*) FILTER (WHERE map_index < 0),
        min(start_date) FILTER (WHERE map_index >= 0), max(end_date) FILTER (WHERE map_index >= 0),
        sum(duration) FILTER (WHERE map_index >= 0)
 FROM runs_taskinstance WHERE dag_run_id = ANY(%s) GROUP BY dag_run_id, task_id, state

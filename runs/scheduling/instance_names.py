@@ -125,11 +125,12 @@ def _name_nested(dag_run: DagRun, data: DagData, task_id: str, template: str, ba
         dag_run=dag_run, task_id=task_id, map_index__gte=0, rendered_map_index__isnull=True,
         state__in=[S.NONE, S.SCHEDULED, S.QUEUED]).order_by("map_path").values_list("pk", "map_index", "map_path")[:limit])
     did = False
-    for pk, map_index, path in rows:
-        resolver = DbResolver(dag_run, data, path=list(path))
+    for pk, map_index, stored in rows:
+        path = list(stored or [])
+        resolver = DbResolver(dag_run, data, path=path)
         try:
             info = resolve_spec(task["levels"][-1]["input"], resolver, path[-1])
-            ctx = {**base, "task_id": task_id, "map_index": map_index, "map_path": list(path), "mapping": info,
+            ctx = {**base, "task_id": task_id, "map_index": map_index, "map_path": path, "mapping": info,
                    "task": _TaskView(task_id, info.kwargs)}
             name = redact(render_map_index(template, ctx) or "", secret_kwargs_text(info.kwargs))[:250]
         except Exception as exc:  # noqa: BLE001 - as above: the worker names it, and reports why

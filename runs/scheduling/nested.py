@@ -52,17 +52,23 @@ def _state_counts(states: dict[str, int]) -> UpstreamCounts:
 
 # For each waiting row of the task (placeholders of one level, or instances), the states of an
 # upstream's rows under the prefix the two share: its instances there, and its placeholders
-# whose shorter path covers it (still to expand, so unfinished for everyone under them).
+# whose shorter path covers it (still to expand, so unfinished for everyone under them). The
+# upstream's instances are counted per prefix first, so the join is between the waiting rows and
+# a few rows per prefix: 300 waiting rows over 30,000 upstream instances is 300 x 300, not nine
+# million comparisons (whatever plan the statistics of a table that just grew lead to).
 _PREFIX_COUNTS_SQL = f"""
-SELECT p.map_index, u.state, count(*)
-FROM runs_taskinstance p
-JOIN runs_taskinstance u ON u.dag_run_id = p.dag_run_id AND u.task_id = %(up)s
- AND ({path_sql("u")})[1:least(cardinality({path_sql("u")}), %(c)s)] = ({path_sql("p")})[1:least(cardinality({path_sql("u")}), %(c)s)]
-WHERE p.dag_run_id = %(run)s AND p.task_id = %(task)s AND p.state = {literal(S.NONE)} AND {{where}}
-GROUP BY p.map_index, u.state
+WITH p AS MATERIALIZED (SELECT map_index, {path_sql("t")} AS path FROM runs_taskinstance t
+                        WHERE t.dag_run_id = %(run)s AND t.task_id = %(task)s AND t.state = {literal(S.NONE)} AND {{where}}),
+u AS MATERIALIZED (SELECT state, {path_sql("t")} AS path FROM runs_taskinstance t WHERE t.dag_run_id = %(run)s AND t.task_id = %(up)s),
+agg AS (SELECT u.path[1:%(c)s] AS prefix, u.state, count(*) AS n FROM u WHERE cardinality(u.path) >= %(c)s GROUP BY 1, 2),
+cover AS MATERIALIZED (SELECT u.state, u.path FROM u WHERE cardinality(u.path) < %(c)s)
+SELECT p.map_index, agg.state, agg.n FROM p JOIN agg ON agg.prefix = p.path[1:%(c)s]
+UNION ALL
+SELECT p.map_index, cover.state, count(*) FROM p JOIN cover ON cover.path = p.path[1:cardinality(cover.path)]
+GROUP BY 1, 2
 """
-_FOR_INSTANCES = _PREFIX_COUNTS_SQL.replace("{where}", "p.map_index >= 0")
-_FOR_PLACEHOLDERS = _PREFIX_COUNTS_SQL.replace("{where}", f"p.map_index < 0 AND cardinality({path_sql('p')}) = %(k)s")
+_FOR_INSTANCES = _PREFIX_COUNTS_SQL.replace("{where}", "t.map_index >= 0")
+_FOR_PLACEHOLDERS = _PREFIX_COUNTS_SQL.replace("{where}", f"t.map_index < 0 AND cardinality({path_sql('t')}) = %(k)s")
 
 
 def _prefix_counts(sql: str, params: dict[str, Any]) -> dict[int, dict[str, int]]:
@@ -70,7 +76,7 @@ def _prefix_counts(sql: str, params: dict[str, Any]) -> dict[int, dict[str, int]
     with connection.cursor() as cur:
         cur.execute(sql, params)
         for map_index, state, n in cur.fetchall():
-            out[map_index][state] = n
+            out[map_index][state] = out[map_index].get(state, 0) + n
     return out
 
 
@@ -129,6 +135,8 @@ def expand_nested_task(*, dag_run: DagRun, data: DagData, task_id: str, shared: 
     if not placeholders:
         return False
     upstreams = prefix_upstreams(data, task)
+    # Instances set aside by a clear come back at their paths; without any, no need to look.
+    reuse = TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, state=S.REMOVED, map_index__gte=0).exists()
     did = False
     for k in sorted({len(p[2] or []) for p in placeholders}):
         # Only the upstreams that share fewer levels than k + 1 decide whether level k expands;
@@ -143,7 +151,7 @@ def expand_nested_task(*, dag_run: DagRun, data: DagData, task_id: str, shared: 
             if outcome in ("skipped", "upstream_failed"):
                 did |= _end(pk, try_number, outcome, f"its upstreams at {_label(prefix)} ended {outcome}")
             elif outcome == "run":
-                did |= _expand_one(dag_run, data, task, pk, try_number, prefix, levels[k]["input"])
+                did |= _expand_one(dag_run, data, task, pk, try_number, prefix, levels[k]["input"], reuse=reuse)
     return did
 
 
@@ -179,7 +187,7 @@ def _ended_sources(dag_run: DagRun, data: DagData, spec: Any, prefix: list[int])
         if scope and src["mapped"]:
             continue  # one item per instance: counted once they are all done
         if scope:
-            found = resolver._instance_at(src["task_id"], prefix[:scope])
+            found = resolver.instance_at(src["task_id"], prefix[:scope])
             state = found[1] if found else None
         else:
             state = TaskInstance.objects.filter(dag_run=dag_run, task_id=src["task_id"], map_index=-1).values_list("state", flat=True).first()
@@ -188,7 +196,8 @@ def _ended_sources(dag_run: DagRun, data: DagData, spec: Any, prefix: list[int])
     return ended
 
 
-def _expand_one(dag_run: DagRun, data: DagData, task: TaskData, pk: int, try_number: int, prefix: list[int], spec: Any) -> bool:
+def _expand_one(dag_run: DagRun, data: DagData, task: TaskData, pk: int, try_number: int, prefix: list[int], spec: Any,
+                *, reuse: bool) -> bool:
     task_id = task["task_id"]
     depth = len(task["levels"])
     try:
@@ -218,7 +227,7 @@ def _expand_one(dag_run: DagRun, data: DagData, task: TaskData, pk: int, try_num
     params: dict[str, Any] = {"run": dag_run.pk, "task": task_id, "prefix": prefix, "n": length, "k": len(prefix), "state": state,
               "retries": int(task["retries"])}
     with connection.cursor() as cur:
-        if leaves:
+        if leaves and reuse:
             # A re-expansion reuses the instances it had at these paths (their tries kept).
             cur.execute(_REUSE_SQL, params)
         cur.execute(_INSERT_LEAVES_SQL if leaves else _INSERT_PLACEHOLDERS_SQL, params)

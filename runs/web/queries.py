@@ -197,17 +197,21 @@ def tolerated_summary(run: DagRun, task_id: str) -> UnitCounts | None:
     return counts if counts is not None and counts.verdict(unit) == "tolerated" else None
 
 
-def runs_token(dag_id: str | None) -> str:
+def runs_token(dag_id: str | None) -> str | None:
     """Changes when a run is added or one starts or ends (of one DAG, or of any): what an open page
-    polls for. One statement, served by the primary key and the partial index dag_run_active."""
+    polls for; None for a DAG that does not exist. One statement, served by the primary keys and
+    the partial index dag_run_active."""
     where = "WHERE dag_id = %(dag)s" if dag_id is not None else ""
     active = "AND dag_id = %(dag)s" if dag_id is not None else ""
+    exists = "EXISTS (SELECT 1 FROM runs_dagmodel WHERE dag_id = %(dag)s)" if dag_id is not None else "true"
     with connection.cursor() as cur:
         cur.execute(f"SELECT (SELECT max(id) FROM runs_dagrun {where}),"
-                    f" (SELECT count(*) FROM runs_dagrun WHERE state IN ({literals(DagRunState.QUEUED, DagRunState.RUNNING)}) {active})",
-                    {"dag": dag_id})
-        latest, active_count = cur.fetchone()
-    return f"{latest or 0}-{active_count}"
+                    f" (SELECT count(*) FROM runs_dagrun WHERE state IN ({literals(DagRunState.QUEUED, DagRunState.RUNNING)}) {active}),"
+                    f" {exists}", {"dag": dag_id})
+        row = cur.fetchone()
+    if row is None or not row[2]:
+        return None
+    return f"{row[0] or 0}-{row[1]}"
 
 
 def last_runs_by_dag(dag_ids: list[str], per_dag: int) -> dict[str, list[DagRun]]:
@@ -397,9 +401,11 @@ def item_changes(run: DagRun, task_id: str) -> ItemChanges:
 SUGGESTIONS = 10
 
 
-def instance_suggestions(run: DagRun, task_id: str, text: str, *, limit: int = SUGGESTIONS) -> list[tuple[int, str | None]]:
+def instance_suggestions(run: DagRun, task_id: str, text: str, *, limit: int = SUGGESTIONS,
+                         nested: bool = False) -> list[tuple[int, str | None]]:
     """Instances for the picker as the user types: indexes that start with the digits typed (the
-    exact one first), else names or keys that contain the text. One query, ``limit`` rows."""
+    exact one first), else names or keys that contain the text. One query, ``limit`` rows. A
+    nested instance is labelled by its path: "[1][2] beta/page-2"."""
     qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0)
     text = text.strip()[:250]
     if not text:
@@ -408,7 +414,10 @@ def instance_suggestions(run: DagRun, task_id: str, text: str, *, limit: int = S
         qs = qs.annotate(index_text=Cast("map_index", CharField())).filter(index_text__startswith=text).order_by("map_index")
     else:
         qs = qs.filter(Q(rendered_map_index__icontains=text) | Q(item_identity__iexact=text)).order_by("map_index")
-    return list(qs.values_list("map_index", "rendered_map_index")[:limit])
+    if nested:
+        qs = qs.order_by("map_path", "map_index")
+    rows = qs.values_list("map_index", "map_path", "rendered_map_index")[:limit]
+    return [(mi, " ".join(filter(None, ["".join(f"[{i}]" for i in path), name])) if path else name) for mi, path, name in rows]
 
 
 def resolve_pick(run: DagRun, task_id: str, text: str) -> int | None:
@@ -489,18 +498,24 @@ class InstancePage:
             out.append(n)
         return out
 
-
-TABLE_FIELDS = ("id", "map_index", "rendered_map_index", "state", "try_number", "max_tries", "start_date", "end_date", "duration",
-                "item_identity")
+TABLE_FIELDS = ("id", "map_index", "map_path", "rendered_map_index", "state", "try_number", "max_tries", "start_date", "end_date",
+                "duration", "item_identity", "item_change")
 # The start of an instance's resolved mapped arguments (JSON), for a name when it has none.
 KWARGS_PREVIEW_CHARS = 200
 _KWARGS_PREVIEW = RawSQL(f"left((rendered_fields -> 'mapped_kwargs')::text, {KWARGS_PREVIEW_CHARS})", ())
 
 
 def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None, q: str = "", order_by: str = "map_index",
-                          page: int = 1, per_page: int = PER_PAGE) -> InstancePage:
-    """One page of a mapped task's instances: a count query and a page query, both on indexes."""
+                          page: int = 1, per_page: int = PER_PAGE, nested: bool = False, outer: int | None = None) -> InstancePage:
+    """One page of a mapped task's instances: a count query and a page query, both on indexes.
+
+    ``nested``: the task is mapped inside a mapped group; "by index" means by path of indexes,
+    and ``outer`` keeps one outer index."""
     qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0)
+    if outer is not None:
+        qs = qs.filter(map_path__0=outer)
+    if nested and order_by.removeprefix("-") == "map_index":
+        order_by = order_by.replace("map_index", "map_path")
     if state:
         qs = qs.filter(state=state)
     if q:
@@ -516,7 +531,48 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
     start = (page - 1) * per_page
     rows = qs.only(*TABLE_FIELDS).annotate(kwargs_preview=_KWARGS_PREVIEW).order_by(key, tiebreak)
     instances: list[TaskInstance] = list(rows[start : start + per_page]) if total else []
-    return InstancePage(total=total, page=page, pages=pages, instances=instances, order_by=order_by, state=state, q=q)
+    return InstancePage(total=total, page=page, pages=pages, instances=instances, order_by=order_by.replace("map_path", "map_index"),
+                        state=state, q=q)
+
+
+@dataclass(frozen=True)
+class OuterIndex:
+    """A nested task's instances under one outer index (``fetch [2]``): counts by state."""
+
+    index: int
+    counts: dict[str, int]
+    # Not expanded there yet, or its expansion ended (skipped over an empty list, failed).
+    placeholder: str | None
+
+    @property
+    def total(self) -> int:
+        return sum(n for s, n in self.counts.items() if s != S.REMOVED)
+
+    @property
+    def state(self) -> str | None:
+        return aggregate_state(self.counts) or self.placeholder
+
+
+MAX_OUTER_INDEXES = 200
+
+
+def outer_indexes(run: DagRun, task_id: str, *, limit: int = MAX_OUTER_INDEXES) -> list[OuterIndex]:
+    """A nested task's first ``limit`` outer indexes with their counts: one grouped query."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT map_path[1], state, map_index < 0, count(*) FROM runs_taskinstance"
+            " WHERE dag_run_id = %s AND task_id = %s AND cardinality(map_path) > 0 AND map_path[1] < %s"
+            " GROUP BY 1, 2, 3 ORDER BY 1",
+            [run.pk, task_id, limit])
+        rows = cur.fetchall()
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    placeholders: dict[int, str] = {}
+    for outer, state, is_placeholder, n in rows:
+        if is_placeholder:
+            placeholders[outer] = state
+        else:
+            counts[outer][state] = n
+    return [OuterIndex(i, counts.get(i, {}), placeholders.get(i)) for i in sorted({*counts, *placeholders})]
 
 
 def keys_name_items(run: DagRun, task: TaskData) -> bool:
@@ -569,6 +625,11 @@ def instance_json(ti: TaskInstance) -> dict[str, Any]:
         "start_date": ti.start_date.isoformat() if ti.start_date else None,
         "end_date": ti.end_date.isoformat() if ti.end_date else None,
         "duration": ti.duration,
+        # Nested mapping: the path of indexes (null for a task mapped one level deep).
+        "map_path": ti.map_path,
+        # Which item the index stands for, and what its last re-expansion found (dagsapp.identity).
+        "item_identity": ti.item_identity,
+        "item_change": ti.item_change,
     }
 
 

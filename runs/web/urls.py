@@ -35,6 +35,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(f"{TASK}/action/", task_dialogs.task_action_dialog, name="task_action_dialog"),
     path(f"{TASK}/clear/", actions.task_clear_mapped, name="task_clear_mapped"),
     path(f"{TASK}/clear-changed/", actions.task_clear_mapped_changed, name="task_clear_mapped_changed"),
+    path(f"{TASK}/clear-outer/", actions.task_clear_outer, name="task_clear_outer"),
     path(f"{TASK}/selection/", actions.task_instances_action, name="task_instances_action"),
     path(f"{TI}/", task_instances.task_instance, name="task_instance"),
     path(f"{TI}/log/", task_instances.task_instance_log, name="task_instance_log"),

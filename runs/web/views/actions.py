@@ -12,8 +12,11 @@ from runs.services import (
     ClearPlan,
     DagRunError,
     PlannedTask,
+    clear_mapped_task,
     clear_mapped_task_changed,
+    clear_outer_index,
     clear_planned,
+    clear_task_instances,
     mark_task_instances,
     plan_clear,
 )
@@ -60,13 +63,24 @@ def _cleared_message(n: int, plan: ClearPlan) -> str:
     return f"Cleared {n}: {plan.describe()}." if n else "Nothing to clear: no instance matches."
 
 
+def clear_with_options(run: DagRun, task_id: str, map_indexes: list[int] | None, data: QueryDict) -> str:
+    """Clear as the dialog planned it; returns the message. A DAG with nested mapping clears by
+    path prefix (runs.services.clear_task_instances / clear_mapped_task), with downstream only."""
+    options = clear_options(data)
+    if run.serialized_dag.dag_data().get("nested"):
+        n = (clear_mapped_task(dag_run=run, task_id=task_id, downstream=options["downstream"]) if map_indexes is None else
+             clear_task_instances(dag_run=run, task_id=task_id, map_indexes=map_indexes, downstream=options["downstream"]))
+        return f"Cleared {n} task instance{'s' if n != 1 else ''}" + (" (with downstream)." if options["downstream"] else ".")
+    plan = plan_clear(dag_run=run, task_id=task_id, map_indexes=map_indexes, **options)
+    return _cleared_message(clear_planned(dag_run=run, plan=plan), plan)
+
+
 @require_POST
 @operator_required
 def task_instance_clear(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
     run = get_dag_run_or_404(dag_id, run_id)
     ti = get_task_instance_or_404(run, task_id, map_index)
-    plan = plan_clear(dag_run=run, task_id=task_id, map_indexes=[ti.map_index], **clear_options(request.POST))
-    messages.success(request, _cleared_message(clear_planned(dag_run=run, plan=plan), plan))
+    messages.success(request, clear_with_options(run, task_id, [ti.map_index], request.POST))
     return _after_instance_action(request, run, task_id, map_index)
 
 
@@ -91,8 +105,27 @@ def task_clear_mapped(request: HtmxHttpRequest, dag_id: str, run_id: str, task_i
     task = get_task_or_404(run, task_id)
     if task["mapping"] is None:
         return HttpResponseBadRequest(f"Task {task_id!r} is not a mapped task of DAG {dag_id!r}")
-    plan = plan_clear(dag_run=run, task_id=task_id, map_indexes=None, **clear_options(request.POST))
-    messages.success(request, _cleared_message(clear_planned(dag_run=run, plan=plan), plan))
+    try:
+        messages.success(request, clear_with_options(run, task_id, None, request.POST))
+    except DagRunError as exc:
+        return HttpResponseBadRequest(str(exc))
+    return _after_task_action(request, run, task_id)
+
+
+@require_POST
+@operator_required
+def task_clear_outer(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Nested mapping: clear everything of a task under one outer index (``fetch [2]``)."""
+    run = get_dag_run_or_404(dag_id, run_id)
+    get_task_or_404(run, task_id)
+    raw = request.POST.get("outer", "")
+    if not raw.isdigit() or len(raw) > 9:
+        return HttpResponseBadRequest("outer must be an index (0, 1, 2, ...)")
+    try:
+        n = clear_outer_index(dag_run=run, task_id=task_id, prefix=[int(raw)], downstream=request.POST.get("downstream") == "on")
+    except DagRunError as exc:
+        return HttpResponseBadRequest(str(exc))
+    messages.success(request, f"Cleared {n} instance{'s' if n != 1 else ''} of {task_id} [{raw}].")
     return _after_task_action(request, run, task_id)
 
 
@@ -126,8 +159,7 @@ def task_instances_action(request: HtmxHttpRequest, dag_id: str, run_id: str, ta
     if not indexes:
         messages.warning(request, "Select instances in the table first.")
     elif action == "clear":
-        plan = plan_clear(dag_run=run, task_id=task_id, map_indexes=indexes, **clear_options(request.POST))
-        messages.success(request, _cleared_message(clear_planned(dag_run=run, plan=plan), plan))
+        messages.success(request, clear_with_options(run, task_id, indexes, request.POST))
     else:
         n = mark_task_instances(dag_run=run, task_id=task_id, map_indexes=indexes, state=action)
         messages.success(request, f"Marked {n} {action}: {PlannedTask(task_id, tuple(indexes)).describe()}." if n

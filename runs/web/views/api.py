@@ -7,6 +7,7 @@ from runs.logs import read_log
 from runs.web.queries import (
     QueryError,
     instance_json,
+    item_changes,
     mapped_instances_page,
     parse_order_by,
     parse_page,
@@ -34,10 +35,20 @@ def api_mapped_instances(request: HttpRequest, dag_id: str, run_id: str, task_id
         page_number = parse_page(request.GET.get("page"))
     except QueryError as exc:
         return json_error(400, str(exc))
-    page = mapped_instances_page(run, task_id, state=state, q=request.GET.get("q", "")[:250], order_by=order_by, page=page_number)
+    task = run.serialized_dag.dag_data()["tasks"][task_id]
+    nested = len(task.get("levels", [])) > 1
+    raw_outer = request.GET.get("outer")
+    if raw_outer is not None and (not nested or not raw_outer.isdigit() or len(raw_outer) > 9):
+        return json_error(400, "outer must be an index (0, 1, 2, ...) of a task mapped inside a mapped task group")
+    page = mapped_instances_page(run, task_id, state=state, q=request.GET.get("q", "")[:250], order_by=order_by, page=page_number,
+                                 nested=nested, outer=int(raw_outer) if raw_outer is not None else None)
     tolerated = tolerated_summary(run, task_id)
+    changes = item_changes(run, task_id)
     return JsonResponse({"total": page.total, "page": page.page, "pages": page.pages,
                          "instances": [instance_json(ti) for ti in page.instances],
+                         # What the last re-expansion found, index by index; null before any.
+                         "item_changes": {"unchanged": changes.unchanged, "new": changes.new, "changed": changes.changed,
+                                          "removed": changes.removed} if changes.reexpanded else None,
                          # Set once every failure of the task (or its mapped group) is tolerated.
                          "tolerated": None if tolerated is None else {
                              "succeeded": tolerated.succeeded, "total": tolerated.total, "failed": tolerated.failed,

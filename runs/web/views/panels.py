@@ -25,6 +25,7 @@ from runs.web.queries import (
     mapped_instances_page,
     mapped_summary,
     neighbour_indexes,
+    outer_indexes,
     parse_order_by,
     parse_page,
     parse_state,
@@ -79,11 +80,15 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData, *, q: 
     order_by = _or_default(parse_order_by, request.GET.get("order_by"), "map_index")
     page_number = _or_default(parse_page, request.GET.get("page"), 1)
     q = (request.GET.get("q", "") if q is None else q).strip()[:250]
-    page = mapped_instances_page(run, task_id, state=state, q=q, order_by=order_by, page=page_number)
+    nested = len(task.get("levels", [])) > 1
+    outer = _outer_param(request.GET.get("outer")) if nested else None
+    page = mapped_instances_page(run, task_id, state=state, q=q, order_by=order_by, page=page_number, nested=nested, outer=outer)
     keyed = keys_name_items(run, task)
     names = {ti.pk: instance_name(ti, keyed=keyed) for ti in page.instances}
     args = (run.dag_id, run.run_id, task_id)
     params = {"state": state or "", "q": q, "order_by": order_by if order_by != "map_index" else "", "page": page.page if page.page > 1 else ""}
+    if outer is not None:
+        params["outer"] = outer
     columns = []
     for name in ORDER_FIELDS:
         next_order = f"-{name}" if order_by == name else name
@@ -103,6 +108,9 @@ def mapped_context(request: HtmxHttpRequest, run: DagRun, task: TaskData, *, q: 
         "poll_url": reverse_with_query("runs:task_panel", *args, query=params),
         "run_active": not run.is_finished, "can_operate": is_operator(request.user),
         "bulk_actions": [("clear", "Clear…", "warn"), ("success", "Mark success…", "ok"), ("failed", "Mark failed…", "danger")],
+        # Nested mapping: the instances grouped by outer index, each with its own clear.
+        "outer_indexes": outer_indexes(run, task_id) if nested else [], "outer": outer,
+        "outer_level": task["levels"][0]["id"] if nested else "",
     }
 
 
@@ -137,6 +145,10 @@ def run_context(request: HtmxHttpRequest, dag: DagModel, run: DagRun) -> dict[st
             action("Mark failed…", "run-mark-failed", "danger", action="failed"),
         ] if can_operate else [],
     }
+
+
+def _outer_param(raw: str | None) -> int | None:
+    return int(raw) if raw is not None and raw.isdigit() and len(raw) < 10 else None
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,9 @@ RUN_ACTIONS = ("clear", DagRunState.SUCCESS, DagRunState.FAILED)
 def run_panel(request: HtmxHttpRequest, dag_id: str, run_id: str) -> HttpResponse:
     """htmx: the run's panel (a run bar's click, its own poll); else the Grid with the run's panel open."""
     dag = get_dag_or_404(dag_id)
+    run = get_dag_run_or_404(dag_id, run_id)
     if not request.htmx:
         return render(request, "runs/grid.html", grid_page_context(request, dag, run_id=run_id, task_id=None, map_index=None))
-    run = get_dag_run_or_404(dag_id, run_id)
     response = render(request, "runs/_run_panel.html", run_context(request, dag, run))
     if run.is_finished and request.htmx.trigger == "run-panel":
         response.status_code = 286  # htmx: stop polling
@@ -69,7 +69,7 @@ def _touched(run: DagRun, action: str, only_failed: bool) -> tuple[int, list[str
 def run_action_dialog(request: HtmxHttpRequest, dag_id: str, run_id: str) -> HttpResponse:
     """What clearing or marking the run will touch, with Airflow's option (only failed), before it is done."""
     run = get_dag_run_or_404(dag_id, run_id)
-    action = request.GET.get("action", "")
+    action = request.GET.get("action", "clear")
     if action not in RUN_ACTIONS:
         return HttpResponseBadRequest("action must be clear, success or failed")
     only_failed = request.GET.get("only_failed") == "on"

@@ -25,6 +25,11 @@ def _plural(n: int, word: str = "instance") -> str:
 
 
 def _clear_preview(run: DagRun, task_id: str, indexes: list[int] | None, options: dict[str, bool]) -> tuple[int, list[str]]:
+    if run.serialized_dag.dag_data().get("nested"):
+        # Nested mapping clears by path prefix (runs.services), downstream included as the DAG's levels say.
+        qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0).exclude(state=S.REMOVED)
+        n = (qs if indexes is None else qs.filter(map_index__in=indexes)).count()
+        return n, [f"{task_id}: {_plural(n)}" + (", and the tasks after it under the same outer indexes" if options["downstream"] else "")]
     plan = plan_clear(dag_run=run, task_id=task_id, map_indexes=indexes, **options)
     counts = dict(TaskInstance.objects.filter(dag_run=run).filter(plan.where()).values_list("task_id").annotate(n=Count("id")))
     lines = [f"{t.describe()}: {_plural(counts.get(t.task_id, 0))}" + (" (expands again from its current inputs)" if t.reexpand else "")
@@ -45,7 +50,7 @@ def task_action_dialog(request: HtmxHttpRequest, dag_id: str, run_id: str, task_
     """What a clear or mark of one instance, a selection or the whole task touches, before it is done."""
     run = get_dag_run_or_404(dag_id, run_id)
     get_task_or_404(run, task_id)
-    action, raw = request.GET.get("action", ""), request.GET.getlist("map_index")
+    action, raw = request.GET.get("action", "clear"), request.GET.getlist("map_index")
     parsed = [parse_map_index(v) for v in raw]
     if action not in ACTIONS or len(raw) > MAX_SELECTION or None in parsed or (action in (S.SUCCESS, S.FAILED) and not raw):
         return HttpResponseBadRequest("action must be clear, clear_changed, success or failed, marks with map indexes")

@@ -59,8 +59,8 @@ def task_panel(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str)
 def task_instance_suggestions(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
     """The picker's suggestions for what the user typed (htmx); a plain request gets them as JSON."""
     run = get_dag_run_or_404(dag_id, run_id)
-    get_task_or_404(run, task_id)
-    suggestions = instance_suggestions(run, task_id, request.GET.get("pick", ""))
+    task = get_task_or_404(run, task_id)
+    suggestions = instance_suggestions(run, task_id, request.GET.get("pick", ""), nested=len(task.get("levels", [])) > 1)
     if not request.htmx:
         return JsonResponse({"suggestions": [{"map_index": i, "name": name} for i, name in suggestions]})
     return render(request, "runs/_instance_suggestions.html", {"suggestions": suggestions})

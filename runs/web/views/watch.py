@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
@@ -26,6 +26,8 @@ def watch_context(dag_id: str | None) -> dict[str, object]:
 def watch(request: HtmxHttpRequest, dag_id: str | None = None) -> HttpResponse:
     """204 while the runs are as the page saw them; else the new watcher, and the page told to refresh."""
     token = runs_token(dag_id)
+    if token is None:
+        raise Http404(f"No DAG {dag_id!r}")
     if request.GET.get("token") == token:
         return HttpResponse(status=204)
     context = {"watch_src": url_with(request.path, {"token": token}), "watch_every": WATCH_EVERY}

@@ -207,3 +207,48 @@ with DAG("bad_argument") as the_dag:
         assert "Cannot expand mapped task 'region.zone.check' at [1]" in log
         assert "the mapped task group argument 'zones' is 'str' at this index" in log
         assert run.state == "failed"
+
+
+@pytest.mark.django_db
+class ThreeLevelsTests:
+    def test_it_maps_three_levels_deep_with_each_level_reading_its_own_outer_index(self, tmp_path: Path) -> None:
+        run = make_run(tmp_path, """
+@task_group
+def region(name, zones):
+    @task_group
+    def zone(z):
+        @task
+        def hosts(z, name):
+            return [f"{name}-{z}-h{i}" for i in range(len(z))]
+
+        @task
+        def ping(host):
+            return host + " up"
+
+        @task
+        def zone_report(lines):
+            return list(lines)
+
+        zone_report(ping.expand(host=hosts(z, name)))
+
+    zone.expand(z=zones)
+
+@task
+def everything(values):
+    return list(values)
+
+with DAG("three_levels") as the_dag:
+    region.expand_kwargs([{"name": "n", "zones": ["a", "bb"]}, {"name": "s", "zones": ["ccc"]}])
+    everything(XComArg_of("region.zone.ping"))
+""".replace('XComArg_of("region.zone.ping")', 'the_dag.get_task("region.zone.ping").output'), dag_id="three_levels")
+        run = run_dag_run_inline(run)
+        assert run.state == "success"
+        ping = _by_path(run, "region.zone.ping")
+        assert {p: v for p, (_s, v, _n) in ping.items()} == {
+            (0, 0, 0): "n-a-h0 up", (0, 1, 0): "n-bb-h0 up", (0, 1, 1): "n-bb-h1 up",
+            (1, 0, 0): "s-ccc-h0 up", (1, 0, 1): "s-ccc-h1 up", (1, 0, 2): "s-ccc-h2 up"}
+        reports = _by_path(run, "region.zone.zone_report")
+        assert {p: v for p, (_s, v, _n) in reports.items()} == {
+            (0, 0): ["n-a-h0 up"], (0, 1): ["n-bb-h0 up", "n-bb-h1 up"], (1, 0): ["s-ccc-h0 up", "s-ccc-h1 up", "s-ccc-h2 up"]}
+        # Outside every group: all six, flat, in path order.
+        assert _by_path(run, "everything")[()][1] == [v for _p, (_s, v, _n) in sorted(ping.items())]

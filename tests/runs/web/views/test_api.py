@@ -20,7 +20,9 @@ class ApiTests:
         data = operator_client.get(_api(run), {"order_by": "-map_index"}).json()
         assert data["total"] == 3 and data["page"] == 1 and data["pages"] == 1
         assert [i["map_index"] for i in data["instances"]] == [2, 1, 0]
-        assert set(data["instances"][0]) == {"map_index", "rendered_map_index", "state", "try_number", "start_date", "end_date", "duration"}
+        assert set(data["instances"][0]) == {"map_index", "rendered_map_index", "state", "try_number", "start_date", "end_date", "duration",
+                                             "map_path", "item_identity", "item_change"}
+        assert data["item_changes"] is None  # never re-expanded
         assert operator_client.get(_api(run), {"state": "running"}).json()["total"] == 1
 
     def test_it_paginates(self, operator_client: Client, make_run: Callable[..., DagRun], expand_task: Callable[..., None]) -> None:

@@ -1,0 +1,53 @@
+"""Nested mapping in the browser (issue 9): the mapped panel of ``crawl.fetch`` lists instances by
+path, grouped by outer index; an Operator shows one outer index alone and clears it."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import Page, expect
+
+from runs.cli import run_dag_run_inline
+from runs.models import TaskInstance
+from runs.scheduling.dag_processing import process_dags_folder
+from runs.services import create_dag_run
+from tests.browser.conftest import screenshot
+from tests.browser.test_dashboard_story import log_in, settled, user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class NestedPanelStoryTests:
+    def test_an_operator_reads_instances_by_outer_index_and_clears_one(self, live_server: Any, page: Page, tmp_path: Any) -> None:
+        process_dags_folder()
+        run = run_dag_run_inline(create_dag_run(dag_id="example_nested_mapping"))
+        assert run.state == "success"
+        user("nina", "Operator")
+        log_in(page, live_server.url, "nina")
+        grid = reverse("runs:grid", args=["example_nested_mapping"])
+        page.goto(f"{live_server.url}{grid}?{urlencode({'run_id': run.run_id, 'task_id': 'crawl.fetch'})}")
+        panel = page.locator("#task-panel")
+        expect(panel.locator("h2")).to_contain_text("[6]")
+        expect(page.locator("#outer-indexes")).to_contain_text("By crawl index")
+        expect(page.locator("#outer-1")).to_contain_text("3 success")
+        expect(page.locator("#mapped-instances")).to_contain_text("[1][2]")
+        expect(page.locator("#mapped-instances")).to_contain_text("beta/page-2")
+        page.screenshot(path=str(tmp_path / "nested_panel.png"), full_page=True)
+        screenshot(page, "nested_panel")
+
+        page.locator("#outer-1 a").first.click()
+        settled(page)
+        expect(page.locator("#mapped-instances tbody tr")).to_have_count(3)
+        expect(page.locator("#mapped-instances")).not_to_contain_text("[0][0]")
+        assert "outer=1" in page.url
+
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.locator("#clear-outer-1").click()
+        settled(page)
+        expect(page.locator("#outer-1")).to_contain_text("3 no status")
+        page.screenshot(path=str(tmp_path / "nested_cleared.png"), full_page=True)
+        states = TaskInstance.objects.filter(dag_run=run, task_id="crawl.fetch").values_list("map_path", "state")
+        assert sorted(tuple(p) for p, s in states if s == "none") == [(1, 0), (1, 1), (1, 2)]
