@@ -44,6 +44,40 @@ def _mark_preview(run: DagRun, task_id: str, indexes: list[int], state: str) -> 
     return (qs.count() if len(rows) == LISTED else len(rows)), lines
 
 
+def _where_it_posts(request: HtmxHttpRequest, args: tuple[str, str, str], action: str, indexes: list[int] | None,
+                    single: bool) -> tuple[str, str, list[tuple[str, str | int]]]:
+    """The action's URL, the element its answer replaces, and the form's hidden fields. The
+    selection travels with the dialog: in the POST, and in the dialog's own refresh when an option changes."""
+    hidden: list[tuple[str, str | int]] = [("map_index", i) for i in indexes or []]
+    if single and indexes:
+        # The panel comes back on the tab (and try) it was showing.
+        tab = {k: request.GET.get(k, "") for k in ("tab", "try")}
+        url = "runs:task_instance_clear" if action == "clear" else "runs:task_instance_mark"
+        return reverse_with_query(url, *args, indexes[0], query=tab), "instance-panel", hidden + ([] if action == "clear" else [("state", action)])
+    if indexes:
+        return reverse("runs:task_instances_action", args=args), "task-panel", [("action", action), *hidden]
+    url = "runs:task_clear_mapped_changed" if action == "clear_changed" else "runs:task_clear_mapped"
+    return reverse(url, args=args), "task-panel", []
+
+
+def _describe(run: DagRun, task_id: str, action: str, indexes: list[int] | None, what: str,
+              options: dict[str, bool]) -> tuple[int, list[str], str, str, str, str, list[DialogOption]]:
+    """(total, lines, title, summary, button, css class, options) of the dialog for this action."""
+    if action in (S.SUCCESS, S.FAILED):
+        total, lines = _mark_preview(run, task_id, indexes or [], action)
+        summary = f"{_plural(total)} will be marked {action}" + (" (the others already are)." if indexes and total < len(indexes) else ".")
+        return total, lines, f"Mark {what} {action}", summary, f"Mark {action}", "ok" if action == S.SUCCESS else "danger", []
+    if action == "clear_changed":
+        total, lines = _clear_preview(run, task_id, None, {**options, "only_failed": True})
+        summary = (f"{task_id} expands again from its current inputs; its successful items whose input is unchanged keep their "
+                   f"result. {_plural(total)} that did not succeed are cleared now.")
+        return (total, lines, f"Clear only new, changed and failed items of {task_id}", summary, "Clear", "warn",
+                [DialogOption("downstream", CLEAR_OPTIONS[0][1], options["downstream"])])
+    total, lines = _clear_preview(run, task_id, indexes, options)
+    return (total, lines, f"Clear {what}", f"{_plural(total)} will be cleared and run again.", "Clear", "warn",
+            [DialogOption(name, label, options[name]) for name, label in CLEAR_OPTIONS])
+
+
 @require_safe
 @operator_required
 def task_action_dialog(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
@@ -54,40 +88,14 @@ def task_action_dialog(request: HtmxHttpRequest, dag_id: str, run_id: str, task_
     parsed = [parse_map_index(v) for v in raw]
     if action not in ACTIONS or len(raw) > MAX_SELECTION or None in parsed or (action in (S.SUCCESS, S.FAILED) and not raw):
         return HttpResponseBadRequest("action must be clear, clear_changed, success or failed, marks with map indexes")
-    indexes = sorted({i for i in parsed if i is not None}) or None
+    # "Clear only new, changed and failed" is about the whole task: a selection does not narrow it.
+    indexes = (sorted({i for i in parsed if i is not None}) or None) if action != "clear_changed" else None
     single = request.GET.get("instance") == "1" and indexes is not None and len(indexes) == 1
-    options = clear_options(request.GET)
     args = (dag_id, run_id, task_id)
     what = f"{task_id} [{indexes[0]}]" if single and indexes else (f"{_plural(len(indexes), 'selected instance')} of {task_id}" if indexes else task_id)
-    if action in (S.SUCCESS, S.FAILED):
-        total, lines = _mark_preview(run, task_id, indexes or [], action)
-        title, button, css = f"Mark {what} {action}", f"Mark {action}", "ok" if action == S.SUCCESS else "danger"
-        summary = f"{_plural(total)} will be marked {action}" + (" (the others already are)." if indexes and total < len(indexes) else ".")
-        opts: list[DialogOption] = []
-    elif action == "clear_changed":
-        total, lines = _clear_preview(run, task_id, None, {**options, "only_failed": True})
-        title, button, css = f"Clear only new, changed and failed items of {task_id}", "Clear", "warn"
-        summary = (f"{task_id} expands again from its current inputs; its successful items whose input is unchanged keep their "
-                   f"result. {_plural(total)} that did not succeed are cleared now.")
-        opts = [DialogOption("downstream", CLEAR_OPTIONS[0][1], options["downstream"])]
-    else:
-        total, lines = _clear_preview(run, task_id, indexes, options)
-        title, button, css = f"Clear {what}", "Clear", "warn"
-        summary = f"{_plural(total)} will be cleared and run again."
-        opts = [DialogOption(name, label, options[name]) for name, label in CLEAR_OPTIONS]
+    total, lines, title, summary, button, css, opts = _describe(run, task_id, action, indexes, what, clear_options(request.GET))
+    post, target, hidden = _where_it_posts(request, args, action, indexes, single)
     shown, more = listed(lines)
-    # The selection travels with the dialog: in the POST, and in the dialog's own refresh when an option changes.
-    hidden: list[tuple[str, str | int]] = [("map_index", i) for i in indexes or []]
-    if single and indexes:
-        # The panel comes back on the tab (and try) it was showing.
-        tab = {k: request.GET.get(k, "") for k in ("tab", "try")}
-        post = reverse_with_query("runs:task_instance_clear" if action == "clear" else "runs:task_instance_mark", *args, indexes[0], query=tab)
-        target = "instance-panel"
-        hidden += [] if action == "clear" else [("state", action)]
-    elif indexes:
-        post, target, hidden = reverse("runs:task_instances_action", args=args), "task-panel", [("action", action), *hidden]
-    else:
-        post, target = reverse("runs:task_clear_mapped_changed" if action == "clear_changed" else "runs:task_clear_mapped", args=args), "task-panel"
     dialog_query = {"action": action, "instance": "1" if single else "", "tab": request.GET.get("tab", ""), "try": request.GET.get("try", "")}
     return render_dialog(request, ActionDialog(
         title=title, summary=summary, lines=shown, more=more, post_url=post,

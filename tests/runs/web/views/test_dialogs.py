@@ -70,3 +70,10 @@ class SelectionDialogTests:
         assert "hx-confirm" not in body
         instance = operator_client.get(f"/dags/view_add/runs/{run.run_id}/tasks/add/mapped/1/", HTTP_HX_REQUEST="true").content.decode()
         assert "hx-confirm" not in instance and 'id="clear-instance"' in instance
+
+
+class DialogTargetTests:
+    def test_it_asks_clear_changed_for_the_whole_task_whatever_the_selection(self, operator_client: Client, run: DagRun) -> None:
+        body = _dialog(operator_client, run, action="clear_changed", map_index=1, instance="1")
+        assert f'hx-post="/dags/view_add/runs/{run.run_id}/tasks/add/clear-changed/"' in body
+        assert 'name="state"' not in body and 'name="map_index"' not in body
