@@ -297,6 +297,8 @@ _DUMMY_KWARGS = {
     "runs:api_mapped_instances": {"dag_id": "d", "run_id": "r", "task_id": "t"},
     "api_v2:get_mapped_task_instances": {"dag_id": "d", "dag_run_id": "r", "task_id": "t"},
     "runs:task_panel": {"dag_id": "d", "run_id": "r", "task_id": "t"},
+    "runs:run_panel": {"dag_id": "d", "run_id": "r"},
+    "runs:run_gantt": {"dag_id": "d", "run_id": "r"},
 }
 
 

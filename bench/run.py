@@ -30,6 +30,7 @@ BENCHMARKS = {
     "graph": "bench.b6_graph",
     "reduce_memory": "bench.b7_reduce_memory",
     "log_read": "bench.b8_log_read",
+    "run_views": "bench.b10_run_views",
 }
 COLUMNS = ("name", "size", "median", "min", "max", "unit", "target", "pass/fail")
 

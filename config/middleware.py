@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.utils.cache import patch_vary_headers
 
 NUL_REFUSED = "NUL characters are not allowed in a request."
 
@@ -39,6 +40,26 @@ def content_security_policy_middleware(
     def middleware(request: HttpRequest) -> HttpResponse:
         response = get_response(request)
         response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        return response
+
+    return middleware
+
+
+def htmx_history_middleware(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """Back and Forward always get a whole page.
+
+    A URL answers a whole page or, to htmx, a fragment: every response says so (``Vary:
+    HX-Request``), or the browser's cache hands the fragment to a Back that reloads the page. htmx
+    restoring a page it has no snapshot of sends ``HX-Request`` too, and puts what it gets in
+    place of the body: that request is treated as the page request it is. Placed before
+    django-htmx's middleware, which reads the header.
+    """
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if request.META.get("HTTP_HX_HISTORY_RESTORE_REQUEST") == "true":
+            request.META.pop("HTTP_HX_REQUEST", None)
+        response = get_response(request)
+        patch_vary_headers(response, ("HX-Request",))
         return response
 
     return middleware

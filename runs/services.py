@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, DateTimeField, F, FloatField, Func, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dagsapp.jsonvalues import MAX_JSON_DEPTH, json_problem
@@ -15,6 +17,7 @@ from dagsapp.serialization import DagData, TaskData
 from runs import history, summaries
 from runs.deferral import cancel_deferrals
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState, TaskMap, XCom
+from runs.models.taskinstance import UNFINISHED_STATES
 from runs.notify import notify_scheduler
 
 
@@ -127,8 +130,9 @@ def _reset(dag_run: DagRun, data: DagData, where: Any) -> int:
         cancel_deferrals(Q(dag_run=dag_run, task_id=task_id, map_index__in=indexes))
         # A running try that was cleared loses its compare-and-swap at the end: its result is discarded.
         TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=indexes).exclude(state=TaskInstanceState.REMOVED).update(
-            state=TaskInstanceState.NONE, end_date=None, duration=None, next_retry_at=None, queued_at=None,
-            max_tries=F("try_number") + retries, next_method=None, next_kwargs=None, trigger_timeout=None)
+            # The times and host of the last try are not the next one's: a cleared instance shows none.
+            state=TaskInstanceState.NONE, start_date=None, end_date=None, duration=None, next_retry_at=None, queued_at=None,
+            hostname="", pid=None, max_tries=F("try_number") + retries, next_method=None, next_kwargs=None, trigger_timeout=None)
     return len(tis)
 
 
@@ -259,6 +263,8 @@ def _maps_over(task: TaskData, upstream: str) -> bool:
 
 
 def _reexpand(dag_run: DagRun, data: DagData, task_id: str) -> int:
+    if len(data["tasks"][task_id].get("levels", [])) > 1:
+        return _reexpand_prefix(dag_run, data, task_id, [])  # a nested task: everything under its root
     n = _reset(dag_run, data, Q(task_id=task_id))
     # A placeholder with no status makes the scheduler expand again from the current inputs:
     # new indexes are created and indexes past the new length are marked removed.
@@ -323,68 +329,197 @@ def clear_mapped_task_changed(*, dag_run: DagRun, task_id: str, downstream: bool
     return n
 
 
+class _Seconds(Func):
+    """An interval in seconds (PostgreSQL's EXTRACT(EPOCH ...))."""
+
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+    output_field = FloatField()
+
+
 def mark_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int], state: str) -> int:
     """Set instances to success or failed by hand; a running try's late result is then discarded."""
     if state not in (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED):
         raise DagRunError(f"Instances can be marked success or failed, not {state!r}")
-    now = timezone.now()
     with transaction.atomic():
         DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
         cancel_deferrals(Q(dag_run=dag_run, task_id=task_id, map_index__in=map_indexes) & ~Q(state=state))
-        n = (TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=map_indexes)
-             .exclude(state__in=[state, TaskInstanceState.REMOVED])
-             .update(state=state, end_date=now, next_retry_at=None, next_method=None, next_kwargs=None, trigger_timeout=None))
+        n = _mark(TaskInstance.objects.filter(dag_run=dag_run, task_id=task_id, map_index__in=map_indexes)
+                  .exclude(state__in=[state, TaskInstanceState.REMOVED]), state)
         if n:
             _reopen_run(dag_run)
     return n
 
 
-def clear_dag_run(*, dag_run: DagRun, only_failed: bool = False) -> int:
-    """Run a whole run again (Airflow's clear of a DAG run): every task, mapped ones expanded
-    again from their inputs; with ``only_failed``, only the failed and upstream-failed instances
-    (their siblings keep their tries). Returns how many instances were cleared."""
+def _mark(instances: QuerySet[TaskInstance], state: str) -> int:
+    """Set ``state`` with figures consistent with it: an instance that ran keeps its end (a
+    running one ends now) and its duration is end - start; one that never started gets no times."""
+    now = timezone.now()
+    started = Q(start_date__isnull=False)
+    end = Case(When(started, then=Coalesce(F("end_date"), Value(now))), default=None, output_field=DateTimeField())
+    seconds = Case(When(started, then=_Seconds(Coalesce(F("end_date"), Value(now)) - F("start_date"))), default=None,
+                   output_field=FloatField())
+    return instances.update(state=state, end_date=end, duration=seconds, next_retry_at=None, next_method=None, next_kwargs=None,
+                            trigger_timeout=None)
+
+
+RunClearScope = Literal["all", "failed"]
+# "Only failed": what Airflow's clear of a run with only_failed takes.
+FAILED_STATES = (TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED)
+
+
+def clear_dag_run(*, dag_run: DagRun, only: RunClearScope = "all") -> int:
+    """Run the whole run again, or only its failed and upstream-failed instances (Airflow's
+    "Clear run" with or without "only failed"). A mapped task cleared whole expands again from
+    its inputs, as does one whose expansion failed; failed indexes of an expanded task run
+    again at their index. Returns how many instances were cleared."""
     data = dag_run.serialized_dag.dag_data()
     n = 0
     with transaction.atomic():
-        if only_failed:
-            failed: dict[str, list[int]] = {}
-            for task_id, map_index in (TaskInstance.objects.filter(dag_run=dag_run, map_index__gte=-1, state__in=[
-                    TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED]).values_list("task_id", "map_index")):
-                failed.setdefault(task_id, []).append(map_index)
-            for task_id, indexes in failed.items():
-                if task_id in data["tasks"]:
-                    n += clear_task_instances(dag_run=dag_run, task_id=task_id, map_indexes=indexes)
-            return n
+        DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
+        failed_placeholders = set(TaskInstance.objects.filter(dag_run=dag_run, map_index=-1, state__in=FAILED_STATES)
+                                  .values_list("task_id", flat=True))
         for task_id in data["task_order"]:
-            if data["tasks"][task_id]["mapping"] is not None:
-                n += clear_mapped_task(dag_run=dag_run, task_id=task_id)
+            mapped = data["tasks"][task_id]["mapping"] is not None
+            if mapped and (only == "all" or task_id in failed_placeholders):
+                n += _reexpand(dag_run, data, task_id)
+            elif only == "all":
+                n += _reset(dag_run, data, Q(task_id=task_id))
             else:
-                n += clear_task_instances(dag_run=dag_run, task_id=task_id, map_indexes=[-1])
+                n += _reset(dag_run, data, Q(task_id=task_id, state__in=FAILED_STATES))
+        if n:
+            _reopen_run(dag_run)
     return n
 
 
 def mark_dag_run(*, dag_run: DagRun, state: str) -> int:
-    """Set a run's state by hand, as Airflow's PATCH of a run does: success marks every instance
-    that has not succeeded (or been skipped) success; failed fails the queued and running ones and
-    skips those not started; queued hands the run back to the scheduler. A running try's late
-    result is then discarded (its compare-and-swap fails). Returns how many instances changed."""
+    """Set a run's state by hand, as Airflow does (the run's Mark buttons, the API's PATCH): success
+    marks every instance not success, skipped or removed success; failed marks the running
+    instances failed and skips the ones that have not finished; queued hands the run back to the
+    scheduler. A running try's late result is then discarded (its compare-and-swap fails), and a
+    deferred instance's trigger goes. Returns how many instances changed."""
     if state not in (DagRunState.SUCCESS, DagRunState.FAILED, DagRunState.QUEUED):
         raise DagRunError(f"A run can be set to queued, success or failed, not {state!r}")
     S = TaskInstanceState
-    now = timezone.now()
     with transaction.atomic():
         DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
-        tis = TaskInstance.objects.filter(dag_run=dag_run)
-        n = 0
-        if state == DagRunState.SUCCESS:
-            n = tis.exclude(state__in=[S.SUCCESS, S.SKIPPED, S.REMOVED]).update(state=S.SUCCESS, end_date=now, next_retry_at=None)
-        elif state == DagRunState.FAILED:
-            n = tis.filter(state__in=[S.QUEUED, S.RUNNING]).update(state=S.FAILED, end_date=now, next_retry_at=None)
-            n += tis.filter(state__in=[S.NONE, S.SCHEDULED, S.UP_FOR_RETRY]).update(state=S.SKIPPED, end_date=now, next_retry_at=None)
         if state == DagRunState.QUEUED:
             DagRun.objects.filter(pk=dag_run.pk).update(state=state, end_date=None, state_summary=None)
             transaction.on_commit(notify_scheduler)
+            return 0
+        instances = TaskInstance.objects.filter(dag_run=dag_run)
+        cancel_deferrals(Q(dag_run=dag_run, state=S.DEFERRED))
+        if state == DagRunState.SUCCESS:
+            n = _mark(instances.exclude(state__in=[S.SUCCESS, S.SKIPPED, S.REMOVED]), S.SUCCESS)
         else:
-            DagRun.objects.filter(pk=dag_run.pk).update(state=state, end_date=now, state_summary=None)
-            summaries.freeze(dag_run.pk, summaries.aggregate([dag_run.pk]).get(dag_run.pk, []))
+            n = _mark(instances.filter(state=S.RUNNING), S.FAILED)
+            n += _mark(instances.filter(state__in=UNFINISHED_STATES - {S.RUNNING}), S.SKIPPED)
+        now = timezone.now()
+        DagRun.objects.filter(pk=dag_run.pk).update(state=state, start_date=Coalesce(F("start_date"), Value(now)),
+                                                    end_date=now, state_summary=None)
+        # Frozen with the final state, as a run the scheduler ends: the Grid never aggregates it again.
+        summaries.freeze(dag_run.pk, summaries.aggregate([dag_run.pk]).get(dag_run.pk, []))
     return n
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """One task a clear touches: some of its indexes, every instance, or every instance and a new expansion."""
+
+    task_id: str
+    map_indexes: tuple[int, ...] | None = None
+    reexpand: bool = False
+
+    def describe(self, *, shown: int = 5) -> str:
+        if self.reexpand:
+            return f"{self.task_id} [all, expanded again]"
+        if self.map_indexes is None:
+            return self.task_id
+        indexes = ", ".join(str(i) for i in self.map_indexes[:shown]) + (", …" if len(self.map_indexes) > shown else "")
+        return f"{self.task_id} [{indexes}]"
+
+
+@dataclass(frozen=True)
+class ClearPlan:
+    """What a clear will touch, computed before it is done: the dialog lists it, the POST applies
+    the same plan (Airflow's clear options: downstream, upstream, only failed)."""
+
+    tasks: tuple[PlannedTask, ...]
+    only_failed: bool = False
+
+    def where(self) -> Q:
+        """The instances the plan resets (a re-expansion resets every instance of its task)."""
+        where = Q(pk__in=[])
+        for t in self.tasks:
+            q = Q(task_id=t.task_id) if t.map_indexes is None else Q(task_id=t.task_id, map_index__in=t.map_indexes)
+            where |= q if t.reexpand or not self.only_failed else q & Q(state__in=FAILED_STATES)
+        return where & ~Q(state=TaskInstanceState.REMOVED)
+
+    def describe(self) -> str:
+        return ", ".join(t.describe() for t in self.tasks)
+
+
+def _upstream_ids(data: DagData, task_id: str) -> list[str]:
+    seen: list[str] = []
+    stack = list(data["tasks"][task_id]["upstream"])
+    while stack:
+        t = stack.pop()
+        if t not in seen and t in data["tasks"]:
+            seen.append(t)
+            stack.extend(data["tasks"][t]["upstream"])
+    return seen
+
+
+def plan_clear(*, dag_run: DagRun, task_id: str, map_indexes: list[int] | None, downstream: bool = False,
+               upstream: bool = False, only_failed: bool = False) -> ClearPlan:
+    """Which instances a clear of ``task_id`` (some indexes, or the whole task when None) takes.
+
+    A whole mapped task expands again from its inputs, as does a mapped task whose upstream is
+    cleared too (its input is recomputed). Downstream follows ``clear_task_instances``: the same
+    indexes inside the same mapped group, a re-expansion for a task mapped over this one, every
+    instance elsewhere. With ``only_failed``, only failed and upstream-failed instances are reset
+    and nothing expands again.
+    """
+    data = dag_run.serialized_dag.dag_data()
+    if task_id not in data["tasks"]:
+        raise DagRunError(f"Task {task_id!r} is not in DAG {dag_run.dag_id!r}")
+    task = data["tasks"][task_id]
+    mapped = task["mapping"] is not None
+    ups = _upstream_ids(data, task_id) if upstream else []
+    whole = map_indexes is None or (mapped and bool(ups))
+    planned: dict[str, PlannedTask] = {u: PlannedTask(u, reexpand=data["tasks"][u]["mapping"] is not None and not only_failed)
+                                       for u in ups}
+    planned[task_id] = PlannedTask(task_id, None if whole else tuple(sorted(set(map_indexes or []))),
+                                   reexpand=mapped and whole and not only_failed)
+    if downstream:
+        group = task["mapping"]
+        group_id = group["group_id"] if group and group["kind"] == "group" else None
+        for d in _downstream_ids(data, task_id):
+            dt = data["tasks"][d]
+            same_group = group_id is not None and dt["mapping"] and dt["mapping"].get("group_id") == group_id
+            if same_group and not whole:
+                planned[d] = PlannedTask(d, planned[task_id].map_indexes)
+            elif dt["mapping"] is not None and (whole or (dt["mapping"]["kind"] != "group" and _maps_over(dt, task_id))):
+                planned[d] = PlannedTask(d, reexpand=not only_failed)
+            else:
+                planned[d] = PlannedTask(d)
+    order = {t: i for i, t in enumerate(data["task_order"])}
+    return ClearPlan(tasks=tuple(sorted(planned.values(), key=lambda t: order[t.task_id])), only_failed=only_failed)
+
+
+def clear_planned(*, dag_run: DagRun, plan: ClearPlan) -> int:
+    """Apply a plan from ``plan_clear``; returns how many instances were cleared."""
+    data = dag_run.serialized_dag.dag_data()
+    n = 0
+    with transaction.atomic():
+        DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
+        for t in plan.tasks:
+            if t.reexpand:
+                n += _reexpand(dag_run, data, t.task_id)
+                continue
+            where = Q(task_id=t.task_id) if t.map_indexes is None else Q(task_id=t.task_id, map_index__in=t.map_indexes)
+            n += _reset(dag_run, data, where & Q(state__in=FAILED_STATES) if plan.only_failed else where)
+        if n:
+            _reopen_run(dag_run)
+    return n
+
+

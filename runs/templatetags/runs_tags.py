@@ -28,6 +28,13 @@ def compact_json(value: Any) -> str:
 
 
 @register.filter
+def json_preview(value: Any, length: int = 90) -> str:
+    """Compact JSON cut at ``length`` characters, for a one-line preview of a possibly large value."""
+    text = compact_json(value)
+    return text if len(text) <= length else text[: max(0, length - 1)] + "…"
+
+
+@register.filter
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return ""

@@ -30,6 +30,9 @@ class DurationStats:
     first_start: datetime | None
     last_end: datetime | None
     bars: list[InstanceTiming]  # the first `limit` started instances, by start
+    # The median absolute deviation of the finished instances' durations: their spread, which a
+    # straggler stands out of (robust: a few stragglers do not widen it, as they would a standard deviation).
+    mad: float | None = None
 
 
 def task_durations(*, dag_run: DagRun, task_id: str, mapped: bool, limit: int) -> DurationStats:
@@ -51,23 +54,26 @@ def task_durations(*, dag_run: DagRun, task_id: str, mapped: bool, limit: int) -
                    min(start_date) AS first_start,
                    max(end_date) AS last_end
             FROM tis
+        ), spread AS (
+            SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(tis.duration - stats.median)) AS mad
+            FROM tis, stats WHERE tis.duration IS NOT NULL
         ), page AS (
             SELECT * FROM tis WHERE start_date IS NOT NULL ORDER BY start_date, map_index LIMIT %(limit)s
         )
-        SELECT stats.total, stats.not_started, stats.median, stats.first_start, stats.last_end,
+        SELECT stats.total, stats.not_started, stats.median, stats.first_start, stats.last_end, spread.mad,
                page.map_index, page.rendered_map_index, page.state, page.try_number,
                page.start_date, page.end_date, page.duration
-        FROM stats LEFT JOIN page ON true
+        FROM stats CROSS JOIN spread LEFT JOIN page ON true
         ORDER BY page.start_date, page.map_index
     """
     with connection.cursor() as cur:
         cur.execute(sql, {"run": dag_run.pk, "task": task_id, "removed": str(S.REMOVED), "limit": limit,
                           "min_index": 0 if mapped else -1})
         rows = cur.fetchall()
-    total, not_started, median, first_start, last_end = rows[0][:5]
-    bars = [InstanceTiming(*row[5:]) for row in rows if row[5] is not None]
+    total, not_started, median, first_start, last_end, mad = rows[0][:6]
+    bars = [InstanceTiming(*row[6:]) for row in rows if row[6] is not None]
     return DurationStats(total=total, not_started=not_started, median=median, first_start=first_start,
-                         last_end=last_end, bars=bars)
+                         last_end=last_end, bars=bars, mad=mad)
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class Bar:
     offset: float  # seconds from the first start
     seconds: float  # its duration, or how long it has been running
     running: bool
-    straggler: bool  # more than STRAGGLER_FACTOR x the median duration
+    straggler: bool  # beyond straggler_threshold()
     left_pct: float
     width_pct: float
 
@@ -98,7 +104,20 @@ def human_duration(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-STRAGGLER_FACTOR = 2.0
+# A straggler lies far beyond the spread of the task's durations (median + 5 robust standard
+# deviations, from the median absolute deviation), so an ordinary spread or a long tail of quick
+# instances is not flagged, and beyond a time a person notices: a 1,000-instance run of 20 ms
+# tasks has dozens over 2x the median, none of which matter.
+STRAGGLER_SPREADS = 5.0
+MAD_TO_SIGMA = 1.4826
+STRAGGLER_MIN_SECONDS = 1.0
+
+
+def straggler_threshold(*, median: float | None, mad: float | None) -> float | None:
+    """Seconds past which an instance is a straggler, or None before any instance finished."""
+    if median is None or mad is None:
+        return None
+    return median + max(STRAGGLER_SPREADS * MAD_TO_SIGMA * mad, STRAGGLER_MIN_SECONDS)
 
 
 def chart_bars(stats: DurationStats, *, now: datetime) -> tuple[list[Bar], float]:
@@ -112,7 +131,7 @@ def chart_bars(stats: DurationStats, *, now: datetime) -> tuple[list[Bar], float
         end = t.end_date or now
         spans.append((t, (t.start_date - origin).total_seconds(), max(0.0, (end - t.start_date).total_seconds()), t.end_date is None))
     axis = max(offset + seconds for _t, offset, seconds, _r in spans) or 1.0
-    threshold = STRAGGLER_FACTOR * stats.median if stats.median else None
+    threshold = straggler_threshold(median=stats.median, mad=stats.mad)
     bars = [
         Bar(timing=t, offset=offset, seconds=seconds, running=running,
             straggler=threshold is not None and seconds > threshold,

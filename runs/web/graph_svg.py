@@ -26,7 +26,7 @@ from runs.web.queries import Cell, grid_cells, tolerated_cells
 S = TaskInstanceState
 
 # Bump when the drawing changes, so templates cached by an older version are not reused.
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 FONT = "Helvetica,Arial,sans-serif"
 
 _PLACEHOLDER = re.compile(r"@@([SNTUP])(\d+)@@")
@@ -108,14 +108,29 @@ def dot_source(data: DagData) -> graphviz.Digraph:
         graph.node(f"t{i}", label=_text(label), id=_text(f"node-{task_id}"), URL=f"@@U{i}@@",
                    **{"class": f"task state-@@S{i}@@"})
 
+    def _first_task(children: list[ChildRef]) -> str | None:
+        for child in children:
+            if child["type"] == "task" and child["id"] in position:
+                return child["id"]
+            if child["type"] == "group" and child["id"] in data["task_groups"]:
+                inner = _first_task(data["task_groups"][child["id"]]["children"])
+                if inner is not None:
+                    return inner
+        return None
+
     def add_children(graph: graphviz.Digraph, children: list[ChildRef]) -> None:
         for child in children:
             if child["type"] == "task":
                 add_task(graph, child["id"])
                 continue
             group = data["task_groups"][child["id"]]
+            label = str(group["label"])
+            first = _first_task(group["children"])
+            if group.get("is_mapped") and first is not None:
+                # A mapped group says so, with its count of indexes: its first task's, substituted per run.
+                label += f" [mapped × @@N{position[first]}@@]"
             with graph.subgraph(name=_text(f"cluster_{child['id']}")) as sub:
-                sub.attr(label=_text(group["label"]), id=_text(f"group-{child['id']}"), style="rounded,dashed", color="#999999",
+                sub.attr(label=_text(label), id=_text(f"group-{child['id']}"), style="rounded,dashed", color="#999999",
                          fontcolor="#555555", labeljust="l")
                 sub.attr(**{"class": "group"})
                 add_children(sub, group["children"])

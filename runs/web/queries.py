@@ -12,13 +12,26 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import Count, F, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import CharField, Count, F, Q, Window
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast, RowNumber
 
-from dagsapp.serialization import DagData, ToleranceUnit, tolerance_units
+from dagsapp.serialization import DagData, TaskData, ToleranceUnit, tolerance_units
 from runs import summaries
-from runs.models import DagImportError, DagModel, DagRun, ItemChange, TaskInstance, TaskInstanceState
+from runs.logs import read_log
+from runs.models import (
+    DagImportError,
+    DagModel,
+    DagRun,
+    DagRunState,
+    ItemChange,
+    SerializedDag,
+    TaskInstance,
+    TaskInstanceState,
+    TaskMap,
+)
 from runs.models.taskinstance import UNFINISHED_STATES
+from runs.sqltext import literals
 from runs.tolerance import UnitCounts, unit_counts
 
 S = TaskInstanceState
@@ -31,9 +44,13 @@ TOLERATED = "tolerated"
 STATE_PRIORITY: tuple[str, ...] = (
     S.FAILED, S.UPSTREAM_FAILED, S.UP_FOR_RETRY, S.RUNNING, S.DEFERRED, S.QUEUED, S.SCHEDULED, S.NONE, S.SKIPPED, S.SUCCESS,
 )
+# The state bar's segments, in the order of Airflow 3's: one list of TaskInstanceState member
+# names; a state added to the enum (DEFERRED) takes its place here.
+STATE_BAR_ORDER: tuple[str, ...] = tuple(S.__members__[name].value for name in (
+    "SUCCESS", "FAILED", "UPSTREAM_FAILED", "UP_FOR_RETRY", "RUNNING", "DEFERRED", "QUEUED", "SCHEDULED", "NONE", "SKIPPED",
+    "REMOVED") if name in S.__members__)
 ORDER_FIELDS: tuple[str, ...] = ("map_index", "rendered_map_index", "state", "try_number", "start_date", "end_date", "duration")
 PER_PAGE = 50
-MAX_CHOICES = 1000
 
 
 class QueryError(ValueError):
@@ -95,9 +112,29 @@ def state_tooltip(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {'no status' if s == S.NONE else s.replace('_', ' ')}" for s, n in items)
 
 
-def latest_runs(dag_id: str, num_runs: int) -> list[DagRun]:
-    """The DAG's latest runs, oldest first (the grid's columns). Serves from index dag_run_latest."""
-    runs = list(DagRun.objects.filter(dag_id=dag_id).order_by("-logical_date", "-id")[:num_runs])
+@dataclass(frozen=True)
+class Segment:
+    state: str
+    count: int
+    percent: float
+
+
+def state_segments(counts: Mapping[str, int]) -> list[Segment]:
+    """One segment per state present, as wide as its share, in STATE_BAR_ORDER (any other state last)."""
+    total = sum(counts.values())
+    order = [*STATE_BAR_ORDER, *sorted(s for s in counts if s not in STATE_BAR_ORDER)]
+    return [Segment(s, counts[s], round(100 * counts[s] / total, 3)) for s in order if counts.get(s)]
+
+
+def latest_runs(dag_id: str, num_runs: int, *, state: str | None = None, run_type: str | None = None) -> list[DagRun]:
+    """The DAG's latest runs, oldest first (the grid's columns), of a run state and type if given.
+    Serves from index dag_run_latest."""
+    qs = DagRun.objects.filter(dag_id=dag_id)
+    if state:
+        qs = qs.filter(state=state)
+    if run_type:
+        qs = qs.filter(run_type=run_type)
+    runs = list(qs.order_by("-logical_date", "-id")[:num_runs])
     runs.reverse()
     return runs
 
@@ -160,6 +197,23 @@ def tolerated_summary(run: DagRun, task_id: str) -> UnitCounts | None:
     return counts if counts is not None and counts.verdict(unit) == "tolerated" else None
 
 
+def runs_token(dag_id: str | None) -> str | None:
+    """Changes when a run is added or one starts or ends (of one DAG, or of any): what an open page
+    polls for; None for a DAG that does not exist. One statement, served by the primary keys and
+    the partial index dag_run_active."""
+    where = "WHERE dag_id = %(dag)s" if dag_id is not None else ""
+    active = "AND dag_id = %(dag)s" if dag_id is not None else ""
+    exists = "EXISTS (SELECT 1 FROM runs_dagmodel WHERE dag_id = %(dag)s)" if dag_id is not None else "true"
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT (SELECT max(id) FROM runs_dagrun {where}),"
+                    f" (SELECT count(*) FROM runs_dagrun WHERE state IN ({literals(DagRunState.QUEUED, DagRunState.RUNNING)}) {active}),"
+                    f" {exists}", {"dag": dag_id})
+        row = cur.fetchone()
+    if row is None or not row[2]:
+        return None
+    return f"{row[0] or 0}-{row[1]}"
+
+
 def last_runs_by_dag(dag_ids: list[str], per_dag: int) -> dict[str, list[DagRun]]:
     """The latest ``per_dag`` runs of each DAG (oldest first), in one query with a window function."""
     rn = Window(RowNumber(), partition_by=[F("dag_id")], order_by=[F("logical_date").desc(), F("id").desc()])
@@ -178,6 +232,9 @@ class MappedSummary:
     last_end: datetime | None
     total_duration: float | None
     tolerated: UnitCounts | None = None
+    # The -1 placeholder's state while it exists: waiting (none), or how an expansion that did not
+    # happen ended (failed, skipped, upstream_failed).
+    placeholder_state: str | None = None
 
     @property
     def total(self) -> int:
@@ -194,7 +251,20 @@ class MappedSummary:
 
     @property
     def state(self) -> str | None:
-        return TOLERATED if self.tolerated is not None else aggregate_state(self.counts)
+        if self.tolerated is not None:
+            return TOLERATED
+        if not self.total and self.placeholder_state is not None:
+            return self.placeholder_state
+        return aggregate_state(self.counts)
+
+    @property
+    def segments(self) -> list[Segment]:
+        return state_segments(self.counts)
+
+    @property
+    def reexpanding(self) -> bool:
+        """Cleared and waiting to expand again: the old indexes are still there."""
+        return self.placeholder_state == S.NONE and self.total > 0
 
     @property
     def tooltip(self) -> str:
@@ -211,8 +281,13 @@ def mapped_summary(run: DagRun, task_id: str) -> MappedSummary:
     """Counts per state and the timings of a mapped task's instances (frozen for a finished run)."""
     counts: dict[str, int] = {}
     firsts, lasts, totals = [], [], []
+    placeholder_state = None
     for row_task, state, n, placeholder, first, last, total in summaries.run_summaries([run]).get(run.pk, []):
-        if row_task != task_id or n - placeholder == 0:
+        if row_task != task_id:
+            continue
+        if placeholder:
+            placeholder_state = state
+        if n - placeholder == 0:
             continue
         counts[state] = n - placeholder
         if state == S.REMOVED:
@@ -221,7 +296,78 @@ def mapped_summary(run: DagRun, task_id: str) -> MappedSummary:
         lasts += [datetime.fromisoformat(last)] if last else []
         totals += [total] if total is not None else []
     return MappedSummary(counts=counts, first_start=min(firsts, default=None), last_end=max(lasts, default=None),
-                         total_duration=sum(totals) if totals else None)
+                         total_duration=sum(totals) if totals else None, placeholder_state=placeholder_state)
+
+
+@dataclass(frozen=True)
+class ExpansionOutcome:
+    """Why a mapped task has no instances: its expansion failed, was skipped or its upstream failed."""
+
+    state: str
+    reason: str
+
+
+# A log line: "[2024-01-01 10:00:00] ERROR - the message".
+_LOG_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)?[A-Z]+ - ")
+_NO_LOG_REASON: dict[str, str] = {
+    S.SKIPPED: "Its input had no items: there was nothing to map over.",
+    S.UPSTREAM_FAILED: "An upstream task failed, so there was nothing to map over.",
+    S.FAILED: "The expansion failed.",
+}
+
+
+def expansion_outcome(run: DagRun, task_id: str, placeholder_state: str | None) -> ExpansionOutcome | None:
+    """The reason in the placeholder's log (the scheduler writes it there), last line first; one
+    query for the instance and one for its log, only when the expansion ended without instances."""
+    if placeholder_state not in _NO_LOG_REASON:
+        return None
+    ti = find_task_instance(run, task_id, -1)
+    if ti is None or ti.state not in _NO_LOG_REASON:
+        return None
+    text, _ = read_log(ti.pk, ti.try_number) if ti.try_number else ("", -1)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reason = _LOG_PREFIX.sub("", lines[-1]) if lines else _NO_LOG_REASON[ti.state]
+    return ExpansionOutcome(state=ti.state, reason=reason)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's instances counted by state, and by task for what a clear of the run would touch."""
+
+    counts: dict[str, int]
+    by_task: dict[str, dict[str, int]]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return sum(n for s, n in self.counts.items() if s not in UNFINISHED_STATES)
+
+    @property
+    def segments(self) -> list[Segment]:
+        return state_segments(self.counts)
+
+    @property
+    def tooltip(self) -> str:
+        return state_tooltip(self.counts)
+
+
+def run_summary(run: DagRun) -> RunSummary:
+    """From the run's frozen summary, or one grouped query: never grows with its instances. A
+    mapped task's placeholder counts while it stands for the task (not expanded, or not expandable)."""
+    counts: dict[str, int] = defaultdict(int)
+    by_task: dict[str, dict[str, int]] = defaultdict(dict)
+    for task_id, state, n, *_rest in summaries.run_summaries([run]).get(run.pk, []):
+        counts[state] += n
+        by_task[task_id][state] = n
+    return RunSummary(counts=dict(counts), by_task=dict(by_task))
+
+
+def dag_version_number(run: DagRun) -> int:
+    """Which version of its DAG the run was created with: 1 for the first one parsed."""
+    return SerializedDag.objects.filter(dag_id=run.dag_id, created_at__lte=run.serialized_dag.created_at).count()
 
 
 @dataclass(frozen=True)
@@ -252,13 +398,40 @@ def item_changes(run: DagRun, task_id: str) -> ItemChanges:
     return ItemChanges(**row)
 
 
-def instance_choices(run: DagRun, task_id: str, *, nested: bool = False) -> list[tuple[int, str | None]]:
-    """The first MAX_CHOICES instances for the dropdown, by index (unique index ti_run_task_index)."""
+SUGGESTIONS = 10
+
+
+def instance_suggestions(run: DagRun, task_id: str, text: str, *, limit: int = SUGGESTIONS,
+                         nested: bool = False) -> list[tuple[int, str | None]]:
+    """Instances for the picker as the user types: indexes that start with the digits typed (the
+    exact one first), else names or keys that contain the text. One query, ``limit`` rows. A
+    nested instance is labelled by its path: "[1][2] beta/page-2"."""
     qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0)
-    qs = qs.order_by("map_path", "map_index") if nested else qs.order_by("map_index")
-    rows = qs.values_list("map_index", "map_path", "rendered_map_index")[:MAX_CHOICES]
-    # A nested instance is known by its path: "[1][2] beta/page-2".
+    text = text.strip()[:250]
+    if not text:
+        qs = qs.order_by("map_index")
+    elif parse_map_index(text) is not None:
+        qs = qs.annotate(index_text=Cast("map_index", CharField())).filter(index_text__startswith=text).order_by("map_index")
+    else:
+        qs = qs.filter(Q(rendered_map_index__icontains=text) | Q(item_identity__iexact=text)).order_by("map_index")
+    if nested:
+        qs = qs.order_by("map_path", "map_index")
+    rows = qs.values_list("map_index", "map_path", "rendered_map_index")[:limit]
     return [(mi, " ".join(filter(None, ["".join(f"[{i}]" for i in path), name])) if path else name) for mi, path, name in rows]
+
+
+def resolve_pick(run: DagRun, task_id: str, text: str) -> int | None:
+    """The instance a user typed into the picker: its map index, else the first whose name (or
+    dict key) is the text, else the first whose name contains it."""
+    text = text.strip()[:250]
+    index = parse_map_index(text.split(":", 1)[0].strip())
+    qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0).order_by("map_index")
+    if index is not None:
+        return qs.filter(map_index=index).values_list("map_index", flat=True).first()
+    if not text:
+        return None
+    exact = qs.filter(Q(rendered_map_index__iexact=text) | Q(item_identity__iexact=text)).values_list("map_index", flat=True).first()
+    return exact if exact is not None else qs.filter(rendered_map_index__icontains=text).values_list("map_index", flat=True).first()
 
 
 _MAP_INDEX = re.compile(r"[0-9]{1,9}")
@@ -315,9 +488,21 @@ class InstancePage:
     def has_next(self) -> bool:
         return self.page < self.pages
 
+    def page_numbers(self, *, around: int = 2) -> list[int | None]:
+        """The pager's numbers: the first, the last and ``around`` each side of this page; None for a gap."""
+        wanted = sorted({1, self.pages, *range(max(1, self.page - around), min(self.pages, self.page + around) + 1)})
+        out: list[int | None] = []
+        for n in wanted:
+            if out and n - (out[-1] or 0) > 1:
+                out.append(n - 1 if n - (out[-1] or 0) == 2 else None)
+            out.append(n)
+        return out
 
 TABLE_FIELDS = ("id", "map_index", "map_path", "rendered_map_index", "state", "try_number", "max_tries", "start_date", "end_date",
                 "duration", "item_identity", "item_change")
+# The start of an instance's resolved mapped arguments (JSON), for a name when it has none.
+KWARGS_PREVIEW_CHARS = 200
+_KWARGS_PREVIEW = RawSQL(f"left((rendered_fields -> 'mapped_kwargs')::text, {KWARGS_PREVIEW_CHARS})", ())
 
 
 def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None, q: str = "", order_by: str = "map_index",
@@ -344,7 +529,8 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
     key = F(name).desc(nulls_last=True) if desc else F(name).asc(nulls_last=True)
     tiebreak = "-map_index" if desc else "map_index"
     start = (page - 1) * per_page
-    instances = list(qs.only(*TABLE_FIELDS).order_by(key, tiebreak)[start : start + per_page]) if total else []
+    rows = qs.only(*TABLE_FIELDS).annotate(kwargs_preview=_KWARGS_PREVIEW).order_by(key, tiebreak)
+    instances: list[TaskInstance] = list(rows[start : start + per_page]) if total else []
     return InstancePage(total=total, page=page, pages=pages, instances=instances, order_by=order_by.replace("map_path", "map_index"),
                         state=state, q=q)
 
@@ -387,6 +573,47 @@ def outer_indexes(run: DagRun, task_id: str, *, limit: int = MAX_OUTER_INDEXES) 
         else:
             counts[outer][state] = n
     return [OuterIndex(i, counts.get(i, {}), placeholders.get(i)) for i in sorted({*counts, *placeholders})]
+
+
+def keys_name_items(run: DagRun, task: TaskData) -> bool:
+    """Whether an instance's item identity names it: the key of a dict the task is mapped over
+    (``load [orders]``, as the AIP has it) or its ``partial(map_key=...)``; a list item's identity
+    is a hash. At most one query, for a task mapped over one upstream's result."""
+    mapping = task["mapping"]
+    if mapping is None:
+        return False
+    if task.get("map_key"):
+        return True
+    spec = mapping["input"]
+    if spec["type"] != "dict_of_lists" or len(spec["args"]) != 1:
+        return False
+    (source,) = spec["args"].values()
+    if source["t"] == "literal":
+        return "pairs" in source
+    if source["t"] == "xcom":
+        return TaskMap.objects.filter(dag_run=run, task_id=source["task_id"], keys__isnull=False).exists()
+    return False
+
+
+NAME_CHARS = 60
+
+
+def instance_name(ti: TaskInstance, *, keyed: bool) -> tuple[str, str]:
+    """(name, where it comes from) for the Name column: the rendered name, else the dict key (or
+    map_key), else a short repr of the item's resolved arguments once it ran; ("", "") if none yet."""
+    if ti.rendered_map_index:
+        return ti.rendered_map_index, "rendered"
+    if keyed and ti.item_identity:
+        return ti.item_identity, "key"
+    preview: str | None = getattr(ti, "kwargs_preview", None)
+    if not preview:
+        return "", ""
+    try:
+        kwargs = json.loads(preview)
+    except ValueError:  # cut at KWARGS_PREVIEW_CHARS
+        return preview[:NAME_CHARS] + "…", "item"
+    text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in kwargs.items()) if isinstance(kwargs, dict) else preview
+    return (text if len(text) <= NAME_CHARS else text[: NAME_CHARS - 1] + "…"), "item"
 
 
 def instance_json(ti: TaskInstance) -> dict[str, Any]:

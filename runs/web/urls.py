@@ -2,7 +2,21 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from runs.web.views import actions, api, auth, dags, durations, graph, grid, health, task_instances
+from runs.web.views import (
+    actions,
+    api,
+    auth,
+    dags,
+    durations,
+    gantt,
+    graph,
+    grid,
+    health,
+    runs,
+    task_dialogs,
+    task_instances,
+    watch,
+)
 from runs.web.views.common import MapIndexConverter
 
 app_name = "runs"
@@ -19,11 +33,21 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("logout/", auth.logout_view, name="logout"),
     path("health", health.health, name="health"),
     path("", dags.dag_list, name="dag_list"),
+    path("watch/", watch.watch, name="watch"),
+    path("dags/<str:dag_id>/watch/", watch.watch, name="dag_watch"),
     path("dags/<str:dag_id>/grid/", grid.grid, name="grid"),
     path("dags/<str:dag_id>/graph/", graph.dag_graph, name="graph"),
     path("dags/<str:dag_id>/trigger/", dags.dag_trigger, name="dag_trigger"),
+    path(f"{RUN}/", runs.run_panel, name="run_panel"),
+    path(f"{RUN}/conf/", runs.run_conf, name="run_conf"),
+    path(f"{RUN}/gantt/", gantt.run_gantt, name="run_gantt"),
+    path(f"{RUN}/action/", runs.run_action_dialog, name="run_action_dialog"),
+    path(f"{RUN}/clear/", runs.run_clear, name="run_clear"),
+    path(f"{RUN}/mark/", runs.run_mark, name="run_mark"),
     path(f"{TASK}/", task_instances.task_panel, name="task_panel"),
     path(f"{TASK}/durations/", durations.task_durations, name="task_durations"),
+    path(f"{TASK}/suggestions/", task_instances.task_instance_suggestions, name="task_instance_suggestions"),
+    path(f"{TASK}/action/", task_dialogs.task_action_dialog, name="task_action_dialog"),
     path(f"{TASK}/clear/", actions.task_clear_mapped, name="task_clear_mapped"),
     path(f"{TASK}/clear-changed/", actions.task_clear_mapped_changed, name="task_clear_mapped_changed"),
     path(f"{TASK}/clear-outer/", actions.task_clear_outer, name="task_clear_outer"),

@@ -31,6 +31,26 @@
     return !(active && elt.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName));
   }
 
+  // The auto-refresh toggle, remembered in this browser: off, no poll goes out (clicks and actions still do).
+  var AUTO = "dagsapp.autoRefresh";
+  function autoRefresh() { try { return localStorage.getItem(AUTO) !== "off"; } catch (e) { return true; } }
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "auto-refresh") return;
+    try { localStorage.setItem(AUTO, event.target.checked ? "on" : "off"); } catch (e) { /* private mode: for this page only */ }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("auto-refresh");
+    if (box) box.checked = autoRefresh();
+  });
+  // A poll ("every Ns") is the one request htmx issues without a triggering event.
+  function isPoll(event) {
+    var config = event.detail.requestConfig, elt = event.detail.elt;
+    return !(config && config.triggeringEvent) && elt.getAttribute && /\bevery\b/.test(elt.getAttribute("hx-trigger") || "");
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!autoRefresh() && isPoll(event)) event.preventDefault();
+  });
+
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     // The panel's own poll only (its children's requests have themselves as elt); polling goes on.
@@ -46,11 +66,21 @@
     htmx.trigger(link, "dagsapp-open");
   });
 
+  // Bulk actions say how many rows are ticked and are disabled while none is (enabled without JavaScript).
+  function updateSelection() {
+    document.querySelectorAll("#task-panel").forEach(function (panel) {
+      var n = panel.querySelectorAll("input.sel:checked").length;
+      panel.querySelectorAll("[data-needs-selection]").forEach(function (b) { b.disabled = n === 0; });
+      panel.querySelectorAll("[data-selection-count]").forEach(function (c) { c.textContent = String(n); });
+    });
+  }
+
   document.addEventListener("change", function (event) {
     var box = event.target;
     if (box.matches && box.matches("[data-select-all]")) {
       box.closest("table").querySelectorAll("input.sel").forEach(function (c) { c.checked = box.checked; });
     }
+    if (box.matches && box.matches("input.sel, [data-select-all]")) updateSelection();
     // A picker that shows its choice at once (the Graph's run); without JavaScript a button does.
     if (box.matches && box.matches("[data-submit-on-change]")) box.form.submit();
   });
@@ -74,6 +104,20 @@
     if (log && log.dataset.stick === "true") log.scrollTop = log.scrollHeight;
   });
 
-  document.addEventListener("htmx:afterSettle", function (event) { applyGroups(event.detail.elt); });
-  document.addEventListener("DOMContentLoaded", function () { applyGroups(document); });
+  // A confirmation dialog loaded by htmx opens as a modal; Cancel (a link back, without JavaScript) closes it.
+  function openDialogs() {
+    document.querySelectorAll("dialog[data-modal]:not([open])").forEach(function (d) { if (d.isConnected) d.showModal(); });
+  }
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest && event.target.closest("[data-close-dialog]");
+    if (!close || event.button !== 0) return;
+    var dialog = close.closest("dialog");
+    if (!dialog) return;
+    event.preventDefault();
+    dialog.close();
+    dialog.remove();
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) { applyGroups(event.detail.elt); openDialogs(); updateSelection(); });
+  document.addEventListener("DOMContentLoaded", function () { applyGroups(document); updateSelection(); });
 })();

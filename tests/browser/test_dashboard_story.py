@@ -57,13 +57,12 @@ def settled(page: Page) -> None:
 
 
 def open_instance(page: Page, map_index: int) -> None:
-    """From the Grid: the mapped row, then one instance from the Mapped Instances dropdown."""
+    """From the Grid: the mapped row, then one instance typed into the Mapped Instances picker."""
     page.locator("#label-add").click()
     expect(page.locator("#task-panel")).to_be_visible()
     settled(page)
-    # Picking is enough: the instance opens on change (the "Open" button is for pages without JavaScript).
-    expect(page.locator(".pick-instance").get_by_role("button", name="Open")).to_be_hidden()
-    page.select_option("#mapped-instance-select", str(map_index))
+    page.locator("#mapped-instance-pick").fill(str(map_index))
+    page.locator("#mapped-instance-pick").press("Enter")
     expect(page.locator("#instance-panel h2")).to_contain_text(f"[{map_index}]")
 
 
@@ -96,9 +95,12 @@ class DashboardStoryTests:
         expect(page.locator("#log-content")).to_contain_text("adding 2 + 10")
         screenshot(page, "2-instance-log")
 
-        dialogs: list[str] = []
-        page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+        # The clear opens a dialog that names what it will clear (no browser confirm()).
         page.locator("#clear-instance").click()
+        dialog = page.locator("dialog#action-dialog")
+        expect(dialog.locator("h2")).to_have_text("Clear add [1]")
+        expect(dialog.locator("#action-dialog-list")).to_contain_text("add [1]: 1 instance")
+        dialog.locator("#action-dialog-confirm").click()
         # It runs again (try 2) and turns green, while the panel refreshes itself.
         expect(page.locator("#ti-state")).to_have_text("success", timeout=RUN_TIMEOUT_MS)
         expect(page.locator(".ti-summary")).to_contain_text("try 2", timeout=RUN_TIMEOUT_MS)
@@ -111,7 +113,6 @@ class DashboardStoryTests:
         details = page.locator("#ti-details")
         expect(details.locator("dd").first).to_have_text("success")
         expect(details).to_contain_text("Try2")
-        assert dialogs and "Clear add [1]" in dialogs[0]
         tries = dict(TaskInstance.objects.filter(dag_run=run, task_id="add").values_list("map_index", "try_number"))
         assert tries == {0: 1, 1: 2, 2: 1}, "only instance 1 ran again"
         screenshot(page, "3-cleared")

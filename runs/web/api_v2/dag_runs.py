@@ -105,7 +105,7 @@ def clear_dag_run_view(request: HttpRequest, dag_id: str, dag_run_id: str, body:
     instances a clear would run again; without it, they are cleared and the run is returned."""
     require(request, "operator")
     run = get_dag_run_or_404(dag_id, dag_run_id)
-    changed = changed_instances([run], lambda: clear_dag_run(dag_run=run, only_failed=body.only_failed), dry_run=body.dry_run)
+    changed = changed_instances([run], lambda: clear_dag_run(dag_run=run, only="failed" if body.only_failed else "all"), dry_run=body.dry_run)
     if body.dry_run:
         return changed
     return dag_run_json(get_dag_run_or_404(dag_id, dag_run_id), Versions())

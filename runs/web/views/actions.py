@@ -2,19 +2,23 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
 from runs.models import DagRun, TaskInstanceState
 from runs.services import (
+    ClearPlan,
     DagRunError,
+    PlannedTask,
     clear_mapped_task,
     clear_mapped_task_changed,
     clear_outer_index,
+    clear_planned,
     clear_task_instances,
     mark_task_instances,
+    plan_clear,
 )
 from runs.web.queries import parse_map_index, reload_dag_run
 from runs.web.views.common import (
@@ -50,14 +54,33 @@ def _after_task_action(request: HtmxHttpRequest, run: DagRun, task_id: str) -> H
     return trigger_client_event(response, "runs-changed")
 
 
+def clear_options(data: QueryDict) -> dict[str, bool]:
+    """Airflow's clear options, from a dialog's query or form."""
+    return {name: data.get(name) == "on" for name in ("downstream", "upstream", "only_failed")}
+
+
+def _cleared_message(n: int, plan: ClearPlan) -> str:
+    return f"Cleared {n}: {plan.describe()}." if n else "Nothing to clear: no instance matches."
+
+
+def clear_with_options(run: DagRun, task_id: str, map_indexes: list[int] | None, data: QueryDict) -> str:
+    """Clear as the dialog planned it; returns the message. A DAG with nested mapping clears by
+    path prefix (runs.services.clear_task_instances / clear_mapped_task), with downstream only."""
+    options = clear_options(data)
+    if run.serialized_dag.dag_data().get("nested"):
+        n = (clear_mapped_task(dag_run=run, task_id=task_id, downstream=options["downstream"]) if map_indexes is None else
+             clear_task_instances(dag_run=run, task_id=task_id, map_indexes=map_indexes, downstream=options["downstream"]))
+        return f"Cleared {n} task instance{'s' if n != 1 else ''}" + (" (with downstream)." if options["downstream"] else ".")
+    plan = plan_clear(dag_run=run, task_id=task_id, map_indexes=map_indexes, **options)
+    return _cleared_message(clear_planned(dag_run=run, plan=plan), plan)
+
+
 @require_POST
 @operator_required
 def task_instance_clear(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
     run = get_dag_run_or_404(dag_id, run_id)
     ti = get_task_instance_or_404(run, task_id, map_index)
-    downstream = request.POST.get("downstream") == "on"
-    n = clear_task_instances(dag_run=run, task_id=task_id, map_indexes=[ti.map_index], downstream=downstream)
-    messages.success(request, f"Cleared {n} task instance{'s' if n != 1 else ''}" + (" (with downstream)." if downstream else "."))
+    messages.success(request, clear_with_options(run, task_id, [ti.map_index], request.POST))
     return _after_instance_action(request, run, task_id, map_index)
 
 
@@ -77,13 +100,15 @@ def task_instance_mark(request: HtmxHttpRequest, dag_id: str, run_id: str, task_
 @require_POST
 @operator_required
 def task_clear_mapped(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Clear a whole mapped task: it expands again from its current inputs (with Airflow's options)."""
     run = get_dag_run_or_404(dag_id, run_id)
-    get_task_or_404(run, task_id)
+    task = get_task_or_404(run, task_id)
+    if task["mapping"] is None:
+        return HttpResponseBadRequest(f"Task {task_id!r} is not a mapped task of DAG {dag_id!r}")
     try:
-        n = clear_mapped_task(dag_run=run, task_id=task_id, downstream=request.POST.get("downstream") == "on")
+        messages.success(request, clear_with_options(run, task_id, None, request.POST))
     except DagRunError as exc:
         return HttpResponseBadRequest(str(exc))
-    messages.success(request, f"Cleared {n} instances of {task_id}; it will be expanded again from its current inputs.")
     return _after_task_action(request, run, task_id)
 
 
@@ -134,9 +159,9 @@ def task_instances_action(request: HtmxHttpRequest, dag_id: str, run_id: str, ta
     if not indexes:
         messages.warning(request, "Select instances in the table first.")
     elif action == "clear":
-        n = clear_task_instances(dag_run=run, task_id=task_id, map_indexes=indexes)
-        messages.success(request, f"Cleared {n} task instance{'s' if n != 1 else ''}.")
+        messages.success(request, clear_with_options(run, task_id, indexes, request.POST))
     else:
         n = mark_task_instances(dag_run=run, task_id=task_id, map_indexes=indexes, state=action)
-        messages.success(request, f"Marked {n} instance{'s' if n != 1 else ''} {action}.")
+        messages.success(request, f"Marked {n} {action}: {PlannedTask(task_id, tuple(indexes)).describe()}." if n
+                         else f"Nothing to mark: the selected instances were already {action}.")
     return _after_task_action(request, run, task_id)

@@ -13,6 +13,7 @@ from runs.web.deferrals import deferred_without_triggerer
 from runs.web.queries import active_dags, import_errors, last_runs_by_dag
 from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, operator_required, reverse_with_query
 from runs.web.views.grid import grid_page_context
+from runs.web.views.watch import watch_context
 
 RUNS_PER_DAG = 10
 
@@ -24,8 +25,9 @@ def dag_list(request: HtmxHttpRequest) -> HttpResponse:
     runs = last_runs_by_dag([d.dag_id for d in dags], RUNS_PER_DAG)
     rows = [{"dag": d, "runs": runs.get(d.dag_id, []), "data": d.latest_serialized.dag_data() if d.latest_serialized else None} for d in dags]
     context = {"rows": rows, "import_errors": import_errors(), "deferred_without_triggerer": deferred_without_triggerer()}
-    template = "runs/dag_list.html#dag-table" if request.htmx else "runs/dag_list.html"
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, "runs/dag_list.html#dag-table", context)
+    return render(request, "runs/dag_list.html", {**context, **watch_context(None)})
 
 
 @require_POST
@@ -37,7 +39,7 @@ def dag_trigger(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
         run = create_dag_run(dag_id=dag.dag_id, conf=parse_conf(raw))
     except DagRunError as exc:
         if request.htmx:
-            return render(request, "runs/grid.html#trigger-form", {"dag": dag, "conf": raw, "trigger_error": str(exc), "trigger_open": True})
+            return render(request, "runs/_dag_header.html#trigger-form", {"dag": dag, "conf": raw, "trigger_error": str(exc), "trigger_open": True})
         context = grid_page_context(request, dag, run_id=None, task_id=None, map_index=None)
         context.update(conf=raw, trigger_error=str(exc), trigger_open=True)
         return render(request, "runs/grid.html", context, status=400)

@@ -6,7 +6,6 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 from django_htmx.http import HttpResponseStopPolling
@@ -14,7 +13,14 @@ from django_htmx.http import HttpResponseStopPolling
 from runs.models import DagModel, DagRun, SerializedDag, TaskInstanceState
 from runs.web import graph_svg
 from runs.web.queries import latest_run, run_choices
-from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, get_dag_run_or_404, reverse_with_query
+from runs.web.views.common import (
+    HtmxHttpRequest,
+    get_dag_or_404,
+    get_dag_run_or_404,
+    is_operator,
+    map_index_param,
+    reverse_with_query,
+)
 
 RUN_CHOICES = 25
 
@@ -25,13 +31,25 @@ def dag_graph(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
     dag = get_dag_or_404(dag_id)
     run_id = request.GET.get("run_id")
     run = get_dag_run_or_404(dag_id, run_id) if run_id else latest_run(dag_id)
-    context = _graph_context(dag, run, task_id=request.GET.get("task_id"))
     if request.htmx and request.htmx.target == "graph-body":
+        context = _graph_context(dag, run, task_id=request.GET.get("task_id"))
         response = render(request, "runs/graph.html#graph-body", context)
         if run is None or run.is_finished:
             return HttpResponseStopPolling(response.content)
         return response
-    context["runs"] = run_choices(dag_id, RUN_CHOICES)
+    return graph_page(request, dag, run, task_id=request.GET.get("task_id"), map_index=map_index_param(request))
+
+
+def graph_page(request: HtmxHttpRequest, dag: DagModel, run: DagRun | None, *, task_id: str | None, map_index: int | None) -> HttpResponse:
+    """The Graph page, with a task's (or an instance's) panel when the URL names one: a panel
+    opened from the Graph keeps a Graph URL, so a reload or a shared link stays on the Graph."""
+    context = _graph_context(dag, run, task_id=task_id)
+    context["runs"] = run_choices(dag.dag_id, RUN_CHOICES)
+    context["can_operate"] = is_operator(request.user)
+    context["data"] = dag.data
+    if run is not None and context["task_id"]:
+        context["panel_src"] = reverse_with_query("runs:task_panel", dag.dag_id, run.run_id, context["task_id"],
+                                                  query={"map_index": map_index, "view": "graph"})
     return render(request, "runs/graph.html", context)
 
 
@@ -58,7 +76,7 @@ def _fill(template: str, order: list[str], dag_id: str, run: DagRun | None) -> s
     push_urls: dict[str, str] = {}
     if run is not None:
         for task_id in order:
-            panel_urls[task_id] = reverse("runs:task_panel", args=(dag_id, run.run_id, task_id))
+            panel_urls[task_id] = reverse_with_query("runs:task_panel", dag_id, run.run_id, task_id, query={"view": "graph"})
             push_urls[task_id] = reverse_with_query("runs:graph", dag_id, query={"run_id": run.run_id, "task_id": task_id})
     return graph_svg.render_graph(template, order=order, cells=graph_svg.run_cells(run),
                                panel_urls=panel_urls, push_urls=push_urls)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
@@ -12,7 +12,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from runs.logs import read_log
 from runs.models.taskinstance import UNFINISHED_STATES
-from runs.web.queries import xcom_json
+from runs.web.queries import instance_suggestions, xcom_json
 from runs.web.views.common import (
     HtmxHttpRequest,
     get_dag_or_404,
@@ -22,6 +22,7 @@ from runs.web.views.common import (
     int_param,
     map_index_param,
 )
+from runs.web.views.graph import graph_page
 from runs.web.views.grid import grid_page_context
 from runs.web.views.panels import instance_context, panel_context
 
@@ -42,12 +43,27 @@ def task_panel(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str)
     get_task_or_404(run, task_id)
     map_index = map_index_param(request)
     if not request.htmx:
-        # The panel's own address is a full page too: the Grid with this panel open.
-        context = grid_page_context(request, get_dag_or_404(dag_id), run_id=run_id, task_id=task_id, map_index=map_index)
+        # The panel's own address is a full page too: the Grid (or the Graph it was opened from) with this panel open.
+        dag = get_dag_or_404(dag_id)
+        if request.GET.get("view") == "graph":
+            return graph_page(request, dag, run, task_id=task_id, map_index=map_index)
+        context = grid_page_context(request, dag, run_id=run_id, task_id=task_id, map_index=map_index)
         return render(request, "runs/grid.html", context)
     context = panel_context(request, run, task_id, map_index)
     template = "runs/_task_panel.html" if context["kind"] == "mapped" else "runs/_instance_panel.html"
     return _stop_polling_if(render(request, template, context), run.is_finished, request, "task-panel")
+
+
+@require_safe
+@login_required
+def task_instance_suggestions(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """The picker's suggestions for what the user typed (htmx); a plain request gets them as JSON."""
+    run = get_dag_run_or_404(dag_id, run_id)
+    task = get_task_or_404(run, task_id)
+    suggestions = instance_suggestions(run, task_id, request.GET.get("pick", ""), nested=len(task.get("levels", [])) > 1)
+    if not request.htmx:
+        return JsonResponse({"suggestions": [{"map_index": i, "name": name} for i, name in suggestions]})
+    return render(request, "runs/_instance_suggestions.html", {"suggestions": suggestions})
 
 
 @require_safe

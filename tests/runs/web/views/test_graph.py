@@ -138,16 +138,17 @@ class GraphViewTests:
 
     def test_it_links_nodes_to_the_details_panel(self, viewer: Client, run: DagRun) -> None:
         html = viewer.get(graph_url(run)).content.decode()
-        panel = reverse("runs:task_panel", args=["graph_dag", run.run_id, "add"])
+        # The panel's address names the Graph, so opened in a new tab or reloaded it stays on the Graph.
+        panel = reverse("runs:task_panel", args=["graph_dag", run.run_id, "add"]) + "?view=graph"
         assert f'href="{panel}"' in html
         assert f'hx-get="{panel}" hx-target="#details"' in html
 
     def test_it_opens_the_panel_named_in_the_url(self, viewer: Client, run: DagRun) -> None:
         panel = reverse("runs:task_panel", args=["graph_dag", run.run_id, "total"])
         html = viewer.get(graph_url(run, task_id="total")).content.decode()
-        assert f'<aside id="details" class="details" hx-get="{panel}" hx-trigger="load">' in html
+        assert f"""<aside id="details" class="details" hx-vals='{{"view": "graph"}}' hx-get="{panel}?view=graph" hx-trigger="load">""" in html
         html = viewer.get(graph_url(run, task_id="nope")).content.decode()
-        assert '<aside id="details" class="details">' in html
+        assert """<aside id="details" class="details" hx-vals='{"view": "graph"}'>""" in html
 
     def test_it_draws_a_dag_without_runs(self, viewer: Client, run: DagRun) -> None:
         DagRun.objects.all().delete()
@@ -262,3 +263,30 @@ class RenderGraphTests:
         })
         svg = graph_svg._templatize(graph_svg._run_dot(source), {"task_order": ["a"]})
         assert ">a&lt;b&gt;&amp;</text>" in svg
+
+
+class GraphKeepsItsUrlTests:
+    """Issue 12, point 8: an instance opened from the Graph keeps a Graph URL; the header is the Grid's."""
+
+    def test_it_opens_an_instance_named_in_a_graph_url(self, viewer: Client, run: DagRun) -> None:
+        html = viewer.get(graph_url(run, task_id="add", map_index="1")).content.decode()
+        panel = reverse("runs:task_panel", args=["graph_dag", run.run_id, "add"])
+        assert f'hx-get="{panel}?map_index=1&amp;view=graph"' in html
+
+    def test_a_panel_opened_from_the_graph_pushes_graph_urls(self, viewer: Client, run: DagRun) -> None:
+        expand(run)
+        panel = reverse("runs:task_panel", args=["graph_dag", run.run_id, "add"])
+        body = viewer.get(panel, {"view": "graph"}, HTTP_HX_REQUEST="true").content.decode()
+        # The rows name their Graph URL; the sorts and pages push their own request, which carries view=graph.
+        rows = [u for u in re.findall(r'hx-push-url="([^"]+)"', body.split('id="mapped-instances"')[1]) if u != "true"]
+        assert len(rows) == 3 and all(u.startswith("/dags/graph_dag/graph/?") for u in rows)
+        # Reloaded, the panel's own address is the Graph with the panel open.
+        page = viewer.get(panel, {"view": "graph", "map_index": "1"}).content.decode()
+        assert "graph-page" in page and "map_index=1&amp;view=graph" in page
+
+    def test_its_header_is_the_grids_and_switching_runs_keeps_the_task(self, viewer: Client, run: DagRun) -> None:
+        html = viewer.get(graph_url(run, task_id="add")).content.decode()
+        header = html.split('id="dag-header"')[1].split('class="graph-toolbar"')[0]
+        assert "schedule" in header and 'id="graph-link"' in header and 'aria-current="page"' in header
+        form = html.split('id="graph-run-form"')[1].split("</form>")[0]
+        assert '<input type="hidden" name="task_id" value="add">' in form

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -38,8 +39,8 @@ class MappedPanelTests:
         assert response.status_code == 200
         assert body.lstrip().startswith('<div id="task-panel"')
         assert "2 success" in body and "1 running" in body
-        assert 'id="mapped-instance-select"' in body and "1: x=2" in body
-        assert 'class="progress"' in body
+        assert 'id="mapped-instance-pick"' in body and 'list="instance-suggestions"' in body
+        assert 'id="progress"' in body
         assert "every 2s" in body
 
     def test_it_is_a_full_grid_page_without_htmx(self, operator_client: Client, run: DagRun) -> None:
@@ -200,8 +201,11 @@ class TaskInstancePageTests:
         body = operator_client.get(_ti(run, "add", 2) + "?tab=log&try=1", HTTP_HX_REQUEST="true").content.decode()
         assert f'hx-get="{_ti(run, "add", 2)}?tab=log&amp;try=1"' in _start_tag(body, 'id="instance-panel"')
         assert f'id="log-{ti.pk}-1"' in body and '<option value="1" selected>' in body
-        # Actions answer with the panel on the same tab.
-        assert f'hx-post="{_ti(run, "add", 2, "clear/")}?tab=log&amp;try=1"' in body
+        # Actions (through their dialog) answer with the panel on the same tab.
+        clear = html.unescape(_start_tag(body, 'id="clear-instance"'))
+        assert "tab=log" in clear and "try=1" in clear
+        dialog = operator_client.get(clear.split('href="')[1].split('"')[0], HTTP_HX_REQUEST="true").content.decode()
+        assert f'hx-post="{_ti(run, "add", 2, "clear/")}?tab=log&amp;try=1"' in dialog
 
     def test_its_neighbour_links_open_in_place_with_an_href(self, operator_client: Client, run: DagRun) -> None:
         body = operator_client.get(_ti(run, "add", 1), HTTP_HX_REQUEST="true").content.decode()
@@ -211,14 +215,14 @@ class TaskInstancePageTests:
         assert 'class="single" id="details"' in page
 
 
-class MappedInstancesDropdownTests:
-    def test_it_opens_the_picked_instance_on_change_with_a_no_js_button(self, operator_client: Client, run: DagRun) -> None:
+class MappedInstancesPickerTests:
+    def test_it_opens_the_typed_instance_on_submit_with_suggestions_as_the_user_types(self, operator_client: Client, run: DagRun) -> None:
         body = operator_client.get(_panel(run), HTTP_HX_REQUEST="true").content.decode()
         form = _start_tag(body, 'class="pick-instance"')
-        assert 'hx-trigger="change, submit"' in form and f'hx-get="{_panel(run)}"' in form
-        assert '<noscript><button type="submit">Open</button></noscript>' in body
-        # A placeholder first, so that picking index 0 is a change too.
-        assert '<option value="" disabled selected>' in body
+        assert f'hx-get="{_panel(run)}"' in form and 'action="/dags/view_add/grid/"' in form
+        pick = _start_tag(body, 'id="mapped-instance-pick"')
+        assert 'name="pick"' in pick and 'list="instance-suggestions"' in pick and "suggestions/" in pick
+        assert '<button type="submit">Open</button>' in body and "<select" not in form
 
 
 class DurationFilterTests:
