@@ -12,14 +12,17 @@ back counts nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
+from django.utils import timezone
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from runs.models import DagImportError, TaskInstance, TaskInstanceState
+from runs.models import DagImportError, Job, JobType, TaskInstance, TaskInstanceState
 
 S = TaskInstanceState
 
@@ -77,6 +80,20 @@ class DatabaseGauges(Collector):
                                 value=counts.get(S.SCHEDULED, 0))
         yield GaugeMetricFamily("airflow_dag_processing_import_errors", "DAG files that failed to import "
                                 "(Airflow: dag_processing.import_errors)", value=DagImportError.objects.count())
+        yield from _triggerer_gauges()
+
+
+def _triggerer_gauges() -> Iterator[GaugeMetricFamily]:
+    """Airflow's triggerer gauges, over the triggerers alive (a heartbeat within the adoption
+    timeout): the triggers they run, and the room left under their capacities. One query."""
+    alive = timezone.now() - timedelta(seconds=float(settings.TRIGGERER_HEARTBEAT_TIMEOUT_SEC))
+    jobs = list(Job.objects.filter(job_type=JobType.TRIGGERER, end_date__isnull=True, heartbeat_at__gte=alive)
+                .annotate(n=Count("triggers")).values_list("capacity", "n"))
+    running = sum(n for _capacity, n in jobs)
+    yield GaugeMetricFamily("airflow_triggers_running", "Triggers running in the triggerers alive (Airflow: triggers.running)",
+                            value=running)
+    yield GaugeMetricFamily("airflow_triggerer_capacity_left", "Triggers the triggerers alive can still take "
+                            "(Airflow: triggerer.capacity_left)", value=sum(max(0, (c or 0) - n) for c, n in jobs))
 
 
 def host_registry() -> CollectorRegistry:

@@ -22,7 +22,7 @@ from tests.conftest import _test_database_url
 
 COMPOSE = yaml.safe_load((BASE_DIR / "compose.yaml").read_text())
 DOCKERFILE = (BASE_DIR / "Dockerfile").read_text()
-DAGSAPP_SERVICES = ("migrate", "web", "scheduler", "dag-processor", "worker")
+DAGSAPP_SERVICES = ("migrate", "web", "scheduler", "dag-processor", "triggerer", "worker")
 
 
 class ComposeTests:

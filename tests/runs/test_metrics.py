@@ -59,6 +59,24 @@ class GaugesFromTheDatabaseTests:
         assert value(samples, "airflow_dag_processing_import_errors") == 2
         assert value(samples, "airflow_executor_queued_tasks") == 0
 
+    def test_it_reports_the_triggers_running_and_the_room_left_in_the_triggerers_alive(self) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from runs.models import Job, JobType, Trigger
+
+        now = timezone.now()
+        alive = Job.objects.create(job_type=JobType.TRIGGERER, hostname="a", start_date=now, heartbeat_at=now, capacity=10)
+        dead = Job.objects.create(job_type=JobType.TRIGGERER, hostname="b", start_date=now, capacity=10,
+                                  heartbeat_at=now - timedelta(minutes=5))
+        for owner in (alive, alive, alive, dead):
+            Trigger.objects.create(classpath="dagsapp.triggers.TimeDeltaTrigger", kwargs={"delta": 1}, created_date=now, triggerer=owner)
+        samples = scrape()
+        # The dead triggerer's trigger waits for adoption: neither running nor room.
+        assert value(samples, "airflow_triggers_running") == 3
+        assert value(samples, "airflow_triggerer_capacity_left") == 7
+
 
 @pytest.mark.django_db
 class AccessTests:
