@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 import traceback
 from typing import Any
 
 from dagsapp.triggers import BaseTaskEndEvent, build_trigger
 from runs import deferral
 from runs.models import DagRun, TaskInstance, TaskInstanceState
+from runs.triggering.triggerer import _current, _Outbox, _RoutedStream, _TriggerLogHandler
 
 S = TaskInstanceState
 
@@ -26,7 +29,11 @@ def run_triggers_once(run: DagRun, *, timeout: float) -> int:
     failures: list[tuple[int, str, str | None]] = []
     lines: list[tuple[int, int, str]] = []
 
+    # What a trigger logs or prints goes into its instance's try log, as in the triggerer.
+    outbox = _Outbox()
+
     async def one(ti_id: int, try_number: int, trigger_id: int, classpath: str, kwargs: dict[str, Any]) -> None:
+        _current.set((ti_id, try_number))
         try:
             trigger = build_trigger(classpath, kwargs)
             async for event in trigger.run():
@@ -52,7 +59,17 @@ def run_triggers_once(run: DagRun, *, timeout: float) -> int:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    asyncio.run(all_of_them())
-    deferral.append_logs(lines)
+    handler = _TriggerLogHandler(outbox)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _RoutedStream(outbox, saved[0]), _RoutedStream(outbox, saved[1])
+    try:
+        asyncio.run(all_of_them())
+    finally:
+        sys.stdout, sys.stderr = saved
+        root.removeHandler(handler)
+    # The trigger's own lines first, then what came of it (fired, failed).
+    deferral.append_logs([*outbox.lines, *lines])
     return (moved + deferral.resume_from_events(events) + deferral.end_from_events(ends)
             + deferral.fail_from_triggers(failures))
