@@ -3,6 +3,7 @@ path, grouped by outer index; an Operator shows one outer index alone and clears
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -51,3 +52,28 @@ class NestedPanelStoryTests:
         page.screenshot(path=str(tmp_path / "nested_cleared.png"), full_page=True)
         states = TaskInstance.objects.filter(dag_run=run, task_id="crawl.fetch").values_list("map_path", "state")
         assert sorted(tuple(p) for p, s in states if s == "none") == [(1, 0), (1, 1), (1, 2)]
+
+
+class GraphGroupsStoryTests:
+    def test_a_user_collapses_and_expands_task_groups_in_the_graph(self, live_server: Any, page: Page, tmp_path: Any) -> None:
+        process_dags_folder()
+        run = run_dag_run_inline(create_dag_run(dag_id="example_nested_mapping"))
+        user("gus", "Viewer")
+        log_in(page, live_server.url, "gus")
+        page.goto(f"{live_server.url}{reverse('runs:graph', args=['example_nested_mapping'])}?{urlencode({'run_id': run.run_id})}")
+        expect(page.locator('[id="node-crawl.fetch"]')).to_be_visible()
+        page.locator("#collapse-all").click()
+        # Every group is one node, coloured by its tasks; its tasks are gone from the drawing.
+        expect(page.locator('[id="group-node-crawl"]')).to_have_class(re.compile(r"state-success"))
+        expect(page.locator('[id="node-crawl.fetch"]')).to_have_count(0)
+        expect(page.locator('[id="group-node-audit"]')).to_be_visible()
+        page.screenshot(path=str(tmp_path / "graph_collapsed.png"), full_page=True)
+        # A click on a collapsed group expands it alone; the others stay collapsed.
+        page.locator('[id="group-node-crawl"] a').click()
+        expect(page.locator('[id="node-crawl.fetch"]')).to_be_visible()
+        expect(page.locator('[id="group-node-audit"]')).to_be_visible()
+        assert "collapsed=audit" in page.url
+        page.screenshot(path=str(tmp_path / "graph_one_expanded.png"), full_page=True)
+        # The label of an expanded group collapses it again.
+        page.locator('[id="group-crawl"] a text').first.click()
+        expect(page.locator('[id="group-node-crawl"]')).to_be_visible()

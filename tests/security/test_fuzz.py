@@ -38,7 +38,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "runs:dag_list": ("page",),
     "runs:grid": ("run_id", "task_id", "map_index", "num_runs", "state", "order_by", "page", "q", "tab", "try", "run_state", "run_type",
                   "pick", "view"),
-    "runs:graph": ("run_id", "task_id", "map_index"),
+    "runs:graph": ("run_id", "task_id", "map_index", "collapsed"),
     "runs:watch": ("token",),
     "runs:dag_watch": ("token",),
     "runs:run_panel": ("num_runs", "run_state", "run_type"),

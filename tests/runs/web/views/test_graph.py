@@ -14,6 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from runs.models import DagRun, TaskInstance
 from runs.scheduling.dag_processing import process_dags_folder
@@ -290,3 +291,38 @@ class GraphKeepsItsUrlTests:
         assert "schedule" in header and 'id="graph-link"' in header and 'aria-current="page"' in header
         form = html.split('id="graph-run-form"')[1].split("</form>")[0]
         assert '<input type="hidden" name="task_id" value="add">' in form
+
+
+class CollapsedGroupsTests:
+    """Task groups collapse into one node and expand again (issue 12, point 8)."""
+
+    def test_it_draws_a_collapsed_group_as_one_node_coloured_by_its_tasks(self, viewer: Client, run: DagRun) -> None:
+        set_state(run, "tidy.report", "failed")
+        html = viewer.get(graph_url(run, collapsed="tidy")).content.decode()
+        assert '<g id="node-tidy.report"' not in html and '<g id="group-tidy"' not in html
+        assert re.search(r'<g id="group-node-tidy" class="node task group-node state-failed"', html)
+        assert "▸ tidy" in html
+        # Its tasks' edges now end at the group's node.
+        assert "<title>total → tidy</title>" in html
+        # The group's node expands it (a link to the Graph without it collapsed); the run picker keeps it collapsed.
+        node = html.split('<g id="group-node-tidy"', 1)[1].split("</g>", 1)[0]
+        assert f'xlink:href="{escape(graph_url(run))}"' in node
+        assert 'name="collapsed" value="tidy"' in html
+
+    def test_it_links_an_expanded_groups_label_to_collapse_it_and_offers_collapse_all(self, viewer: Client, run: DagRun) -> None:
+        html = viewer.get(graph_url(run)).content.decode()
+        assert '<g id="node-tidy.report"' in html
+        assert "▾ tidy" in html
+        assert escape(graph_url(run, collapsed="tidy")) in html  # the cluster's label link
+        assert 'id="collapse-all"' in html and 'id="expand-all"' in html
+
+    def test_it_keeps_the_collapsed_groups_when_a_task_is_opened_or_the_graph_polls(self, viewer: Client, run: DagRun) -> None:
+        html = viewer.get(graph_url(run, collapsed="tidy")).content.decode()
+        push = escape(reverse("runs:graph", args=["graph_dag"]) + "?" + urlencode({"run_id": run.run_id, "task_id": "add",
+                                                                                    "collapsed": "tidy"}))
+        assert push in html
+        assert escape(graph_url(run, collapsed="tidy")) in html  # the poll of an active run
+
+    def test_it_ignores_unknown_group_ids(self, viewer: Client, run: DagRun) -> None:
+        html = viewer.get(graph_url(run, collapsed="nope,<script>")).content.decode()
+        assert '<g id="node-tidy.report"' in html and "<script>" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]
