@@ -45,8 +45,11 @@ class NestedPanelStoryTests:
         expect(page.locator("#mapped-instances")).not_to_contain_text("[0][0]")
         assert "outer=1" in page.url
 
-        page.on("dialog", lambda dialog: dialog.accept())
         page.locator("#clear-outer-1").click()
+        # The server's dialog names what it will clear before it does.
+        expect(page.locator("#action-dialog-list")).to_contain_text("crawl.fetch [1][2] beta/page-2")
+        page.screenshot(path=str(tmp_path / "nested_clear_dialog.png"), full_page=True)
+        page.locator("#action-dialog-confirm").click()
         settled(page)
         expect(page.locator("#outer-1")).to_contain_text("3 no status")
         page.screenshot(path=str(tmp_path / "nested_cleared.png"), full_page=True)

@@ -78,12 +78,39 @@ def _describe(run: DagRun, task_id: str, action: str, indexes: list[int] | None,
             [DialogOption(name, label, options[name]) for name, label in CLEAR_OPTIONS])
 
 
+def _outer_dialog(request: HtmxHttpRequest, run: DagRun, task_id: str) -> HttpResponse:
+    """Nested mapping: what clearing one outer index of a task (``fetch [2]``) touches."""
+    raw = request.GET.get("outer", "")
+    if not raw.isdigit() or len(raw) > 9:
+        return HttpResponseBadRequest("outer must be an index (0, 1, 2, ...)")
+    outer = int(raw)
+    downstream = clear_options(request.GET)["downstream"]
+    qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0, map_path__0=outer).exclude(state=S.REMOVED)
+    rows = list(qs.order_by("map_path").values_list("map_path", "rendered_map_index", "state")[:LISTED])
+    total = qs.count() if len(rows) == LISTED else len(rows)
+    lines = [f"{task_id} " + "".join(f"[{i}]" for i in path or []) + (f" {name}" if name else "") + f" ({state_label(st)})"
+             for path, name, st in rows]
+    if downstream:
+        lines.append(f"and the tasks after {task_id} under [{outer}] inside its groups, and every task after the groups")
+    args = (run.dag_id, run.run_id, task_id)
+    shown, more = listed(lines)
+    return render_dialog(request, ActionDialog(
+        title=f"Clear {task_id} [{outer}]", summary=f"{_plural(total)} under [{outer}] will be cleared and run again; the other "
+        "outer indexes keep theirs.", lines=shown, more=more, post_url=reverse("runs:task_clear_outer", args=args),
+        dialog_url=reverse_with_query("runs:task_action_dialog", *args, query={"action": "clear_outer", "outer": outer}),
+        target="task-panel", button="Clear", button_class="warn",
+        back_url=reverse_with_query("runs:grid", run.dag_id, query={"run_id": run.run_id, "task_id": task_id}),
+        options=[DialogOption("downstream", CLEAR_OPTIONS[0][1], downstream)], hidden=[("outer", outer)], nothing=total == 0))
+
+
 @require_safe
 @operator_required
 def task_action_dialog(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
     """What a clear or mark of one instance, a selection or the whole task touches, before it is done."""
     run = get_dag_run_or_404(dag_id, run_id)
     get_task_or_404(run, task_id)
+    if request.GET.get("action") == "clear_outer":
+        return _outer_dialog(request, run, task_id)
     action, raw = request.GET.get("action", "clear"), request.GET.getlist("map_index")
     parsed = [parse_map_index(v) for v in raw]
     if action not in ACTIONS or len(raw) > MAX_SELECTION or None in parsed or (action in (S.SUCCESS, S.FAILED) and not raw):

@@ -85,6 +85,15 @@ class NestedPanelTests:
         run.refresh_from_db()
         assert run.state == "running"
 
+    def test_it_lists_what_clearing_an_outer_index_touches_before_it_does(self, operator_client: Client, run: DagRun) -> None:
+        url = reverse("runs:task_action_dialog", args=[run.dag_id, run.run_id, "crawl.fetch"])
+        html = operator_client.get(url, {"action": "clear_outer", "outer": "1"}, HTTP_HX_REQUEST="true").content.decode()
+        assert "Clear crawl.fetch [1]" in html and "3 instances under [1] will be cleared" in html
+        assert "crawl.fetch [1][0]" in html and "crawl.fetch [0][0]" not in html
+        assert reverse("runs:task_clear_outer", args=[run.dag_id, run.run_id, "crawl.fetch"]) in html
+        assert set(_states(run).values()) == {"success"}  # a GET changes nothing
+        assert operator_client.get(url, {"action": "clear_outer", "outer": "x"}).status_code == 400
+
     def test_it_refuses_a_viewer_the_outer_clear(self, viewer_client: Client, run: DagRun) -> None:
         url = reverse("runs:task_clear_outer", args=[run.dag_id, run.run_id, "crawl.fetch"])
         assert viewer_client.post(url, {"outer": "1"}).status_code == 403
