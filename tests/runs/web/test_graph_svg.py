@@ -29,9 +29,12 @@ class DotSourceTests:
         data = _data(group=INJECTION, task=f"{INJECTION}.a", label="a")
         svg = graph_svg._templatize(graph_svg._run_dot(graph_svg.dot_source(data)), data)
         assert not re.search(r"href=\"\s*javascript:", svg)
-        # One node, ours, with our placeholder link; the text is shown escaped, not dropped.
+        # One node, ours, with our placeholder link, and the group's collapse link (our placeholder
+        # too); the text is shown escaped, not dropped.
         ours = re.search(r'<a href="@@U0@@"[^>]*>', svg)
-        assert ours is not None and re.findall(r"<a [^>]*>", svg) == [ours[0]]
+        links = re.findall(r"<a [^>]*>", svg)
+        assert ours is not None and ours[0] in links and len(links) == 2
+        assert all(link == ours[0] or link.startswith('<a xlink:href="@@C0@@" ') for link in links), links
         assert svg.count('class="node') == 1
         assert "&lt;x&gt;; evil [label=&quot;Open details&quot;" in svg
 
@@ -45,4 +48,4 @@ class DotSourceTests:
         data = _data(group="g\\", task="t", label="x\\N y\\")
         svg = graph_svg._templatize(graph_svg._run_dot(graph_svg.dot_source(data)), data)
         assert ">x\\N y\\</text>" in svg
-        assert ">g\\</text>" in svg
+        assert ">▾ g\\</text>" in svg
