@@ -13,7 +13,7 @@ from dagsapp.identity import DEFAULT_IDENTITIES, IDENTITY_LENGTH
 from dagsapp.serialization import DagData, ExpandInputSpec
 from dagsapp.xcom_arg import Item
 from runs.models import DagRun, TaskInstance, TaskInstanceState, TaskMap, Variable, XCom
-from runs.models.taskinstance import UNFINISHED_STATES
+from runs.models.taskinstance import UNFINISHED_STATES, path_label
 from runs.models.xcom import RETURN_VALUE
 from runs.sqltext import literal
 
@@ -241,7 +241,7 @@ class DbResolver:
             return None
         tm = TaskMap.objects.filter(dag_run=self.dag_run, task_id=task_id, map_index=found[0]).first()
         if tm is None:
-            raise MappingError(f"task {task_id!r} succeeded at {_label(self.path[:scope])} but recorded no length to map over; "
+            raise MappingError(f"task {task_id!r} succeeded at {prefix_label(self.path[:scope])} but recorded no length to map over; "
                                "clear it to run it again")
         return found[0], tm
 
@@ -262,7 +262,7 @@ class DbResolver:
             return index, value, value
         found = self._whole_task_map(task_id, scope)
         if found is None:
-            raise MappingError(f"the result of {task_id!r} at {_label(self.path[:scope])} has no recorded length")
+            raise MappingError(f"the result of {task_id!r} at {prefix_label(self.path[:scope])} has no recorded length")
         map_index, tm = found
         keys = tm.keys
         key: int | str = keys[index] if keys is not None else index
@@ -297,8 +297,8 @@ class DbResolver:
         return args[key]
 
 
-def _label(path: list[int]) -> str:
-    return "".join(f"[{i}]" for i in path) or "the top level"
+def prefix_label(path: list[int]) -> str:
+    return path_label(path) or "the top level"
 
 
 def task_levels(data: DagData, task_id: str) -> list[str]:

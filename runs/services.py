@@ -17,8 +17,9 @@ from dagsapp.serialization import DagData, TaskData
 from runs import history, summaries
 from runs.deferral import cancel_deferrals
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState, TaskMap, XCom
-from runs.models.taskinstance import UNFINISHED_STATES
+from runs.models.taskinstance import UNFINISHED_STATES, path_label
 from runs.notify import notify_scheduler
+from runs.resolver import task_levels
 
 
 class DagRunError(ValueError):
@@ -182,20 +183,16 @@ def clear_outer_index(*, dag_run: DagRun, task_id: str, prefix: list[int], downs
     if task is None or len(task.get("levels", [])) < 2:
         raise DagRunError(f"Task {task_id!r} is not mapped inside a mapped task group of DAG {dag_run.dag_id!r}")
     if not prefix or len(prefix) >= len(task["levels"]) or any(i < 0 for i in prefix):
-        raise DagRunError(f"{_path_label(prefix)} is not an outer index of {task_id!r}")
+        raise DagRunError(f"{path_label(prefix) or '[]'} is not an outer index of {task_id!r}")
     with transaction.atomic():
         DagRun.objects.select_for_update(no_key=True).filter(pk=dag_run.pk).first()
         n = _reset(dag_run, data, Q(task_id=task_id, map_index__gte=0) & _under(prefix))
         if not n:
-            raise DagRunError(f"{task_id!r} has no instance under {_path_label(prefix)}")
+            raise DagRunError(f"{task_id!r} has no instance under {path_label(prefix) or '[]'}")
         if downstream:
             n += _clear_downstream_by_prefix(dag_run, data, task_id, [prefix])
         _reopen_run(dag_run)
     return n
-
-
-def _path_label(path: list[int]) -> str:
-    return "".join(f"[{i}]" for i in path) or "[]"
 
 
 def _under(prefix: list[int]) -> Q:
@@ -203,24 +200,14 @@ def _under(prefix: list[int]) -> Q:
     return Q(**{f"map_path__0_{len(prefix)}": prefix}) if prefix else Q()
 
 
-def _levels(data: DagData, task_id: str) -> list[str]:
-    task = data["tasks"][task_id]
-    if "levels" in task:
-        return [lv["id"] for lv in task["levels"]]
-    mapping = task["mapping"]
-    if mapping is None:
-        return []
-    return [mapping.get("group_id", task_id)] if mapping["kind"] == "group" else [task_id]
-
-
 def _clear_downstream_by_prefix(dag_run: DagRun, data: DagData, task_id: str, paths: list[list[int]]) -> int:
     """Downstream clearing in a DAG with nested mapping: a task that shares c mapped groups with
     the cleared one is cleared under the cleared paths' prefixes of length c only; a nested task
     is expanded again under that prefix (its inner lists may change), keeping its tries."""
-    levels = _levels(data, task_id)
+    levels = task_levels(data, task_id)
     n = 0
     for d in _downstream_ids(data, task_id):
-        d_levels = _levels(data, d)
+        d_levels = task_levels(data, d)
         c = 0
         for a, b in zip(levels, d_levels, strict=False):
             if a != b:

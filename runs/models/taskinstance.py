@@ -33,6 +33,11 @@ FINISHED_STATES = frozenset({S.SUCCESS, S.FAILED, S.UPSTREAM_FAILED, S.SKIPPED, 
 UNFINISHED_STATES = frozenset({S.NONE, S.SCHEDULED, S.QUEUED, S.RUNNING, S.UP_FOR_RETRY, S.DEFERRED})
 
 
+def path_label(path: list[int] | None) -> str:
+    """``[2][5]``: a nested instance's path of indexes as the dashboard and the logs write it."""
+    return "".join(f"[{i}]" for i in path or [])
+
+
 class TaskInstance(models.Model):
     """One run of one task, or of one index of a mapped task (``map_index`` 0..N-1; -1 when unmapped)."""
 
@@ -112,7 +117,7 @@ class TaskInstance(models.Model):
     def path_label(self) -> str:
         """``[2][5]`` for a nested instance, ``[3]`` for a mapped one, "" for an unmapped one."""
         if self.map_path:
-            return "".join(f"[{i}]" for i in self.map_path)
+            return path_label(self.map_path)
         return f"[{self.map_index}]" if self.map_index >= 0 else ""
 
 

@@ -26,7 +26,7 @@ from dagsapp.xcom_arg import shared_levels
 from runs.logs import log_line
 from runs.models import DagRun, TaskInstance, TaskInstanceState
 from runs.models.taskinstance import FINISHED_STATES
-from runs.resolver import DbResolver, path_sql, task_levels
+from runs.resolver import DbResolver, path_sql, prefix_label, task_levels
 from runs.scheduling.trigger_rules import UpstreamCounts, evaluate
 from runs.sqltext import literal
 
@@ -149,14 +149,10 @@ def expand_nested_task(*, dag_run: DagRun, data: DagData, task_id: str, shared: 
                 continue
             outcome = evaluate(task["trigger_rule"], shared + by_row.get(map_index, UpstreamCounts()))
             if outcome in ("skipped", "upstream_failed"):
-                did |= _end(pk, try_number, outcome, f"its upstreams at {_label(prefix)} ended {outcome}")
+                did |= _end(pk, try_number, outcome, f"its upstreams at {prefix_label(prefix)} ended {outcome}")
             elif outcome == "run":
                 did |= _expand_one(dag_run, data, task, pk, try_number, prefix, levels[k]["input"], reuse=reuse)
     return did
-
-
-def _label(path: list[int]) -> str:
-    return "".join(f"[{i}]" for i in path) or "the top level"
 
 
 def _end(pk: int, try_number: int, state: str, why: str) -> bool:
@@ -174,7 +170,7 @@ def _fail(pk: int, try_number: int, task_id: str, prefix: list[int], reason: str
     updated = TaskInstance.objects.filter(pk=pk, state=S.NONE).update(
         state=S.FAILED, try_number=F("try_number") + 1, start_date=now, end_date=now, duration=0)
     if updated:
-        log_line(pk, try_number + 1, f"ERROR - Cannot expand mapped task {task_id!r} at {_label(prefix)}: {reason}")
+        log_line(pk, try_number + 1, f"ERROR - Cannot expand mapped task {task_id!r} at {prefix_label(prefix)}: {reason}")
     return bool(updated)
 
 
@@ -210,13 +206,13 @@ def _expand_one(dag_run: DagRun, data: DagData, task: TaskData, pk: int, try_num
             return False
         state = S.SKIPPED if all(s in (S.SKIPPED, S.REMOVED) for s in ended.values()) else S.UPSTREAM_FAILED
         why = ", ".join(f"{t!r} ended {s}" for t, s in sorted(ended.items()))
-        return _end(pk, try_number, state, f"mapped task {task_id!r} has no result to expand over at {_label(prefix)} ({why})")
+        return _end(pk, try_number, state, f"mapped task {task_id!r} has no result to expand over at {prefix_label(prefix)} ({why})")
     limit = int(task["max_map_length"] or _default_limit())
     if length > limit:
         return _fail(pk, try_number, task_id, prefix, f"its input has {length} items, more than the limit of {limit} "
                      "(raise it with partial(max_map_length=...) or the MAX_MAP_LENGTH setting)")
     if length == 0:
-        return _end(pk, try_number, S.SKIPPED, f"the input of {task_id!r} at {_label(prefix)} is empty")
+        return _end(pk, try_number, S.SKIPPED, f"the input of {task_id!r} at {prefix_label(prefix)} is empty")
     if not TaskInstance.objects.filter(pk=pk, state=S.NONE).delete()[0]:
         return False  # another scheduler expanded it first
     leaves = len(prefix) + 1 == depth
@@ -231,7 +227,7 @@ def _expand_one(dag_run: DagRun, data: DagData, task: TaskData, pk: int, try_num
             # A re-expansion reuses the instances it had at these paths (their tries kept).
             cur.execute(_REUSE_SQL, params)
         cur.execute(_INSERT_LEAVES_SQL if leaves else _INSERT_PLACEHOLDERS_SQL, params)
-    log.info("Expanded %s.%s in %s at %s to %d", dag_run.dag_id, task_id, dag_run.run_id, _label(prefix), length)
+    log.info("Expanded %s.%s in %s at %s to %d", dag_run.dag_id, task_id, dag_run.run_id, prefix_label(prefix), length)
     return True
 
 

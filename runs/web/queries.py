@@ -30,7 +30,7 @@ from runs.models import (
     TaskInstanceState,
     TaskMap,
 )
-from runs.models.taskinstance import UNFINISHED_STATES
+from runs.models.taskinstance import UNFINISHED_STATES, path_label
 from runs.sqltext import literals
 from runs.tolerance import UnitCounts, unit_counts
 
@@ -417,7 +417,7 @@ def instance_suggestions(run: DagRun, task_id: str, text: str, *, limit: int = S
     if nested:
         qs = qs.order_by("map_path", "map_index")
     rows = qs.values_list("map_index", "map_path", "rendered_map_index")[:limit]
-    return [(mi, " ".join(filter(None, ["".join(f"[{i}]" for i in path), name])) if path else name) for mi, path, name in rows]
+    return [(mi, " ".join(filter(None, [path_label(path), name])) if path else name) for mi, path, name in rows]
 
 
 def resolve_pick(run: DagRun, task_id: str, text: str) -> int | None:

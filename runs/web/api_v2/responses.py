@@ -19,7 +19,6 @@ from runs.models import (
     SerializedDag,
     TaskInstance,
     TaskInstanceState,
-    Trigger,
     Variable,
 )
 
@@ -124,10 +123,11 @@ def ti_json(ti: TaskInstance, run: DagRun, versions: Versions, *, tasks: dict[st
 
 def _trigger_fields(ti: TaskInstance) -> dict[str, Any]:
     """The deferred instance's trigger and its triggerer, as Airflow's TriggerResponse and JobResponse
-    (kwargs with secret-looking keys masked); a query only for an instance that has one."""
+    (kwargs with secret-looking keys masked). Lists load them with the instances (select_related);
+    a single instance reads them only when it has one."""
     if ti.trigger_id is None:
         return {"trigger": None, "triggerer_job": None}
-    trigger = Trigger.objects.select_related("triggerer").filter(pk=ti.trigger_id).first()
+    trigger = ti.trigger
     if trigger is None:
         return {"trigger": None, "triggerer_job": None}
     job = trigger.triggerer

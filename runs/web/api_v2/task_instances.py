@@ -99,7 +99,7 @@ def get_ti_or_404(run: DagRun, task_id: str, map_index: int) -> TaskInstance:
 def get_task_instances(request: HttpRequest, dag_id: str, dag_run_id: str, page: Query[Page],
                        filters: Query[RunInstanceFilters]) -> dict[str, Any]:
     """``~`` as the dag_run_id lists the instances of every run of the DAG; ``~`` as both, of every DAG."""
-    qs = TaskInstance.objects.select_related("dag_run__serialized_dag")
+    qs = TaskInstance.objects.select_related("dag_run__serialized_dag", "trigger__triggerer")
     runs: dict[int, DagRun] = {}
     if dag_run_id != "~":
         run = get_dag_run_or_404(dag_id, dag_run_id)
@@ -126,7 +126,8 @@ def get_mapped_task_instances(request: HttpRequest, dag_id: str, dag_run_id: str
     task = _task_or_404(run, task_id)
     if not task["is_mapped"]:
         raise Http404(f"Task id {task_id} is not mapped")
-    qs = _filter(TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0), filters)
+    qs = _filter(TaskInstance.objects.select_related("trigger__triggerer").filter(dag_run=run, task_id=task_id, map_index__gte=0),
+                 filters)
     order = dict(TI_ORDER)
     if len(task.get("levels", [])) > 1:
         order["map_index"] = "map_path"  # a nested task's instances read in path order

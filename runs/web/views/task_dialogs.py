@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from runs.models import DagRun, TaskInstance, TaskInstanceState
+from runs.models.taskinstance import path_label
 from runs.services import plan_clear
 from runs.templatetags.runs_tags import state_label
 from runs.web.queries import parse_map_index
@@ -88,7 +89,7 @@ def _outer_dialog(request: HtmxHttpRequest, run: DagRun, task_id: str) -> HttpRe
     qs = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0, map_path__0=outer).exclude(state=S.REMOVED)
     rows = list(qs.order_by("map_path").values_list("map_path", "rendered_map_index", "state")[:LISTED])
     total = qs.count() if len(rows) == LISTED else len(rows)
-    lines = [f"{task_id} " + "".join(f"[{i}]" for i in path or []) + (f" {name}" if name else "") + f" ({state_label(st)})"
+    lines = [f"{task_id} " + path_label(path) + (f" {name}" if name else "") + f" ({state_label(st)})"
              for path, name, st in rows]
     if downstream:
         lines.append(f"and the tasks after {task_id} under [{outer}] inside its groups, and every task after the groups")
