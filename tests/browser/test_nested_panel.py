@@ -80,3 +80,10 @@ class GraphGroupsStoryTests:
         # The label of an expanded group collapses it again.
         page.locator('[id="group-crawl"] a text').first.click()
         expect(page.locator('[id="group-node-crawl"]')).to_be_visible()
+        # Back and Forward walk through the same drawings, each a whole page.
+        page.go_back()
+        expect(page.locator('[id="node-crawl.fetch"]')).to_be_visible()
+        expect(page.locator(".graph-page h1, #dag-header")).not_to_have_count(0)
+        page.go_forward()
+        expect(page.locator('[id="group-node-crawl"]')).to_be_visible()
+        expect(page.locator("#dag-header")).to_be_visible()
