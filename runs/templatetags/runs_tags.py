@@ -94,5 +94,5 @@ def zone_label() -> str:
 def time_zone_picker(context: template.Context) -> dict[str, Any]:
     request = context["request"]
     choice = timezones.session_choice(request)
-    return {"choice": choice, "zone_names": timezones.zone_names(), "label": timezones.current_zone_label(),
+    return {"choice": choice, "label": timezones.current_zone_label(),
             "next": request.get_full_path(), "csrf_token": context.get("csrf_token")}

@@ -34,6 +34,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("logout/", auth.logout_view, name="logout"),
     path("health", health.health, name="health"),
     path("preferences/time-zone/", preferences.set_time_zone, name="set_time_zone"),
+    path("preferences/time-zones/", preferences.time_zone_names, name="time_zone_names"),
     path("", dags.dag_list, name="dag_list"),
     path("watch/", watch.watch, name="watch"),
     path("dags/<str:dag_id>/watch/", watch.watch, name="dag_watch"),

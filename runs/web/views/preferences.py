@@ -4,10 +4,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_POST, require_safe
 
 from runs.models import TimeZoneMode, UserPreference
 from runs.web import timezones
@@ -34,3 +35,11 @@ def set_time_zone(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         target = reverse("runs:dag_list")
     return redirect(target)
+
+
+@require_safe
+@login_required
+@cache_control(private=True, max_age=86400)
+def time_zone_names(request: HttpRequest) -> HttpResponse:
+    """The named zone field's suggestions (``<option>``s for its datalist), fetched on first focus."""
+    return render(request, "runs/_time_zone_names.html", {"zone_names": timezones.zone_names()})

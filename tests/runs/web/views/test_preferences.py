@@ -98,3 +98,12 @@ class PagesInTheZoneTests:
         viewer_client.post(SET, {"mode": "named", "zone": "Asia/Kolkata"})
         body = viewer_client.get(f"/api/dags/view_add/runs/{quote(run.run_id)}/tasks/add/mapped/0").json()
         assert body["start_date"].startswith("2026-12-01T10:56:54")
+
+
+class ZoneNamesTests:
+    def test_it_suggests_iana_names_on_request_not_with_every_page(self, viewer_client: Client) -> None:
+        page = viewer_client.get("/").content.decode()
+        assert "Asia/Kolkata" not in page and 'hx-get="/preferences/time-zones/"' in page
+        response = viewer_client.get("/preferences/time-zones/")
+        assert '<option value="Asia/Kolkata">' in response.content.decode()
+        assert "max-age=86400" in response["Cache-Control"]

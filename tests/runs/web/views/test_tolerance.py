@@ -78,7 +78,7 @@ def tolerant_run(db: None, tmp_path: Path) -> Any:
 
 
 def _cell(body: str, run: DagRun, task_id: str) -> str:
-    match = re.search(rf'<a class="cell ([^"]*)" id="cell-{run.pk}-{re.escape(task_id)}"\s+title="([^"]*)"', body)
+    match = re.search(rf'<a class="cell ([^"]*)" id="cell-{run.pk}-{re.escape(task_id)}"\s+aria-label="([^"]*)"', body)
     assert match, f"no cell for {task_id}"
     return f"{match.group(1)} | {match.group(2)}"
 
