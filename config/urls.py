@@ -11,7 +11,6 @@ from runs.web.api_v2.auth import token_api
 from runs.web.metrics_view import metrics_view
 
 
-
 @require_safe
 def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers and tools ask for /favicon.ico whatever the page links: the SVG icon, for everyone."""

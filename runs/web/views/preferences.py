@@ -27,7 +27,7 @@ def set_time_zone(request: HttpRequest) -> HttpResponse:
     if zone is None:
         messages.error(request, f"Unknown time zone {name.strip()!r}: pick an IANA name such as Europe/Paris.")
     else:
-        pref, _ = UserPreference.objects.get_or_create(user=request.user)  # type: ignore[misc]
+        pref, _ = UserPreference.objects.get_or_create(user=request.user)
         pref.time_zone_mode, pref.time_zone = mode, zone or pref.time_zone
         pref.save(update_fields=["time_zone_mode", "time_zone"])
         timezones.remember(request, pref)

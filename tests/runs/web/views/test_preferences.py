@@ -1,7 +1,6 @@
 """The time zone preference (runs/web/views/preferences.py) and the pages that follow it."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
