@@ -114,7 +114,7 @@ class ToleratedGridTests:
         run = tolerant_run(group_failed=2)
         body = operator_client.get("/dags/view_tolerant/grid/").content.decode()
         assert "2 of 4 succeeded, 2 failures tolerated" in _cell(body, run, "per_item.second")
-        group_row = re.search(rf'<span class="cell group ([^"]*)" title="per_item · {re.escape(run.run_id)}: ([^"]*)"', body)
+        group_row = re.search(rf'<span class="cell group ([^"]*)" role="img" aria-label="per_item · {re.escape(run.run_id)}: ([^"]*)"', body)
         assert group_row and group_row.group(1) == "state-tolerated"
         assert group_row.group(2).startswith("2 of 4 succeeded, 2 failures tolerated")
 
