@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.templatetags.static import static
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
 from runs.web.api_v2.api import api, urls
@@ -12,9 +12,10 @@ from runs.web.metrics_view import metrics_view
 
 
 @require_safe
+@cache_control(public=True, max_age=86400)
 def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers and tools ask for /favicon.ico whatever the page links: the SVG icon, for everyone."""
-    return redirect(static("favicon.svg"), permanent=True)
+    return HttpResponse((settings.BASE_DIR / "static" / "favicon.svg").read_bytes(), content_type="image/svg+xml")
 
 
 urlpatterns = [

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import cache_control
@@ -31,10 +31,12 @@ def set_time_zone(request: HttpRequest) -> HttpResponse:
         pref.time_zone_mode, pref.time_zone = mode, zone or pref.time_zone
         pref.save(update_fields=["time_zone_mode", "time_zone"])
         timezones.remember(request, pref)
+    # Back to the page the form was on: a path on this site only (never a view name, another host or scheme).
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                                          require_https=request.is_secure()):
         target = reverse("runs:dag_list")
-    return redirect(target)
+    return HttpResponseRedirect(target)
 
 
 @require_safe

@@ -55,8 +55,9 @@ class FaviconTests:
     def test_it_links_an_svg_icon_and_answers_favicon_ico(self, viewer_client: Client) -> None:
         assert (Path(settings.BASE_DIR) / "static" / "favicon.svg").read_text().startswith("<svg")
         assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in viewer_client.get("/").content.decode()
-        response = Client().get("/favicon.ico")
-        assert response.status_code == 301 and response["Location"] == "/static/favicon.svg"
+        response = Client().get("/favicon.ico")  # not logged in: browsers ask before any login
+        assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+        assert response.content.startswith(b"<svg")
 
 
 class InstanceDetailsTests:

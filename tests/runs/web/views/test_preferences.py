@@ -55,6 +55,7 @@ class SetTimeZoneTests:
 
     def test_it_never_redirects_offsite_and_needs_a_post(self, viewer_client: Client) -> None:
         assert viewer_client.post(SET, {"mode": "utc", "next": "https://evil.example/"})["Location"] == "/"
+        assert viewer_client.post(SET, {"mode": "utc", "next": "runs:grid"})["Location"] == "/", "never a view name"
         assert viewer_client.get(SET).status_code == 405
         assert Client().post(SET, {"mode": "utc"}).status_code == 302  # to the login page
         assert not UserPreference.objects.exclude(user__username="viewer").exists()
