@@ -67,6 +67,7 @@ class _Running:
 LINES_PER_FLUSH = 2000
 # Connections that store fired triggers side by side (see Triggerer._flush_parallel).
 FLUSH_THREADS = 2
+UNUSED_TRIGGER_SWEEP_SEC = 60.0
 
 
 @dataclass
@@ -208,6 +209,7 @@ class Triggerer:
         self._tick = time.monotonic()
         self._listener: Any = None
         self._full_due = True
+        self._swept = 0.0
 
     # -- process ----------------------------------------------------------------------------
     def run_forever(self) -> None:
@@ -332,6 +334,10 @@ class Triggerer:
         close_old_connections()
         self._flush_outbox()
         deferral.time_out_deferrals()
+        if time.monotonic() - self._swept >= UNUSED_TRIGGER_SWEEP_SEC:
+            # Triggers drawn for instances another scheduler deferred first (defer_many).
+            self._swept = time.monotonic()
+            deferral.delete_unused_triggers()
         assert self.job_id is not None
         now = timezone.now()
         Job.objects.filter(pk=self.job_id).update(heartbeat_at=now)

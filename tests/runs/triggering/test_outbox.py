@@ -73,3 +73,30 @@ class ParallelFlushTests:
             text = read_log(instance.pk, 1)[0]
             assert text.index(f"trigger line of {instance.map_index}") < text.index("Trigger ended the task"), text
             assert text.count("Trigger ended the task") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+class SweepTests:
+    def test_it_deletes_triggers_no_instance_waits_on_once_they_are_a_minute_old(self, tmp_path: Path) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from runs.models import Trigger
+
+        run = make_run(tmp_path, MANY, dag_id="many")
+        schedule(run)
+        expand(run, "wait")
+        start_from_triggers(dag_run=run, data=data(run))
+        # Drawn for an instance another scheduler deferred first (defer_many): nobody waits on them.
+        old = Trigger.objects.create(classpath="dagsapp.triggers.TimeDeltaTrigger", kwargs={}, created_date=timezone.now() - timedelta(minutes=5))
+        fresh = Trigger.objects.create(classpath="dagsapp.triggers.TimeDeltaTrigger", kwargs={}, created_date=timezone.now())
+        triggerer = Triggerer(capacity=500)
+        triggerer.job_id = triggerer._register()
+        try:
+            mine = triggerer._sync()
+        finally:
+            triggerer.shutdown_flushers()
+        assert not Trigger.objects.filter(pk=old.pk).exists()
+        assert Trigger.objects.filter(pk=fresh.pk).exists()
+        assert len(mine) == 200 and Trigger.objects.count() == 201
