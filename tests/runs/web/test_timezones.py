@@ -1,15 +1,20 @@
 """Times in the user's zone, named: runs/web/timezones.py and the ``|when`` filter."""
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import UTC, datetime
+from pathlib import Path
 
+from django.conf import settings
 from django.utils import timezone
 
 from runs.templatetags.runs_tags import when
 from runs.web.timezones import effective_zone, valid_zone, zone_label, zone_names
 
 MOMENT = datetime(2026, 12, 1, 10, 56, 54, tzinfo=UTC)
+# Django's filters that write a time without naming its zone.
+TIME_FILTER = re.compile(r"\|\s*(date|time|timesince|timeuntil|naturaltime)\b")
 
 
 class WhenTests:
@@ -45,3 +50,14 @@ class ZoneNamesTests:
         assert effective_zone("browser", "Asia/Kolkata") == "Asia/Kolkata"
         assert effective_zone("browser", "") == "UTC"
         assert effective_zone("named", "nowhere") == "UTC"
+
+
+class OneWayToWriteATimeTests:
+    def test_no_template_formats_a_time_but_through_when(self) -> None:
+        """``|date``, ``|time`` and ``|timesince`` would write a time without its zone."""
+        offenders = [f"{path.relative_to(settings.BASE_DIR)}: {line.strip()}"
+                     for path in (Path(settings.BASE_DIR) / "templates").rglob("*.html")
+                     for line in path.read_text().splitlines()
+                     if TIME_FILTER.search(line)]
+        assert not offenders, offenders
+
