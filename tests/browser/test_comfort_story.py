@@ -157,6 +157,7 @@ class DarkModeStoryTests:
         assert luminance(background(page)) < 0.15, "dark chosen, on a light system"
         label = page.locator("#node-total text").first.evaluate("e => getComputedStyle(e).fill")
         assert luminance(label) > 0.8, f"graph labels are light on dark ({label})"
+        page.screenshot(path=str(SCREENSHOTS / "graph_dark.png"), full_page=True)
         page.locator("#theme-select").select_option("system")
         assert page.evaluate("document.documentElement.dataset.theme") is None
         assert luminance(background(page)) > 0.9
