@@ -146,10 +146,11 @@ class DarkModeStoryTests:
         page.screenshot(path=str(SCREENSHOTS / "grid_light.png"), full_page=True)
 
         # Remembered, and on <html> before the body is drawn (theme.js runs in <head>, not deferred).
-        page.add_init_script("document.addEventListener('readystatechange', () => { if (document.readyState === 'interactive')"
-                             " window.__themeAtParse = document.documentElement.dataset.theme; })")
+        page.add_init_script("new MutationObserver((_, seen) => { if (document.body) { seen.disconnect();"
+                             " window.__themeAtBody = document.documentElement.dataset.theme || 'none'; } })"
+                             ".observe(document, {childList: true, subtree: true});")
         page.reload()
-        assert page.evaluate("window.__themeAtParse") == "light"
+        assert page.evaluate("window.__themeAtBody") == "light", "set when the body starts, before anything is drawn"
         expect(page.locator("#theme-select")).to_have_value("light")
         page.locator("#theme-select").select_option("dark")
         page.emulate_media(color_scheme="light")

@@ -26,6 +26,10 @@ class ErrorPageTests:
         assert 'href="/" class="button primary">All DAGs' in body
         assert "<page>" not in body, "the path is escaped"
 
+    def test_it_offers_a_login_to_an_anonymous_visitor(self, db: None) -> None:
+        body = Client().get("/no/such/page/").content.decode()
+        assert 'id="error-page"' in body and 'href="/login/" class="button">Log in' in body and 'id="tz-menu"' not in body
+
     def test_it_answers_a_missing_run_with_the_styled_404(self, viewer_client: Client, parsed_dag: str) -> None:
         body = viewer_client.get("/dags/view_add/runs/nope/gantt/").content.decode()
         assert 'id="error-page"' in body
