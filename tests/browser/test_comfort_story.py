@@ -121,6 +121,16 @@ class TimeZoneStoryTests:
         expect(page.locator("#run-details")).to_contain_text(f"{offset:%Y-%m-%d %H:%M:%S}")
         context.close()
 
+        # The same user opens the dashboard from Tokyo: "the browser's zone" follows the browser.
+        tokyo = browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="Asia/Tokyo")
+        tokyo.set_default_timeout(15_000)
+        page = tokyo.new_page()
+        log_in(page, base, "tara")
+        page.goto(grid_url(base, run))
+        expect(page.locator("#tz-current")).to_have_text("JST")
+        expect(page.locator("#run-details")).to_contain_text(f"{logical + timedelta(hours=9):%Y-%m-%d %H:%M:%S} JST")
+        tokyo.close()
+
 
 class DarkModeStoryTests:
     def test_a_user_reads_the_grid_in_dark_and_light_and_the_choice_sticks(self, live_server: Any, page: Page) -> None:
