@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib import admin
 from django.urls import include, path
 
 from runs.web.api_v2.api import api, urls
@@ -11,6 +12,8 @@ urlpatterns = [
     path("api/v2/", urls(api)),
     path("auth/", urls(token_api)),
     path("metrics", metrics_view, name="metrics"),
+    # Users and their role, for Admins (runs/admin.py); the audit log read-only.
+    path("admin/", admin.site.urls),
     path("", include("runs.web.urls")),
 ]
 
