@@ -8,7 +8,7 @@ so the hash of a DAG without one does not change.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -26,9 +26,11 @@ NOTSET: Any = _NotSet()
 
 
 class ParamSpec(TypedDict):
-    """One param in the serialized DAG: its JSON schema (``description`` and ``title`` included)
-    and whether a value must be given (no default)."""
+    """One param in the serialized DAG: its name, its JSON schema (``description`` and ``title``
+    included) and whether a value must be given (no default). A list of them keeps the order the
+    DAG file wrote (jsonb does not keep the order of an object's keys)."""
 
+    name: str
     schema: dict[str, Any]
     required: bool
 
@@ -61,24 +63,24 @@ class Param:
     def has_default(self) -> bool:
         return self.value is not NOTSET
 
-    def dump(self) -> ParamSpec:
-        return {"schema": dict(self.schema), "required": not self.has_default}
+    def dump(self, name: str) -> ParamSpec:
+        return {"name": name, "schema": dict(self.schema), "required": not self.has_default}
 
     def __repr__(self) -> str:
         return f"Param({self.value!r}, {self.schema!r})"
 
 
-def split_params(dag_id: str, params: Mapping[str, Any], *, scheduled: bool) -> tuple[dict[str, Any], dict[str, ParamSpec]]:
+def split_params(dag_id: str, params: Mapping[str, Any], *, scheduled: bool) -> tuple[dict[str, Any], list[ParamSpec]]:
     """``DAG(params=...)`` as plain defaults (None for a required Param) and the Params' specs."""
     values: dict[str, Any] = {}
-    specs: dict[str, ParamSpec] = {}
+    specs: list[ParamSpec] = []
     for name, value in params.items():
         if isinstance(value, Param):
             if scheduled and not value.has_default:
                 # As Airflow: a scheduled run has no one to give the value.
                 raise ParamValidationError(f"DAG {dag_id!r} has a schedule, so param {name!r} needs a default")
             values[name] = value.value if value.has_default else None
-            specs[name] = value.dump()
+            specs.append(value.dump(name))
         else:
             values[name] = value
     return values, specs
@@ -93,11 +95,12 @@ def check_value(schema: Mapping[str, Any], value: Any) -> str | None:
     return f"{where}: {error.message}" if where else error.message
 
 
-def validate_conf(specs: Mapping[str, ParamSpec], defaults: Mapping[str, Any], conf: Mapping[str, Any]) -> dict[str, str]:
+def validate_conf(specs: Sequence[ParamSpec], defaults: Mapping[str, Any], conf: Mapping[str, Any]) -> dict[str, str]:
     """Per param, why the value a run with this conf would get is invalid; empty when every param
     is fine. A key of the conf that is no param passes unchecked (Airflow does the same)."""
     errors: dict[str, str] = {}
-    for name, spec in specs.items():
+    for spec in specs:
+        name = spec["name"]
         if name in conf:
             value = conf[name]
         elif spec["required"]:

@@ -217,7 +217,7 @@ class DagData(TypedDict):
     task_groups: dict[str, TaskGroupData]
     root_children: list[ChildRef]
     # Only when the DAG uses Param (dagsapp/params.py): so the hash of every other DAG is unchanged.
-    params_schema: NotRequired[dict[str, ParamSpec]]
+    params_schema: NotRequired[list[ParamSpec]]
     # Some task is mapped more than one level deep (an expand or a mapped group inside a mapped group).
     nested: NotRequired[bool]
 

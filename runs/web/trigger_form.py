@@ -64,11 +64,11 @@ def _shown(value: Any, widget: Widget) -> str:
 
 def param_fields(data: DagData) -> list[ParamField]:
     """One field per Param of the DAG, in the order the DAG file wrote them, defaults filled in."""
-    specs: Mapping[str, ParamSpec] = data.get("params_schema") or {}
+    specs: list[ParamSpec] = data.get("params_schema") or []
     defaults = data["params"]
     fields = []
-    for name, spec in specs.items():
-        schema = spec["schema"]
+    for spec in specs:
+        name, schema = spec["name"], spec["schema"]
         types = _types(schema)
         kind = next((t for t in types if t != "null"), "")
         widget: Widget
