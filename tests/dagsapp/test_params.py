@@ -50,7 +50,7 @@ class ParamTests:
 
     def test_it_takes_params_as_dag_function_defaults(self) -> None:
         @dag(dag_id="fn")
-        def fn(size: int = Param(5, type="integer", enum=[5, 10])) -> None:  # noqa: B008 - as in Airflow
+        def fn(size: int = Param(5, type="integer", enum=[5, 10])) -> None:
             EmptyOperator(task_id="t")
 
         data = serialize_dag(fn())

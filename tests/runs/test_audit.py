@@ -113,10 +113,9 @@ class RecordingTests:
 
     def test_it_leaves_no_record_when_the_action_is_rolled_back(self, audited: str) -> None:
         run = create_dag_run(dag_id=audited, run_id="r")
-        with acting_as(Actor("someone", AuditSource.CLI)), pytest.raises(RuntimeError):
-            with transaction.atomic():
-                clear_dag_run(dag_run=run)
-                raise RuntimeError("boom")
+        with acting_as(Actor("someone", AuditSource.CLI)), pytest.raises(RuntimeError), transaction.atomic():
+            clear_dag_run(dag_run=run)
+            raise RuntimeError("boom")
         assert not AuditLog.objects.exists()
 
 
