@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_htmx.http import HttpResponseClientRedirect
 
 from runs.models import DagModel
-from runs.services import DagRunError, ParamsError, RunIdError, create_dag_run, parse_conf, set_dag_paused
+from runs.services import DagRunError, ParamsError, RunIdError, check_params, create_dag_run, parse_conf, set_dag_paused
 from runs.web.deferrals import deferred_without_triggerer
 from runs.web.queries import active_dags, import_errors, last_runs_by_dag
 from runs.web.trigger_form import ParamField, param_fields, read_fields, show_errors
@@ -65,6 +65,11 @@ def dag_trigger(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
         except ValueError:
             errors["logical_date"] = "not a date and time (YYYY-MM-DDTHH:MM, UTC)"
     if errors or any(f.error for f in fields):
+        # Every mistake at once: the fields that did read are checked against their schema too.
+        try:
+            check_params(dag.data, conf)
+        except ParamsError as exc:
+            show_errors(fields, exc.errors)
         return _trigger_page(request, dag, fields, {**form, "errors": errors}, status=400)
     try:
         run = create_dag_run(dag_id=dag.dag_id, conf=conf, run_id=form["run_id"].strip() or None, logical_date=logical_date)
