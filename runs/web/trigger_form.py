@@ -155,6 +155,22 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def prefill(fields: list[ParamField], conf: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields showing a conf's values (triggering again with a run's conf); returns the keys that
+    are no field, for the raw JSON."""
+    by_name = {f.name: f for f in fields}
+    rest = {}
+    for key, value in conf.items():
+        f = by_name.get(key)
+        if f is None:
+            rest[key] = value
+        elif f.widget == "checkbox":
+            f.checked = bool(value)
+        else:
+            f.value = _shown(value, f.widget)
+    return rest
+
+
 def show_errors(fields: list[ParamField], errors: Mapping[str, str]) -> None:
     for f in fields:
         if f.name in errors and not f.error:

@@ -1,6 +1,7 @@
 """The DAG list, the trigger form, and pausing a DAG."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from runs.models import DagModel
 from runs.services import DagRunError, ParamsError, RunIdError, check_params, create_dag_run, parse_conf, set_dag_paused
 from runs.web.deferrals import deferred_without_triggerer
 from runs.web.queries import active_dags, import_errors, last_runs_by_dag
-from runs.web.trigger_form import ParamField, param_fields, read_fields, show_errors
+from runs.web.trigger_form import ParamField, param_fields, prefill, read_fields, show_errors
 from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, is_operator, operator_required, reverse_with_query
 from runs.web.views.watch import watch_context
 
@@ -50,7 +51,7 @@ def dag_trigger(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
     dag = get_dag_or_404(dag_id)
     fields = param_fields(dag.data)
     if request.method != "POST":
-        return _trigger_page(request, dag, fields, {"conf": request.GET.get("conf", "")})
+        return _trigger_page(request, dag, fields, {"conf": _prefilled_conf(fields, request.GET.get("conf", ""))})
     form: dict[str, Any] = {key: request.POST.get(key, "") for key in ("conf", "run_id", "logical_date")}
     conf = read_fields(fields, request.POST)
     errors: dict[str, str] = {}
@@ -84,6 +85,17 @@ def dag_trigger(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
     # The Grid with the new run selected (its panel open).
     url = reverse_with_query("runs:grid", dag.dag_id, query={"run_id": run.run_id})
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _prefilled_conf(fields: list[ParamField], raw: str) -> str:
+    """``?conf=`` (the run panel's "Trigger again with this conf"): its Params into their fields,
+    the other keys left in the raw JSON. Text that is no conf is shown as it is, to be fixed."""
+    try:
+        conf = parse_conf(raw)
+    except DagRunError:
+        return raw
+    rest = prefill(fields, conf)
+    return json.dumps(rest, indent=2) if rest else ""
 
 
 def _trigger_page(request: HtmxHttpRequest, dag: DagModel, fields: list[ParamField], form: dict[str, Any], *,

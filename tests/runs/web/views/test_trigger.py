@@ -113,3 +113,15 @@ class TriggerFormTests:
     def test_it_keeps_the_page_to_a_few_queries(self, operator_client: Client, params_dag: str, django_assert_max_num_queries: object) -> None:
         with django_assert_max_num_queries(5):  # type: ignore[operator]
             assert operator_client.get(f"/dags/{params_dag}/trigger/").status_code == 200
+
+    def test_it_prefills_the_fields_from_a_runs_conf_to_trigger_again(self, operator_client: Client, params_dag: str) -> None:
+        operator_client.post(f"/dags/{params_dag}/trigger/", {**GOOD, "run_id": "first", "conf": '{"extra": 1}'})
+        panel = operator_client.get(f"/dags/{params_dag}/runs/first/").content.decode()
+        link = panel.split('id="run-retrigger-link"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+        assert link.startswith(f"/dags/{params_dag}/trigger/?conf=")
+        html = operator_client.get(link).content.decode()
+        assert 'id="param-count" name="param.count" value="4"' in html
+        assert '<option value="&quot;us&quot;" selected>us</option>' in html
+        assert 'name="param.dry_run" checked' in html and 'name="param.name" value="ann"' in html
+        assert "{\n  &quot;extra&quot;: 1\n}</textarea>" in html  # the key that is no Param stays in the JSON
+        assert '<details class="advanced" id="advanced" open>' in html
