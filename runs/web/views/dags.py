@@ -43,6 +43,9 @@ def _logical_date(raw: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+FIELD_ERRORS = "Some values are not valid: see beside each field."
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 @operator_required
 def dag_trigger(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
@@ -52,9 +55,31 @@ def dag_trigger(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
     fields = param_fields(dag.data)
     if request.method != "POST":
         return _trigger_page(request, dag, fields, {"conf": _prefilled_conf(fields, request.GET.get("conf", ""))})
+    form, conf, logical_date = _read_trigger_form(request, dag, fields)
+    if form["errors"]:
+        return _trigger_page(request, dag, fields, form, status=400)
+    try:
+        run = create_dag_run(dag_id=dag.dag_id, conf=conf, run_id=form["run_id"].strip() or None, logical_date=logical_date)
+    except ParamsError as exc:
+        show_errors(fields, exc.errors)
+        form["errors"] = {"form": FIELD_ERRORS}
+    except RunIdError as exc:
+        form["errors"] = {"run_id": str(exc)}
+    except DagRunError as exc:
+        form["errors"] = {"form": str(exc)}
+    else:
+        messages.success(request, f"Triggered run {run.run_id}.")
+        # The Grid with the new run selected (its panel open).
+        url = reverse_with_query("runs:grid", dag.dag_id, query={"run_id": run.run_id})
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return _trigger_page(request, dag, fields, form, status=400)
+
+
+def _read_trigger_form(request: HtmxHttpRequest, dag: DagModel, fields: list[ParamField]) -> tuple[dict[str, Any], dict[str, Any], datetime | None]:
+    """The posted form (its text, and ``errors`` by field), the conf and the logical date it gives."""
     form: dict[str, Any] = {key: request.POST.get(key, "") for key in ("conf", "run_id", "logical_date")}
-    conf = read_fields(fields, request.POST)
     errors: dict[str, str] = {}
+    conf = read_fields(fields, request.POST)
     try:
         conf.update(parse_conf(form["conf"]))  # the advanced JSON: extra keys, or values that win over the fields
     except DagRunError as exc:
@@ -65,26 +90,16 @@ def dag_trigger(request: HtmxHttpRequest, dag_id: str) -> HttpResponse:
             logical_date = _logical_date(form["logical_date"])
         except ValueError:
             errors["logical_date"] = "not a date and time (YYYY-MM-DDTHH:MM, UTC)"
-    if errors or any(f.error for f in fields):
+    if any(f.error for f in fields):
+        errors["form"] = FIELD_ERRORS
+    if errors:
         # Every mistake at once: the fields that did read are checked against their schema too.
         try:
             check_params(dag.data, conf)
         except ParamsError as exc:
             show_errors(fields, exc.errors)
-        return _trigger_page(request, dag, fields, {**form, "errors": errors}, status=400)
-    try:
-        run = create_dag_run(dag_id=dag.dag_id, conf=conf, run_id=form["run_id"].strip() or None, logical_date=logical_date)
-    except ParamsError as exc:
-        show_errors(fields, exc.errors)
-        return _trigger_page(request, dag, fields, {**form, "errors": {"form": "Some params are not valid: see beside each field."}}, status=400)
-    except RunIdError as exc:
-        return _trigger_page(request, dag, fields, {**form, "errors": {"run_id": str(exc)}}, status=400)
-    except DagRunError as exc:
-        return _trigger_page(request, dag, fields, {**form, "errors": {"form": str(exc)}}, status=400)
-    messages.success(request, f"Triggered run {run.run_id}.")
-    # The Grid with the new run selected (its panel open).
-    url = reverse_with_query("runs:grid", dag.dag_id, query={"run_id": run.run_id})
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    form["errors"] = errors
+    return form, conf, logical_date
 
 
 def _prefilled_conf(fields: list[ParamField], raw: str) -> str:
