@@ -135,6 +135,8 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver", *(env_optional("DJANGO_
 ALLOWED_HOSTS = [h.strip() for h in ALLOWED_HOSTS if h.strip()]
 
 INSTALLED_APPS = [
+    # Where Admins manage users and their role (runs/admin.py), at /admin/.
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -159,6 +161,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The user's time zone for every server-rendered time (runs/web/timezones.py).
     "runs.web.timezones.timezone_middleware",
+    # Who acts, for the audit log written by runs/services.py (runs/audit.py).
+    "runs.audit.audit_actor_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.htmx_history_middleware",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.decorators.cache import cache_control
@@ -24,6 +25,8 @@ urlpatterns = [
     path("api/v2/", urls(api)),
     path("auth/", urls(token_api)),
     path("metrics", metrics_view, name="metrics"),
+    # Users and their role, for Admins (runs/admin.py); the audit log read-only.
+    path("admin/", admin.site.urls),
     path("", include("runs.web.urls")),
 ]
 

@@ -16,6 +16,7 @@ from dagsapp.dag import DAG
 from dagsapp.exceptions import DagDefinitionError
 from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput, scope_spec
 from dagsapp.identity import item_identities
+from dagsapp.params import ParamSpec
 from dagsapp.taskgroup import TaskGroup
 from dagsapp.taskmixin import Node
 from dagsapp.tolerance import Tolerance
@@ -215,6 +216,8 @@ class DagData(TypedDict):
     tasks: dict[str, TaskData]
     task_groups: dict[str, TaskGroupData]
     root_children: list[ChildRef]
+    # Only when the DAG uses Param (dagsapp/params.py): so the hash of every other DAG is unchanged.
+    params_schema: NotRequired[list[ParamSpec]]
     # Some task is mapped more than one level deep (an expand or a mapped group inside a mapped group).
     nested: NotRequired[bool]
 
@@ -443,6 +446,8 @@ def serialize_dag(dag: DAG) -> DagData:
         "task_groups": groups,
         "root_children": _children(dag.task_group),
     }
+    if dag.param_specs:
+        data["params_schema"] = dag.param_specs
     if nested:
         data["nested"] = True
     try:

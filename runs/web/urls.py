@@ -5,6 +5,7 @@ from django.urls import URLPattern, URLResolver, path, register_converter
 from runs.web.views import (
     actions,
     api,
+    audit,
     auth,
     dags,
     durations,
@@ -16,6 +17,7 @@ from runs.web.views import (
     runs,
     task_dialogs,
     task_instances,
+    variables,
     watch,
 )
 from runs.web.views.common import MapIndexConverter
@@ -41,6 +43,13 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("dags/<str:dag_id>/grid/", grid.grid, name="grid"),
     path("dags/<str:dag_id>/graph/", graph.dag_graph, name="graph"),
     path("dags/<str:dag_id>/trigger/", dags.dag_trigger, name="dag_trigger"),
+    path("dags/<str:dag_id>/pause/", dags.dag_pause, name="dag_pause"),
+    path("dags/<str:dag_id>/audit/", audit.audit_log, name="dag_audit"),
+    path("audit/", audit.audit_log, name="audit_log"),
+    path("variables/", variables.variable_list, name="variable_list"),
+    path("variables/new/", variables.variable_create, name="variable_create"),
+    path("variables/<int:pk>/edit/", variables.variable_edit, name="variable_edit"),
+    path("variables/<int:pk>/delete/", variables.variable_delete, name="variable_delete"),
     path(f"{RUN}/", runs.run_panel, name="run_panel"),
     path(f"{RUN}/conf/", runs.run_conf, name="run_conf"),
     path(f"{RUN}/gantt/", gantt.run_gantt, name="run_gantt"),
