@@ -117,7 +117,7 @@
     if (!lines || viewer.dataset.placed) return;
     viewer.dataset.placed = "1";
     var current = lines.querySelector(".ll.current");
-    if (current) lines.scrollTop = current.offsetTop - lines.clientHeight / 2;
+    if (current) current.scrollIntoView({block: "center"});
     else if (!viewer.querySelector("#log-later")) lines.scrollTop = lines.scrollHeight;
   }
   document.addEventListener("click", function (event) {
