@@ -6,9 +6,9 @@ import re
 import time
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.db import connection
 
 from runs.logs import MAX_CHUNK_CHARS
 from runs.models import DagRun, TaskInstance, TaskInstanceLog
