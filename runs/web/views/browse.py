@@ -39,7 +39,18 @@ def _context(request: HtmxHttpRequest, name: str, filters: Filters, page: Page[A
         "prev_url": url_with(base, params, page=page.number - 1) if page.number > 1 else "",
         "next_url": url_with(base, params, page=page.number + 1) if page.has_next else "",
         "filtered": any(params.values()), "time_zone": timezone.get_current_timezone_name(),
+        "canonical_url": url_with(base, params, page=page.number if page.number > 1 else ""),
     }
+
+
+def _respond(request: HtmxHttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    if not request.htmx:
+        return render(request, template, context)
+    response = render(request, f"{template}#results", context)
+    if request.htmx.trigger == "browse-filters":
+        # The filter form's address without its empty fields, for the history and a shared link.
+        response["HX-Push-Url"] = context["canonical_url"]
+    return response
 
 
 @require_safe
@@ -48,7 +59,7 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = _filters(request, list(DagRunState.values))
     page = runs_page(filters, int_param(request.GET.get("page"), default=1, minimum=1, maximum=10**6))
     context = _context(request, "runs:run_list", filters, page, DagRunState.choices)
-    return render(request, "runs/run_list.html#results" if request.htmx else "runs/run_list.html", context)
+    return _respond(request, "runs/run_list.html", context)
 
 
 @require_safe
@@ -57,4 +68,4 @@ def task_instance_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = _filters(request, list(TaskInstanceState.values))
     page = task_instances_page(filters, int_param(request.GET.get("page"), default=1, minimum=1, maximum=10**6))
     context = _context(request, "runs:task_instance_list", filters, page, TaskInstanceState.choices)
-    return render(request, "runs/task_instance_list.html#results" if request.htmx else "runs/task_instance_list.html", context)
+    return _respond(request, "runs/task_instance_list.html", context)

@@ -45,7 +45,11 @@ def dag_list(request: HtmxHttpRequest) -> HttpResponse:
         "import_errors": import_errors(), "deferred_without_triggerer": deferred_without_triggerer(),
     }
     if request.htmx:
-        return render(request, "runs/dag_list.html#dag-table", context)
+        response = render(request, "runs/dag_list.html#dag-table", context)
+        if request.htmx.trigger == "dag-filters":
+            # The filter form's address without its empty fields, for the history and a shared link.
+            response["HX-Push-Url"] = context["refresh_url"]
+        return response
     return render(request, "runs/dag_list.html", {**context, **watch_context(None)})
 
 
