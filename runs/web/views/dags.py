@@ -36,10 +36,11 @@ def dag_list(request: HtmxHttpRequest) -> HttpResponse:
             for d in page.rows]
     base = reverse("runs:dag_list")
     params = {"q": q, "tag": tag, "state": state}
+    refresh_url = url_with(base, params, page=page.number if page.number > 1 else "")
     context = {
         "rows": rows, "page": page, "params": params, "filtered": any(params.values()), "tags": all_tags(), "list_url": base,
         "last_run_states": [(s, s.replace("_", " ")) for s in LAST_RUN_STATES],
-        "refresh_url": url_with(base, params, page=page.number if page.number > 1 else ""),
+        "refresh_url": refresh_url,
         "prev_url": url_with(base, params, page=page.number - 1) if page.number > 1 else "",
         "next_url": url_with(base, params, page=page.number + 1) if page.has_next else "",
         "import_errors": import_errors(), "deferred_without_triggerer": deferred_without_triggerer(),
@@ -48,7 +49,7 @@ def dag_list(request: HtmxHttpRequest) -> HttpResponse:
         response = render(request, "runs/dag_list.html#dag-table", context)
         if request.htmx.trigger == "dag-filters":
             # The filter form's address without its empty fields, for the history and a shared link.
-            response["HX-Push-Url"] = context["refresh_url"]
+            response["HX-Push-Url"] = refresh_url
         return response
     return render(request, "runs/dag_list.html", {**context, **watch_context(None)})
 
