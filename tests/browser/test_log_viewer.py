@@ -158,8 +158,15 @@ class LogViewerStoryTests:
         with page.expect_download() as download:
             page.locator("#log-download").click()
         path = download.value.path()
-        assert download.value.suggested_filename.endswith("-add-0-try1.log")
+        assert download.value.suggested_filename.endswith("-add-0-try2.log")
         assert Path(path).read_text().count("\n") == 50_000
+
+        # The first try, picked in the try selector, has its own short log.
+        page.locator("#try-select").select_option("1")
+        expect(page.locator("#log-range")).to_have_text("lines 1–2 of 2")
+        expect(page.locator("#log-lines .ll.lvl-error")).to_have_text(re.compile("first try failed"))
+        page.locator("#try-select").select_option("2")
+        expect(page.locator("#log-range")).to_have_text("lines 49,001–50,000 of 50,000")
 
         page.locator("#log-q").fill("needle")
         page.locator("#log-q").press("Enter")
@@ -176,11 +183,13 @@ def run_with_long_log(transactional_db: None, tmp_path: Path) -> TaskInstance:
     process_dags_folder(tmp_path)
     run = create_dag_run(dag_id="view_add", logical_date=timezone.now())
     TaskInstance.objects.filter(dag_run=run, task_id="add").delete()
-    ti = TaskInstance.objects.create(dag_run=run, task_id="add", map_index=0, state="failed", try_number=1,
+    ti = TaskInstance.objects.create(dag_run=run, task_id="add", map_index=0, state="failed", try_number=2, max_tries=1,
                                      start_date=timezone.now(), end_date=timezone.now())
+    TaskInstanceLog.objects.create(task_instance=ti, try_number=1, text="[2026-01-02 09:00:00,000] {big} INFO - starting\n"
+                                   "[2026-01-02 09:00:01,000] {big} ERROR - first try failed\n")
     levels = {7: "WARNING", 30_000: "INFO", 49_999: "INFO"}
     text = "".join(f"[2026-01-02 10:00:{i % 60:02d},000] {{big}} {'ERROR' if i % 10_000 == 0 else levels.get(i, 'INFO')} - line {i}"
                    f"{' needle' if i in levels else ''}\n" for i in range(1, 50_001))
-    TaskInstanceLog.objects.bulk_create([TaskInstanceLog(task_instance=ti, try_number=1, text=text[i:i + MAX_CHUNK_CHARS])
+    TaskInstanceLog.objects.bulk_create([TaskInstanceLog(task_instance=ti, try_number=2, text=text[i:i + MAX_CHUNK_CHARS])
                                          for i in range(0, len(text), MAX_CHUNK_CHARS)])
     return TaskInstance.objects.select_related("dag_run").get(pk=ti.pk)
