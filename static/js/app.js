@@ -120,6 +120,16 @@
     if (current) current.scrollIntoView({block: "center"});
     else if (!viewer.querySelector("#log-later")) lines.scrollTop = lines.scrollHeight;
   }
+  // Enter in the search box again (the same words) goes to the next match, Shift+Enter to the previous,
+  // as in a browser's find bar; new words search anew (the form).
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (event.key !== "Enter" || box.id !== "log-q" || !box.value || box.value !== box.defaultValue) return;
+    var link = document.getElementById(event.shiftKey ? "log-prev-match" : "log-next-match");
+    if (!link) return;
+    event.preventDefault();
+    link.click();
+  });
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-log-wrap]");
     if (!button) return;

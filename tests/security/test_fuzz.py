@@ -59,7 +59,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "runs:task_clear_mapped_changed": ("downstream", "state", "order_by", "page", "q"),
     "runs:task_clear_outer": ("outer", "downstream", "state", "order_by", "page", "q"),
     "runs:task_instances_action": ("action", "map_index", "downstream", "upstream", "only_failed", "state", "order_by", "page", "q"),
-    "runs:task_instance": ("tab", "try", "start", "q", "match"),
+    "runs:task_instance": ("tab", "try", "start", "q", "match", "shown_log"),
     "runs:task_instance_log": ("try", "start", "q", "match", "from", "download"),
     "runs:task_instance_xcom": ("key",),
     "runs:task_instance_clear": ("downstream", "upstream", "only_failed", "tab", "try"),

@@ -202,8 +202,12 @@ def instance_context(request: HtmxHttpRequest, run: DagRun, task: TaskData, ti: 
     prev_index, next_index = neighbour_indexes(run, ti.task_id, ti.map_index)
     context["neighbours"] = ((prev_index, "prev"), (next_index, "next"))
     if tab == "log":
-        text, _ = read_log(ti.pk, try_number) if ti.try_number else ("", -1)
-        context["log"] = log_context(request, run, ti, try_number, text)
+        # The panel's own poll keeps the log box the page shows (hx-preserve): the log is read and
+        # rendered again only when the try shown changed (a retry, when following the latest try).
+        context["shown_log"] = f"{ti.pk}-{try_number}"
+        if not (request.htmx and request.htmx.trigger == "instance-panel" and request.GET.get("shown_log") == context["shown_log"]):
+            text, _ = read_log(ti.pk, try_number) if ti.try_number else ("", -1)
+            context["log"] = log_context(request, run, ti, try_number, text)
     elif tab == "xcom":
         context["xcoms"] = instance_xcoms(ti, max_chars=settings.MAX_DISPLAY_CHARS)
     return context

@@ -195,12 +195,19 @@ class TaskInstancePageTests:
         ti = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=2)
         TaskInstance.objects.filter(pk=ti.pk).update(try_number=2)
         body = operator_client.get(_ti(run, "add", 2) + "?tab=log", HTTP_HX_REQUEST="true").content.decode()
-        assert f'hx-get="{_ti(run, "add", 2)}?tab=log"' in _start_tag(body, 'id="instance-panel"')
+        assert f'hx-get="{_ti(run, "add", 2)}?tab=log&amp;shown_log={ti.pk}-2"' in _start_tag(body, 'id="instance-panel"')
         # The log box is left as it is by the panel's refresh (its own poller appends to it), per try.
         assert 'hx-preserve="true"' in _start_tag(body, f'id="log-{ti.pk}-2"')
         assert '<option value="2" selected>' in body
+        # Its own poll does not read the log it would throw away; a new try is read and shown.
+        TaskInstanceLog.objects.create(task_instance=ti, try_number=2, text="second try line\n")
+        poll = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TRIGGER": "instance-panel"}
+        body = operator_client.get(_ti(run, "add", 2), {"tab": "log", "shown_log": f"{ti.pk}-2"}, **poll).content.decode()
+        assert f'id="log-{ti.pk}-2"' in body and "second try line" not in body and 'id="log-lines"' not in body
+        body = operator_client.get(_ti(run, "add", 2), {"tab": "log", "shown_log": f"{ti.pk}-1"}, **poll).content.decode()
+        assert "second try line" in body
         body = operator_client.get(_ti(run, "add", 2) + "?tab=log&try=1", HTTP_HX_REQUEST="true").content.decode()
-        assert f'hx-get="{_ti(run, "add", 2)}?tab=log&amp;try=1"' in _start_tag(body, 'id="instance-panel"')
+        assert f'hx-get="{_ti(run, "add", 2)}?tab=log&amp;try=1&amp;shown_log={ti.pk}-1"' in _start_tag(body, 'id="instance-panel"')
         assert f'id="log-{ti.pk}-1"' in body and '<option value="1" selected>' in body
         # Actions (through their dialog) answer with the panel on the same tab.
         clear = html.unescape(_start_tag(body, 'id="clear-instance"'))
