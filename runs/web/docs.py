@@ -30,8 +30,9 @@ def render_markdown(text: str | None) -> SafeString:
 
 
 def highlight_python(source: str) -> SafeString:
-    """The source with numbered lines (each an anchor, ``#line-N``), escaped by Pygments."""
-    formatter = HtmlFormatter(cssclass=CODE_CLASS, linenos="inline", lineanchors="line", anchorlinenos=True, wrapcode=True)
+    """The source with numbered lines (each line an anchor, ``#line-N``), escaped by Pygments."""
+    # Line numbers are not links: a file of 500 lines would be 500 stops for the Tab key.
+    formatter = HtmlFormatter(cssclass=CODE_CLASS, linenos="inline", lineanchors="line", wrapcode=True)
     return mark_safe(highlight(source, PythonLexer(), formatter))
 
 
