@@ -16,9 +16,11 @@ from django.db import connection
 from django.db.models import F, Model, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from runs.models import DagModel, DagRun, TaskInstance
+from runs.models import DagModel, DagRun, TaskInstance, TaskInstanceState
 
 PAGE_SIZE = 50
+# Task-instance states that have no start date yet.
+WAITING_STATES = frozenset({TaskInstanceState.NONE, TaskInstanceState.SCHEDULED, TaskInstanceState.QUEUED})
 DAG_PAGE_SIZE = 25
 MAX_COUNT = 10_000
 T = TypeVar("T")
@@ -113,7 +115,8 @@ def runs_page(filters: Filters, page: int) -> Page[DagRun]:
 
 
 def task_instances_page(filters: Filters, page: int) -> Page[TaskInstance]:
-    """Task instances of every DAG, the latest started first (not started yet last), one page, with their runs."""
+    """Task instances of every DAG that have started, the latest first, one page, with their runs; or those
+    waiting (none, scheduled, queued), the newest first."""
     qs = (TaskInstance.objects.select_related("dag_run")
           .only("task_id", "map_index", "map_path", "state", "try_number", "max_tries", "start_date", "end_date", "duration",
                 "rendered_map_index", "dag_run__dag_id", "dag_run__run_id", "dag_run__logical_date"))
@@ -121,8 +124,13 @@ def task_instances_page(filters: Filters, page: int) -> Page[TaskInstance]:
         qs = qs.filter(state=filters.state)
     if filters.dag_id:
         qs = qs.filter(dag_run__dag_id=filters.dag_id)
-    qs = _dated(qs, "start_date", filters.days).order_by(F("start_date").desc(nulls_last=True), "-id")
-    return paginate(qs, page, PAGE_SIZE)
+    if filters.state in WAITING_STATES:
+        # Never started: the newest created first; the days (of a start) do not apply to them.
+        return paginate(qs.order_by("-id"), page, PAGE_SIZE)
+    # Every other state has a start date (skipped and upstream_failed are given one when set), so the
+    # list is of started instances, by the partial indexes an expansion's inserts do not pay for.
+    qs = _dated(qs.filter(start_date__isnull=False), "start_date", filters.days)
+    return paginate(qs.order_by(F("start_date").desc(nulls_last=True), "-id"), page, PAGE_SIZE)
 
 
 def dag_ids() -> list[str]:

@@ -147,6 +147,13 @@ class TaskInstanceListTests:
         assert re.search(r'href="/dags/ops_cleanup/grid/\?run_id=[^"&]+&amp;task_id=work&amp;map_index=1"', body)
         assert f'/dags/ops_cleanup/runs/{run.run_id}/tasks/work/mapped/1/?tab=log' in body.replace("%3A", ":").replace("%2B", "+")
 
+    def test_it_lists_started_instances_and_the_waiting_ones_on_request(self, operator_client: Client, dags: list[str]) -> None:
+        run = _run("ops_cleanup", "running", timedelta(minutes=1), tis=1, ti_state="success")
+        waiting = TaskInstance.objects.create(dag_run=run, task_id="work", map_index=5, state="scheduled")
+        assert waiting.pk not in _row_ids(operator_client.get("/task-instances/").content.decode(), "ti-row")
+        body = operator_client.get("/task-instances/", {"state": "scheduled", "from": timezone.localdate().isoformat()}).content.decode()
+        assert _row_ids(body, "ti-row") == [waiting.pk]
+
     def test_it_answers_htmx_with_the_results_only(self, operator_client: Client, dags: list[str]) -> None:
         _run("ops_cleanup", "failed", timedelta(minutes=1))
         body = operator_client.get("/task-instances/", {"state": "failed"}, HTTP_HX_REQUEST="true").content.decode()
