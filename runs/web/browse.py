@@ -2,7 +2,7 @@
 
 Each list is one page of rows and one count capped at ``MAX_COUNT`` (counting a million failed
 instances exactly would cost more than the page), whatever the filters; the filters the pages
-offer are served by indexes (migration 0014): runs and instances newest first by start date,
+offer are served by indexes (migration 0015_browse_indexes): runs and instances newest first by start date,
 optionally of one state.
 """
 from __future__ import annotations

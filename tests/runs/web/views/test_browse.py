@@ -174,7 +174,7 @@ class TaskInstanceListTests:
 
 
 class IndexTests:
-    """The lists' queries can be served by their indexes (migration 0014), in their order, without a sort."""
+    """The lists' queries can be served by their indexes (migration 0015_browse_indexes), in their order, without a sort."""
 
     @pytest.mark.parametrize(("page", "filters", "index"), [
         (browse.runs_page, browse.Filters(), "dag_run_browse_started"),

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0013_serializeddag_source_code'),
+        ('runs', '0014_serializeddag_source_code'),
     ]
 
     operations = [

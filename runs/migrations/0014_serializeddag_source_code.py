@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0012_taskinstancetry_deferred_state'),
+        ('runs', '0013_user_preference'),
     ]
 
     operations = [
