@@ -113,3 +113,12 @@ class LogViewerPageTests:
         response = operator_client.get(_ti(run, 2, "log/"), {"start": 1, "from": 1000}, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="log-poller")
         assert response["HX-Retarget"] == "#log-viewer"
         assert _line_numbers(response.content.decode())[0] == 1501
+
+    def test_it_follows_the_users_chosen_time_zone(self, operator_client: Client, run: DagRun) -> None:
+        from django.urls import reverse
+
+        ti = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=0)
+        _store(ti, "[2026-01-02 10:00:00,250] {t} INFO - hello\n")
+        operator_client.post(reverse("runs:set_time_zone"), {"mode": "named", "zone": "Asia/Kolkata", "next": "/"})
+        body = operator_client.get(_ti(run, 0), {"tab": "log"}).content.decode()
+        assert ">2026-01-02 15:30:00.250</time>" in body and "times in Asia/Kolkata" in body
