@@ -228,6 +228,8 @@ class FolderData(TypedDict):
     dags: dict[str, DagData]
     import_errors: dict[str, str]
     files: dict[str, list[str]]
+    # Each parsed file's source text, as it was imported (the code page of a DAG version shows it).
+    sources: NotRequired[dict[str, str]]
 
 
 FORMAT_VERSION = 1
@@ -506,6 +508,11 @@ def _group(g: TaskGroup) -> TaskGroupData:
     return data
 
 
-def dag_hash(data: DagData) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+def dag_hash(data: DagData, source: str = "") -> str:
+    """A DAG version's identity: its structure and, when given, its file's source, so an edit of the
+    code alone (a task's body, a comment) is a new version too and old runs keep showing old code."""
+    structure = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    if not source:
+        return structure
+    return hashlib.sha256(f"{structure}\0{source}".encode("utf-8", "backslashreplace")).hexdigest()
 

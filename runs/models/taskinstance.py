@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import F
 
 
 class TaskInstanceState(models.TextChoices):
@@ -104,6 +105,12 @@ class TaskInstance(models.Model):
             models.Index(fields=["dag_run", "task_id", "start_date"], name="ti_run_task_start"),
             # the timeout sweep: deferred instances whose wait ran out
             models.Index(fields=["trigger_timeout"], name="ti_deferred_timeout", condition=models.Q(state=TaskInstanceState.DEFERRED)),
+            # task-instances list across DAGs (runs/web/browse.py): newest started first, of one state or any.
+            # Partial: an expansion inserts its instances unstarted, and these indexes cost it nothing.
+            models.Index(F("start_date").desc(nulls_last=True), F("id").desc(), name="ti_browse_started",
+                         condition=models.Q(start_date__isnull=False)),
+            models.Index(F("state"), F("start_date").desc(nulls_last=True), F("id").desc(), name="ti_browse_state",
+                         condition=models.Q(start_date__isnull=False)),
         ]
 
     def __str__(self) -> str:

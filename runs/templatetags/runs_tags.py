@@ -1,4 +1,5 @@
-"""Formatting for the dashboard's templates. Nothing here marks user data safe: autoescape applies."""
+"""Formatting for the dashboard's templates. Nothing here marks user data safe (autoescape applies), except
+``markdown``, whose HTML nh3 has sanitised (runs/web/docs.py)."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,14 @@ from django.urls import reverse
 from runs.web import timezones
 
 register = template.Library()
+
+
+@register.filter
+def markdown(text: str | None) -> str:
+    """A DAG's or task's ``doc_md`` as HTML, sanitised (runs/web/docs.py)."""
+    from runs.web.docs import render_markdown
+
+    return render_markdown(text)
 
 
 @register.filter

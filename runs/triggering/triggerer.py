@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from dagsapp.triggers import BaseTaskEndEvent, BaseTrigger, build_trigger
 from runs import deferral
+from runs.logs import utc_formatter
 from runs.models import Job, JobType, TaskInstanceState
 from runs.sqltext import literal
 
@@ -155,7 +156,7 @@ class _TriggerLogHandler(logging.Handler):
     def __init__(self, outbox: _Outbox) -> None:
         super().__init__(logging.INFO)
         self.outbox = outbox
-        self.setFormatter(logging.Formatter("[%(asctime)s] {%(name)s} %(levelname)s - %(message)s"))
+        self.setFormatter(utc_formatter())
 
     def emit(self, record: logging.LogRecord) -> None:
         owner = _current.get()

@@ -94,14 +94,47 @@
     }
   });
 
-  // Keep a tailing log scrolled to the bottom if the reader was already there.
-  document.addEventListener("htmx:oobBeforeSwap", function (event) {
-    var log = document.getElementById("log-content");
+  // The log viewer (templates/runs/_log_viewer.html). A tailing log stays scrolled to the bottom if
+  // the reader was already there.
+  document.addEventListener("htmx:oobBeforeSwap", function () {
+    var log = document.getElementById("log-lines");
     if (log) log.dataset.stick = String(log.scrollTop + log.clientHeight >= log.scrollHeight - 4);
   });
   document.addEventListener("htmx:oobAfterSwap", function () {
-    var log = document.getElementById("log-content");
+    var log = document.getElementById("log-lines");
     if (log && log.dataset.stick === "true") log.scrollTop = log.scrollHeight;
+  });
+  // Wrapping long lines, remembered in this browser.
+  var WRAP = "dagsapp.logWrap";
+  function wrapOn() { try { return localStorage.getItem(WRAP) === "on"; } catch (e) { return false; } }
+  // A fresh viewer shows the search's current match, else the newest lines (its window is the end of the log).
+  function placeLog(root) {
+    var viewer = (root && root.id === "log-viewer") ? root : (root || document).querySelector("#log-viewer");
+    if (!viewer) return;
+    var lines = viewer.querySelector("#log-lines"), button = viewer.querySelector("[data-log-wrap]");
+    if (lines) lines.classList.toggle("wrap", wrapOn());
+    if (button) button.setAttribute("aria-pressed", String(wrapOn()));
+    if (!lines || viewer.dataset.placed) return;
+    viewer.dataset.placed = "1";
+    var current = lines.querySelector(".ll.current");
+    if (current) current.scrollIntoView({block: "center"});
+    else if (!viewer.querySelector("#log-later")) lines.scrollTop = lines.scrollHeight;
+  }
+  // Enter in the search box again (the same words) goes to the next match, Shift+Enter to the previous,
+  // as in a browser's find bar; new words search anew (the form).
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (event.key !== "Enter" || box.id !== "log-q" || !box.value || box.value !== box.defaultValue) return;
+    var link = document.getElementById(event.shiftKey ? "log-prev-match" : "log-next-match");
+    if (!link) return;
+    event.preventDefault();
+    link.click();
+  });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-log-wrap]");
+    if (!button) return;
+    try { localStorage.setItem(WRAP, wrapOn() ? "off" : "on"); } catch (e) { /* private mode */ }
+    placeLog(button.closest("#log-viewer"));
   });
 
   // A confirmation dialog loaded by htmx opens as a modal; Cancel (a link back, without JavaScript) closes it.
@@ -155,6 +188,8 @@
     if (event.target.id === "tz-zone") document.getElementById("tz-mode-named").checked = true;
   });
 
-  document.addEventListener("htmx:afterSettle", function (event) { applyGroups(event.detail.elt); openDialogs(); updateSelection(); });
-  document.addEventListener("DOMContentLoaded", function () { applyGroups(document); updateSelection(); });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    applyGroups(event.detail.elt); openDialogs(); updateSelection(); placeLog(document);
+  });
+  document.addEventListener("DOMContentLoaded", function () { applyGroups(document); updateSelection(); placeLog(document); });
 })();

@@ -189,7 +189,7 @@ class AccessibilityTests:
                 page.goto(url)
                 settled(page)
                 if name == "log":
-                    expect(page.locator("#log-content")).to_contain_text("adding 2 + 10")
+                    expect(page.locator("#log-lines")).to_contain_text("adding 2 + 10")
                 violations = serious_violations(page)
                 if violations:
                     found[f"{name} ({scheme} system, {theme} theme)"] = violations

@@ -37,7 +37,10 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "runs:health": (),
     "runs:set_time_zone": ("mode", "zone", "browser_zone", "next"),
     "runs:time_zone_names": (),
-    "runs:dag_list": ("page",),
+    "runs:dag_list": ("page", "q", "tag", "state"),
+    "runs:dag_code": ("run_id", "version"),
+    "runs:run_list": ("state", "dag_id", "from", "to", "page"),
+    "runs:task_instance_list": ("state", "dag_id", "from", "to", "page"),
     "runs:grid": ("run_id", "task_id", "map_index", "num_runs", "state", "order_by", "page", "q", "tab", "try", "run_state", "run_type",
                   "pick", "view"),
     "runs:graph": ("run_id", "task_id", "map_index", "collapsed"),
@@ -65,8 +68,8 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "runs:task_clear_mapped_changed": ("downstream", "state", "order_by", "page", "q"),
     "runs:task_clear_outer": ("outer", "downstream", "state", "order_by", "page", "q"),
     "runs:task_instances_action": ("action", "map_index", "downstream", "upstream", "only_failed", "state", "order_by", "page", "q"),
-    "runs:task_instance": ("tab", "try"),
-    "runs:task_instance_log": ("try", "after"),
+    "runs:task_instance": ("tab", "try", "start", "q", "match", "shown_log"),
+    "runs:task_instance_log": ("try", "start", "q", "match", "from", "download"),
     "runs:task_instance_xcom": ("key",),
     "runs:task_instance_clear": ("downstream", "upstream", "only_failed", "tab", "try"),
     "runs:task_instance_mark": ("state", "tab", "try"),
@@ -108,7 +111,7 @@ WORDS = ["on", "off", "true", "clear", "success", "failed", "running", "queued",
          "details", "log", "xcom", "rendered", "return_value", "keys", "show"]
 INJECTIONS = ["\x00", "a\x00b", "%00", "%", "&", "=", "?", "#", "\\", "'", '"', ";--", "' OR 1=1 --", "<script>alert(1)</script>",
               "{{ 7*7 }}", "${x}", "\u202e", "\ufeff", "\n\r", "\t", "../../etc/passwd"]
-NUMERIC = {"page", "num_runs", "map_index", "try", "after", "limit", "offset", "try_number", "interval", "duration_gte",
+NUMERIC = {"page", "num_runs", "map_index", "try", "after", "start", "match", "from", "version", "limit", "offset", "try_number", "interval", "duration_gte",
            "duration_lt"}
 LOCATIONS = ["/", "//evil.example", "https://evil.example/", "javascript:alert(1)", "/login/?next=/login/", "/%2e%2e/"]
 JSON_FRAGMENTS = ['{"a":', "[1,2", "null", "[]", "{}", '{"__proto__": {}}', "1e999", '"\\u0000"', '{"a": NaN}',

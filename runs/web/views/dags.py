@@ -9,31 +9,54 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
-from runs.models import DagModel
+from runs.models import DagModel, DagRunState
 from runs.services import DagRunError, ParamsError, RunIdError, check_params, create_dag_run, parse_conf, set_dag_paused
+from runs.templatetags.runs_tags import url_with
+from runs.web.browse import all_tags, dags_page
 from runs.web.deferrals import deferred_without_triggerer
-from runs.web.queries import active_dags, import_errors, last_runs_by_dag
+from runs.web.queries import import_errors, last_runs_by_dag
 from runs.web.trigger_form import ParamField, param_fields, prefill, read_fields, show_errors
-from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, is_operator, operator_required, reverse_with_query
+from runs.web.views.common import HtmxHttpRequest, get_dag_or_404, int_param, is_operator, operator_required, reverse_with_query
 from runs.web.views.watch import watch_context
 
 RUNS_PER_DAG = 10
+# The last run's state a DAG can be filtered by; "none": never run.
+LAST_RUN_STATES = [*DagRunState.values, "none"]
 
 
 @require_safe
 @login_required
 def dag_list(request: HtmxHttpRequest) -> HttpResponse:
-    dags = active_dags()
-    runs = last_runs_by_dag([d.dag_id for d in dags], RUNS_PER_DAG)
-    rows = [{"dag": d, "runs": runs.get(d.dag_id, []), "data": d.latest_serialized.dag_data() if d.latest_serialized else None} for d in dags]
-    context = {"rows": rows, "import_errors": import_errors(), "deferred_without_triggerer": deferred_without_triggerer(),
-               "can_operate": is_operator(request.user)}
+    """Active DAGs, searched by id (``q``), filtered by ``tag`` and last run ``state``, ``page`` by page: all in the URL."""
+    q, tag, state = (request.GET.get(name, "").strip()[:250] for name in ("q", "tag", "state"))
+    state = state if state in LAST_RUN_STATES else ""
+    page = dags_page(q=q, tag=tag, last_state=state, page=int_param(request.GET.get("page"), default=1, minimum=1, maximum=10**6))
+    runs = last_runs_by_dag([d.dag_id for d in page.rows], RUNS_PER_DAG)
+    rows = [{"dag": d, "runs": runs.get(d.dag_id, []), "data": d.latest_serialized.dag_data() if d.latest_serialized else None}
+            for d in page.rows]
+    base = reverse("runs:dag_list")
+    params = {"q": q, "tag": tag, "state": state}
+    refresh_url = url_with(base, params, page=page.number if page.number > 1 else "")
+    context = {
+        "rows": rows, "page": page, "params": params, "filtered": any(params.values()), "tags": all_tags(), "list_url": base,
+        "last_run_states": [(s, s.replace("_", " ")) for s in LAST_RUN_STATES],
+        "refresh_url": refresh_url,
+        "prev_url": url_with(base, params, page=page.number - 1) if page.number > 1 else "",
+        "next_url": url_with(base, params, page=page.number + 1) if page.has_next else "",
+        "import_errors": import_errors(), "deferred_without_triggerer": deferred_without_triggerer(),
+        "can_operate": is_operator(request.user),
+    }
     if request.htmx:
-        return render(request, "runs/dag_list.html#dag-table", context)
+        response = render(request, "runs/dag_list.html#dag-table", context)
+        if request.htmx.trigger == "dag-filters":
+            # The filter form's address without its empty fields, for the history and a shared link.
+            response["HX-Push-Url"] = refresh_url
+        return response
     return render(request, "runs/dag_list.html", {**context, **watch_context(None)})
 
 
