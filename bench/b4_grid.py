@@ -11,6 +11,7 @@ from bench.common import (
     analyze,
     finish_unmapped,
     finished_run,
+    freeze_summary,
     insert_mapped_instances,
     logged_in_client,
     missing,
@@ -39,6 +40,7 @@ def build(dag_id: str, per_task: int) -> None:
         run = finished_run(dag_id, run_id=f"bench_{r:02d}", offset_minutes=r)
         insert_mapped_instances(run, MAPPED_TASKS, per_task)
         finish_unmapped(run)
+        freeze_summary(run)
 
 
 def measure(client: Any, url: str, n: int, **headers: str) -> tuple[list[float], int]:

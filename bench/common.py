@@ -241,8 +241,8 @@ def insert_mapped_instances(run: Any, task_ids: Iterable[str], n: int) -> None:
                                                start_date, end_date, duration, updated_at)
                 SELECT %s, %s, i, {STATE_MIX_SQL}, 1, 0, 'bench',
                        %s + i * interval '1 millisecond',
-                       %s + i * interval '1 millisecond' + ((i * 7919) %% 10007) * interval '1 millisecond',
-                       ((i * 7919) %% 10007) / 1000.0, now()
+                       %s + i * interval '1 millisecond' + ((i::bigint * 7919) %% 10007) * interval '1 millisecond',
+                       ((i::bigint * 7919) %% 10007) / 1000.0, now()
                 FROM generate_series(0, %s) AS i
                 """,
                 [run.pk, task_id, run.start_date, run.start_date, n - 1],
@@ -255,6 +255,13 @@ def finish_unmapped(run: Any) -> None:
 
     TaskInstance.objects.filter(dag_run=run, map_index=-1).update(
         state=TaskInstanceState.SUCCESS, try_number=1, start_date=run.start_date, end_date=run.end_date, duration=300.0)
+
+
+def freeze_summary(run: Any) -> None:
+    """What a run's end does (runs.scheduling.steps.update_dag_run_state): its per-task summary frozen."""
+    from runs import summaries
+
+    summaries.freeze(run.pk, summaries.aggregate([run.pk]).get(run.pk, []))
 
 
 def analyze() -> None:
@@ -316,6 +323,7 @@ def big_mapped_run(n: int) -> Any:
         run = finished_run("bench_reduce", run_id=run_id)
         insert_mapped_instances(run, ["item"], n)
         finish_unmapped(run)
+        freeze_summary(run)
         analyze()
         run = DagRun.objects.select_related("serialized_dag").get(pk=run.pk)
     return run
