@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import CharField, Count, F, Q, Window
+from django.db.models import CharField, F, Q, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, RowNumber
 
@@ -559,7 +559,7 @@ def frozen_mapped_count(run: DagRun, task_id: str, states: Iterable[str] | None 
     if run.state_summary is None:
         return None
     wanted = None if states is None else set(states)
-    return sum(n - placeholders for t, s, n, placeholders, *_ in run.state_summary
+    return sum(int(n) - int(placeholders) for t, s, n, placeholders, *_ in run.state_summary
                if t == task_id and (wanted is None or s in wanted))
 
 
