@@ -81,7 +81,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='taskinstance',
-            index=models.Index(fields=['dag_run', 'task_id', 'state', 'duration'], name='ti_run_task_state_duration'),
+            index=models.Index(models.F('dag_run'), models.F('task_id'), models.F('state'), models.OrderBy(models.F('duration'), descending=True, nulls_last=True), name='ti_run_task_state_duration'),
         ),
         migrations.AddIndex(
             model_name='taskinstance',

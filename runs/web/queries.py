@@ -541,10 +541,9 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
     page = min(page, pages)
     name = order_by.removeprefix("-")
     desc = order_by.startswith("-")
-    # As Airflow orders on PostgreSQL (and the REST API v2 here): nulls last ascending, first
-    # descending, which is one index read in either direction; "-duration" with a state reads
-    # the page from ti_run_task_state_duration and stops, instead of sorting every instance.
-    key = F(name).desc() if desc else F(name).asc()
+    # Not started (null) last either way; "-duration" with a state reads the page from
+    # ti_run_task_state_duration (duration DESC NULLS LAST) and stops, instead of sorting every instance.
+    key = F(name).desc(nulls_last=True) if desc else F(name).asc(nulls_last=True)
     tiebreak = "-map_index" if desc else "map_index"
     start = (page - 1) * per_page
     rows = qs.only(*TABLE_FIELDS).annotate(kwargs_preview=_KWARGS_PREVIEW).order_by(key, tiebreak)
