@@ -282,7 +282,7 @@ def mapped_summary(run: DagRun, task_id: str) -> MappedSummary:
     counts: dict[str, int] = {}
     firsts, lasts, totals = [], [], []
     placeholder_state = None
-    for row_task, state, n, placeholder, first, last, total in summaries.run_summaries([run]).get(run.pk, []):
+    for row_task, state, n, placeholder, first, last, total, *_ in summaries.run_summaries([run]).get(run.pk, []):
         if row_task != task_id:
             continue
         if placeholder:
