@@ -45,7 +45,7 @@ class TaskInstance(models.Model):
     # db_index=False: every index below starts with dag_run, and each index is written again on every
     # state change (a state change is never a HOT update), so a redundant one costs on the hot path.
     # db_constraint=False: the foreign key is checked by statement-level triggers instead (migration
-    # 0013): PostgreSQL checks a foreign key row by row, a third of an expansion of 100,000.
+    # 0014): PostgreSQL checks a foreign key row by row, a third of an expansion of 100,000.
     dag_run = models.ForeignKey("DagRun", on_delete=models.CASCADE, related_name="task_instances", db_index=False,
                                 db_constraint=False)
     task_id = models.CharField(max_length=250)

@@ -61,7 +61,7 @@ DROP FUNCTION runs_ti_dag_run_exists();
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0012_taskinstancetry_deferred_state'),
+        ('runs', '0013_user_preference'),
     ]
 
     operations = [
