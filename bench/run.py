@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench import env as bench_env
 
-    child_env = bench_env.configure()
+    child_env = bench_env.configure(quick=args.quick)
     import django
 
     django.setup()

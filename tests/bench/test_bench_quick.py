@@ -1,6 +1,6 @@
 """The benchmark suite itself works: every benchmark once at --quick size, every figure reported.
 
-``python -m bench.run --quick`` runs in a subprocess against its own database (dagsapp_bench on
+``python -m bench.run --quick`` runs in a subprocess against its own database (dagsapp_bench_quick on
 the embedded server), its own Redis database and its own scheduler and workers, so this test
 needs no pytest-django database and leaves the test database alone. About 30-40 s.
 """
