@@ -61,7 +61,7 @@ DROP FUNCTION runs_ti_dag_run_exists();
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0013_user_preference'),
+        ('runs', '0016_browse_indexes'),
     ]
 
     operations = [
