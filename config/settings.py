@@ -270,6 +270,12 @@ DISPATCH_MIN_MESSAGES = env_int("DISPATCH_MIN_MESSAGES", 32, minimum=1)
 # and a claimed instance never waits long behind its siblings), at most EXECUTION_GROUP_MAX.
 EXECUTION_GROUP_MAX = env_int("EXECUTION_GROUP_MAX", 64, minimum=1)
 EXECUTION_GROUP_BUDGET_MS = env_float("EXECUTION_GROUP_BUDGET_MS", 50.0, minimum=0.0)
+# A worker's group commits do not wait for their WAL flush (PostgreSQL synchronous_commit = off
+# on the worker's connection): the flush of a shared disk cost more than a group's statement.
+# Durable with the next synchronous commit (any scheduler pass that acts on it) or within about
+# 0.6 s; a PostgreSQL crash in between puts those instances back to running (or queued), and
+# the heartbeat and lost-message sweeps run them again, as after a lost worker.
+WORKER_SYNCHRONOUS_COMMIT = env_bool("WORKER_SYNCHRONOUS_COMMIT", False)
 # Queued but never started (its message was lost): handed back to be queued again after this long.
 TASK_QUEUED_TIMEOUT_SEC = env_float("TASK_QUEUED_TIMEOUT_SEC", 600.0, minimum=1.0)
 # Triggerers (runs/triggering/): each heartbeats every TRIGGERER_HEARTBEAT_SEC; one silent for
