@@ -126,6 +126,7 @@ def _claim(ti_id: int, preloaded: Preloaded | None) -> Claim:
 
 def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> str | None:
     """queued -> running -> a final state. Returns the final state, or None if this call did not own the try."""
+    with_db_retry(_relax_commits)
     return _execute(ti_id, preloaded=preloaded)[0]
 
 
