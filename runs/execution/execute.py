@@ -42,7 +42,7 @@ from runs.execution.task_context import RuntimeTaskInstance, build_context, chec
 from runs.logs import TaskLogWriter, TryLogger, WriterHandler
 from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
 from runs.models.xcom import RETURN_VALUE
-from runs.notify import CHANNEL, notify_scheduler
+from runs.notify import CHANNEL, notify_scheduler, relax_commits
 from runs.resolver import DbResolver
 from runs.sqltext import literal
 
@@ -393,19 +393,9 @@ def execute_task_instances(ti_ids: list[int]) -> None:
         claims = _commit_group(done, group, prefetch)
 
 
-_relaxed_connection: object = None
-
-
 def _relax_commits() -> None:
-    """synchronous_commit = off on this worker's connection, once per connection (settings.WORKER_SYNCHRONOUS_COMMIT)."""
-    global _relaxed_connection
-    if settings.WORKER_SYNCHRONOUS_COMMIT:
-        return
-    connection.ensure_connection()
-    if connection.connection is not _relaxed_connection:
-        with connection.cursor() as cur:
-            cur.execute("SET synchronous_commit = off")
-        _relaxed_connection = connection.connection
+    if not settings.WORKER_SYNCHRONOUS_COMMIT:
+        relax_commits()
 
 
 def _next_group_size(spent: float, ran: int) -> int:
