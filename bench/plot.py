@@ -66,7 +66,7 @@ def plot(result: dict[str, Any], output: Path) -> None:
     lat = _by(figures, "latency: upstream")
     if lat:
         ax.hist(lat[0]["samples"], bins=30)
-        ax.axvline(250, color="red", linestyle="--", label="target median: 250 ms")
+        ax.axvline(20, color="red", linestyle="--", label="target median: 20 ms (p95: 50 ms)")
         ax.axvline(lat[0]["median"], color="black", label=f"median {lat[0]['median']:.0f} ms")
         ax.legend(fontsize=8)
     ax.set_xlabel("ms from upstream success to downstream start")

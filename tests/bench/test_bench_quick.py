@@ -21,7 +21,9 @@ TIMEOUT_SEC = 180
 # (name, size) of every figure at --quick size, in the order the table prints them.
 EXPECTED = [
     *[(name, "N=20") for name in ("throughput: trigger to run success", "throughput: instances/s (ours)",
-                                  "throughput: raw Celery group no-op")],
+                                  "throughput: ms per instance (ours)", "throughput: raw Celery group no-op",
+                                  "throughput: ours / raw Celery", "throughput: scheduler peak RSS",
+                                  "throughput: worker process peak RSS (largest)")],
     ("latency: upstream success -> downstream start", "10 samples"),
     ("latency: p95", "10 samples"),
     ("expansion: placeholder -> N rows", "N=1000"),
