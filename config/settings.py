@@ -262,7 +262,7 @@ TASK_HEARTBEAT_SEC = env_float("TASK_HEARTBEAT_SEC", 5.0, minimum=0.1)
 TASK_HEARTBEAT_TIMEOUT_SEC = env_float("TASK_HEARTBEAT_TIMEOUT_SEC", 60.0, minimum=1.0)
 # Dispatch: up to DISPATCH_BATCH_MAX instances per Celery message once there are more than
 # DISPATCH_MIN_MESSAGES to send (each instance still has its own state, log, tries and result).
-DISPATCH_BATCH_MAX = env_int("DISPATCH_BATCH_MAX", 256, minimum=1)
+DISPATCH_BATCH_MAX = env_int("DISPATCH_BATCH_MAX", 1024, minimum=1)
 DISPATCH_MIN_MESSAGES = env_int("DISPATCH_MIN_MESSAGES", 32, minimum=1)
 # A worker runs a message's instances in groups: one statement claims a group, and one commits
 # the group's successes (states, results, log tails) and claims the next group. A group holds
