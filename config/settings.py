@@ -157,6 +157,8 @@ MIDDLEWARE = [
     "config.middleware.reject_nul_middleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The user's time zone for every server-rendered time (runs/web/timezones.py).
+    "runs.web.timezones.timezone_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.htmx_history_middleware",

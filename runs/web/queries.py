@@ -81,6 +81,11 @@ class Cell:
             return f"{self.tolerated.describe()} ({state_tooltip(self.counts)})"
         return state_tooltip(self.counts)
 
+    @property
+    def tip_counts(self) -> list[tuple[str, int]]:
+        """The grid cell's styled tooltip: one line per state, from the counts already aggregated."""
+        return sorted_counts(self.counts)
+
     def unit_counts(self) -> UnitCounts:
         """The counts a mapped task's tolerance is judged on, from this cell alone (no query)."""
         placeholders = sum(self.placeholder.values())
@@ -106,10 +111,14 @@ def aggregate_state(counts: dict[str, int]) -> str | None:
     return None
 
 
-def state_tooltip(counts: dict[str, int]) -> str:
+def sorted_counts(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """(state, count) of the states present, most frequent first, ties in priority order."""
     order = {s: i for i, s in enumerate((*STATE_PRIORITY, S.REMOVED))}
-    items = sorted(((s, n) for s, n in counts.items() if n), key=lambda sn: (-sn[1], order.get(sn[0], 99)))
-    return ", ".join(f"{n} {'no status' if s == S.NONE else s.replace('_', ' ')}" for s, n in items)
+    return sorted(((s, n) for s, n in counts.items() if n), key=lambda sn: (-sn[1], order.get(sn[0], 99)))
+
+
+def state_tooltip(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {'no status' if s == S.NONE else s.replace('_', ' ')}" for s, n in sorted_counts(counts))
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,43 @@
     dialog.remove();
   });
 
+  // The colour theme: light, dark, or "system" (prefers-color-scheme); static/js/theme.js applies it before the first paint.
+  var THEME = "dagsapp.theme";
+  function storedTheme() { try { return localStorage.getItem(THEME) || "system"; } catch (e) { return "system"; } }
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "theme-select") return;
+    var theme = event.target.value;
+    try { localStorage.setItem(THEME, theme); } catch (e) { /* private mode: for this page only */ }
+    if (theme === "light" || theme === "dark") document.documentElement.setAttribute("data-theme", theme);
+    else document.documentElement.removeAttribute("data-theme");
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var select = document.getElementById("theme-select");
+    if (!select) return;
+    select.value = storedTheme();
+    select.closest("label").hidden = false;
+  });
+
+  // The browser's time zone (Intl) goes with the time zone form; a user who chose "the browser's
+  // zone" and opens the dashboard somewhere else has it updated once, and the page shown again in it.
+  function browserZone() { try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return ""; } }
+  document.addEventListener("DOMContentLoaded", function () {
+    var menu = document.getElementById("tz-menu"), zone = browserZone();
+    if (!menu || !zone) return;
+    document.getElementById("tz-browser-zone").value = zone;
+    document.getElementById("tz-detected").textContent = "(" + zone + ")";
+    var tried = "dagsapp.tzSynced." + zone;
+    if (menu.dataset.tzMode !== "browser" || menu.dataset.tzBrowser === zone || sessionStorage.getItem(tried)) return;
+    sessionStorage.setItem(tried, "1");
+    var form = document.getElementById("tz-form"), data = new FormData(form);
+    data.set("mode", "browser");
+    fetch(form.action, { method: "POST", body: data, credentials: "same-origin" }).then(function (r) { if (r.ok) location.reload(); });
+  });
+  // Typing in the named zone's field chooses "a named zone".
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "tz-zone") document.getElementById("tz-mode-named").checked = true;
+  });
+
   document.addEventListener("htmx:afterSettle", function (event) { applyGroups(event.detail.elt); openDialogs(); updateSelection(); });
   document.addEventListener("DOMContentLoaded", function () { applyGroups(document); updateSelection(); });
 })();

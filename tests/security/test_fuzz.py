@@ -35,6 +35,8 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "runs:login": ("next", "username", "password"),
     "runs:logout": ("next",),
     "runs:health": (),
+    "runs:set_time_zone": ("mode", "zone", "browser_zone", "next"),
+    "runs:time_zone_names": (),
     "runs:dag_list": ("page",),
     "runs:grid": ("run_id", "task_id", "map_index", "num_runs", "state", "order_by", "page", "q", "tab", "try", "run_state", "run_type",
                   "pick", "view"),
@@ -86,8 +88,9 @@ SEEDS: dict[str, list[dict[str, Any]]] = {
     # Django's LoginView raised ValueError ("Redirection loop") for a logged-in user.
     "runs:login": [{"next": "/login/"}],
 }
-# Reachable by a Viewer's POST without being refused: logging in and out change no run.
-VIEWER_MAY_POST = {"runs:login", "runs:logout", "runs:health"}
+# Reachable by a Viewer's POST without being refused: logging in and out, and choosing one's own
+# time zone, change no run.
+VIEWER_MAY_POST = {"runs:login", "runs:logout", "runs:health", "runs:set_time_zone"}
 
 # Hostile values by kind; each kind is a branch of the strategy, so every kind is drawn often.
 NUMBERS = ["", " ", "0", "-0", "-1", "-2", "1", "+1", " 7 ", "²", "1²", "٣", "１２", "𝟙", "Ⅻ", "0x10", "1e3", "1_000", "--1",
