@@ -24,6 +24,9 @@ class Context:
 
     quick: bool
     env: dict[str, str]
+    # --big: also the largest sizes (benchmark 1 at N = 100,000); --sizes: only these N (benchmark 1).
+    big: bool = False
+    sizes: list[int] | None = None
 
 
 @dataclass
