@@ -69,6 +69,7 @@ LINES_PER_FLUSH = 2000
 # Connections that store fired triggers side by side (see Triggerer._flush_parallel).
 FLUSH_THREADS = 2
 UNUSED_TRIGGER_SWEEP_SEC = 60.0
+FULL_PASS_MAX_DELAY_HEARTBEATS = 5
 
 
 @dataclass
@@ -105,13 +106,15 @@ class _Outbox:
                                               list[tuple[int, int, str]]]:
         """Up to ``limit`` outcomes of each kind (thousands firing at once are stored in several
         statements, so the first ones are not held back by the last), and the log lines they
-        need first (at least ``LINES_PER_FLUSH`` of them when there are)."""
+        need first (``LINES_PER_FLUSH`` lines when no outcome is waiting)."""
         limit = limit or self.batch
         with self.lock:
             events, ends, failures = self.events[:limit], self.ends[:limit], self.failures[:limit]
             del self.events[:limit], self.ends[:limit], self.failures[:limit]
-            mark = max([e[-1] for e in events] + [e[-1] for e in ends] + [f[-1] for f in failures], default=self.taken)
-            count = max(mark - self.taken, min(len(self.lines), LINES_PER_FLUSH))
+            marks = [e[-1] for e in events] + [e[-1] for e in ends] + [f[-1] for f in failures]
+            # With outcomes, only the lines they need (the others would only slow their statement
+            # down); without, the next lines in order.
+            count = max(max(marks) - self.taken, 0) if marks else min(len(self.lines), LINES_PER_FLUSH)
             lines = self.lines[:count]
             del self.lines[:count]
             self.taken += len(lines)
@@ -131,6 +134,10 @@ class _Outbox:
     def pending(self) -> bool:
         with self.lock:
             return bool(self.events or self.ends or self.failures or self.lines)
+
+    def outcomes_pending(self) -> bool:
+        with self.lock:
+            return bool(self.events or self.ends or self.failures)
 
     def line(self, ti_id: int, try_number: int, text: str) -> None:
         with self.lock:
@@ -282,7 +289,7 @@ class Triggerer:
             while not self.stop.is_set():
                 self._wake.clear()
                 try:
-                    if self._full_due or time.monotonic() - last_full >= self.heartbeat_sec:
+                    if self._full_pass_due(time.monotonic() - last_full):
                         # Heartbeat, adoption and the list of its triggers: once a heartbeat, or
                         # at once when a deferral is announced (NOTIFY).
                         self._full_due = False
@@ -319,6 +326,16 @@ class Triggerer:
             except Exception:
                 log.warning("Could not release this triggerer's triggers on exit", exc_info=True)
             log.info("Triggerer %s stopped", self.job_id)
+
+    def _full_pass_due(self, since_last: float) -> bool:
+        """A full pass is due once a heartbeat, or at once when a deferral is announced; but while
+        fired triggers wait to be stored it waits for them (up to a few heartbeats, far inside
+        the adoption timeout): thousands firing together should not also wait for a pass over
+        every trigger this triggerer runs."""
+        due = self._full_due or since_last >= self.heartbeat_sec
+        if due and self.outbox.outcomes_pending():
+            return since_last >= min(self.heartbeat_sec * FULL_PASS_MAX_DELAY_HEARTBEATS, settings.TRIGGERER_HEARTBEAT_TIMEOUT_SEC / 4)
+        return due
 
     # -- one pass -----------------------------------------------------------------------------
     async def run_pass(self) -> None:

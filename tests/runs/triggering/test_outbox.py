@@ -100,3 +100,18 @@ class SweepTests:
         assert not Trigger.objects.filter(pk=old.pk).exists()
         assert Trigger.objects.filter(pk=fresh.pk).exists()
         assert len(mine) == 200 and Trigger.objects.count() == 201
+
+
+class OutboxMarkTests:
+    def test_it_takes_no_line_for_outcomes_whose_lines_went_already_and_the_rest_when_none_waits(self) -> None:
+        outbox = _Outbox()
+        outbox.line(1, 1, "running 1\n")
+        outbox.end(11, "success")
+        outbox.line(2, 1, "running 2\n")
+        outbox.line(2, 1, "fired 2\n")
+        assert outbox.take() == ([], [(11, "success")], [], [(1, 1, "running 1\n")])
+        outbox.end(12, "success")
+        outbox.line(3, 1, "running 3\n")
+        assert outbox.take() == ([], [(12, "success")], [], [(2, 1, "running 2\n"), (2, 1, "fired 2\n")])
+        assert outbox.take() == ([], [], [], [(3, 1, "running 3\n")])
+        assert not outbox.pending()
