@@ -55,6 +55,9 @@ SYSTEMS: dict[str, tuple[str, str | None, float | None]] = {
     "prefect": ("Prefect 3", "prefect", 20),
 }
 TIMEOUT_SEC = 1800
+# One run of the Airflow deployment: on this machine under other sessions' load it ran 100
+# instances in about 4 minutes.
+DEPLOYMENT_RUN_TIMEOUT_SEC = 3000
 # Whether the user pointed the benchmarks at a server of their own (read before bench.env sets DATABASE_URL).
 _OWN_SERVER = bool(os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL"))
 WARMUP_N = 10
@@ -239,7 +242,7 @@ def airflow3_scheduler(sizes: tuple[int, ...]) -> dict[int, dict[str, Any]]:
         for n in sizes:
             before = load()
             try:
-                r = deployment.run(n, run_id=f"bench_{n}", timeout=TIMEOUT_SEC)
+                r = deployment.run(n, run_id=f"bench_{n}", timeout=DEPLOYMENT_RUN_TIMEOUT_SEC)
             except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as exc:
                 results[n] = {"error": str(exc)}
                 continue
@@ -256,11 +259,12 @@ def airflow3_scheduler(sizes: tuple[int, ...]) -> dict[int, dict[str, Any]]:
 
 # ----- the whole comparison -----
 
+# The slowest last: a run cut short by its deadline still has the others' figures.
 RUNNERS: dict[str, Callable[[tuple[int, ...]], dict[int, dict[str, Any]]]] = {
     "airflow3_dags_test": lambda sizes: airflow_dags_test("airflow3", sizes),
-    "airflow3_scheduler": airflow3_scheduler,
     "airflow2_dags_test": lambda sizes: airflow_dags_test("airflow2", sizes),
     "prefect": prefect,
+    "airflow3_scheduler": airflow3_scheduler,
 }
 
 
@@ -273,7 +277,7 @@ def summarize(results: dict[str, Any], sizes: tuple[int, ...]) -> list[dict[str,
         rows.append({"system": "dagsapp", "n": n, "seconds": mine_median, "instances_per_s": n / mine_median if mine_median else None,
                      "ratio": 1.0 if mine_median else None, "target": None, "status": "", "runs": len(mine),
                      "spread": [min(mine), max(mine)] if mine else None})
-        for key in RUNNERS:
+        for key in (k for k in SYSTEMS if k in RUNNERS):
             r = results.get(key, {}).get(str(n))
             if r is None:
                 continue
@@ -317,6 +321,13 @@ def main(argv: list[str] | None = None) -> int:
         if venv and (error := install(venv)):
             errors[venv] = f"install failed: {error}"
 
+    def save() -> None:
+        results["load_at_end"] = os.getloadavg()
+        results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        results["rows"] = summarize(results, sizes)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
     def measure_ours(slot: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] dagsapp ({slot}), load {load()}", flush=True)
         for n, samples in ours(sizes, slot=slot).items():
@@ -325,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ours before the first peer and again after each one, so slow and fast hours of the
     # machine fall on both sides; its stack is stopped while a peer runs.
     measure_ours("first")
+    save()
     for key in chosen:
         print(f"[{time.strftime('%H:%M:%S')}] {key}, load {load()}", flush=True)
         venv = SYSTEMS[key][1]
@@ -336,13 +348,9 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired as exc:
                 results[key] = {str(n): {"error": f"did not finish within {exc.timeout} s"} for n in sizes}
         measure_ours(f"after {key}")
-    results["load_at_end"] = os.getloadavg()
-    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    results["rows"] = summarize(results, sizes)
+        save()  # after each peer, so an interrupted comparison keeps what it measured
     print(table(results["rows"]))
     print(f"load average at start {results['load_at_start']}, at end {results['load_at_end']}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0
 
 
