@@ -19,7 +19,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,8 +96,11 @@ def recreate_database(pg: Postgres) -> None:
 class AirflowDeployment:
     """``airflow api-server``, ``dag-processor`` and ``scheduler`` started, used and stopped together."""
 
-    def __init__(self, *, venv: Path, home: Path, log_dir: Path, pg: Postgres, n: int) -> None:
+    def __init__(self, *, venv: Path, home: Path, log_dir: Path, pg: Postgres, n: int,
+                 cpu_seconds: Callable[[list[int]], float] | None = None) -> None:
         self.venv, self.home, self.pg = venv, home, pg
+        # CPU seconds used so far by the deployment's process trees (and whatever the caller adds).
+        self.cpu_seconds = cpu_seconds
         self.api_port = free_port()
         self.env = deployment_env(base=os.environ, venv=venv, home=home, pg=pg, api_port=self.api_port, n=n)
         self.log_dir = log_dir
@@ -136,6 +139,8 @@ class AirflowDeployment:
 
     def run(self, n: int, *, run_id: str, timeout: float) -> dict[str, Any]:
         """Trigger one run of ``n`` mapped instances from the CLI and wait for it to end."""
+        pids = [p.pid for p in self.group.processes.values()]
+        cpu0 = self.cpu_seconds(pids) if self.cpu_seconds else None
         t0_wall = time.time()
         t0 = time.perf_counter()
         proc = self.airflow("dags", "trigger", DAG_ID, "--run-id", run_id, "--conf", json.dumps({"n": n}), log=f"airflow3-trigger-{run_id}")
@@ -149,6 +154,8 @@ class AirflowDeployment:
                 raise TimeoutError(f"Airflow run {run_id} ({n} instances) not finished within {timeout:.0f} s: "
                                    f"{self._ti_states(run_id)} (logs in {self.log_dir})")
             time.sleep(0.25)
+        # The trigger and list-runs commands are clients, as our in-process trigger is: not counted.
+        cpu_s = self.cpu_seconds(pids) - cpu0 if self.cpu_seconds and cpu0 is not None else None
         listed = self.airflow("dags", "list-runs", DAG_ID, "--output", "json", log=f"airflow3-list-runs-{run_id}")
         cli_state = next((r.get("state") for r in _json_or_empty(listed.stdout) if r.get("run_id") == run_id), None)
         states = self._ti_states(run_id)
@@ -160,7 +167,7 @@ class AirflowDeployment:
             "run_start_to_end_s": (row["end_date"] - row["start_date"]).total_seconds(),
             # From just before `airflow dags trigger` started (its start-up included) to the run's end.
             "trigger_cli_to_end_s": row["end_date"].timestamp() - t0_wall,
-            "trigger_cli_s": trigger_cli_s,
+            "trigger_cli_s": trigger_cli_s, "cpu_s": cpu_s,
             "queued_at": row["queued_at"].isoformat(), "start_date": row["start_date"].isoformat(),
             "end_date": row["end_date"].isoformat(), "cli_state": cli_state, "instance_states": states,
         }

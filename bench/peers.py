@@ -20,13 +20,14 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,44 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def tree_cpu_seconds(pids: Iterable[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes, their live descendants and
+    every child they have reaped: a measure that other sessions' load on the machine inflates
+    far less than wall time."""
+    import psutil
+
+    total, seen = 0.0, set()
+    for pid in pids:
+        try:
+            procs = [psutil.Process(pid)]
+            procs += procs[0].children(recursive=True)
+        except psutil.NoSuchProcess:
+            continue
+        for proc in procs:
+            if proc.pid in seen:
+                continue
+            seen.add(proc.pid)
+            try:
+                t = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def postmaster_pid() -> int | None:
+    """The embedded PostgreSQL's postmaster (its backends and helpers are its children)."""
+    try:
+        return int((var_dir() / "pgdata" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 # ----- ours -----
 
 _child_env: dict[str, str] | None = None
@@ -125,14 +164,16 @@ def ours(sizes: tuple[int, ...], *, slot: str) -> dict[int, list[dict[str, Any]]
     child_env = _setup_django()
     out: dict[int, list[dict[str, Any]]] = {}
     try:
-        common.engine_stack(child_env)
+        stack = common.engine_stack(child_env)
         b1_throughput.run_once(WARMUP_N, timeout=60)
+        # The scheduler, the DAG processor, the worker and its pool, and PostgreSQL.
+        pids = [p.pid for p in stack.processes.values()] + [pid for pid in [postmaster_pid()] if pid]
         for n in sizes:
             out[n] = []
             for _ in range(OURS_REPEATS):
-                before = load()
+                before, cpu0 = load(), tree_cpu_seconds(pids)
                 wall, _ = b1_throughput.run_once(n, timeout=60 + n / 10)
-                out[n].append({"seconds": wall, "slot": slot, "load_before": before})
+                out[n].append({"seconds": wall, "cpu_s": tree_cpu_seconds(pids) - cpu0, "slot": slot, "load_before": before})
     finally:
         common.stop_engine_stack()
     return out
@@ -145,13 +186,15 @@ def _peer_env(venv: Path) -> dict[str, str]:
     return {**env, "PATH": f"{venv / 'bin'}:{env['PATH']}"}
 
 
-def _timed(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, int, str]:
+def _timed(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, int, str, float]:
+    """Wall seconds, exit code, output, and CPU seconds of the command and the children it waited for."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    cpu0 = children_cpu_seconds()
     t0 = time.perf_counter()
     proc = subprocess.run(argv, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=TIMEOUT_SEC)
     elapsed = time.perf_counter() - t0
     log.write_text(f"$ {' '.join(argv)}\n{proc.stdout}\n----- stderr -----\n{proc.stderr}")
-    return elapsed, proc.returncode, proc.stdout + proc.stderr
+    return elapsed, proc.returncode, proc.stdout + proc.stderr, children_cpu_seconds() - cpu0
 
 
 def _last_line(text: str) -> str:
@@ -170,20 +213,20 @@ def airflow_dags_test(key: str, sizes: tuple[int, ...]) -> dict[int, dict[str, A
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(*sizes, 1024)),
     }
     airflow_bin = str(venv / "bin" / "airflow")
-    migrate_s, rc, out = _timed([airflow_bin, "db", "migrate"], env, logs_dir() / f"{key}-db-migrate.log")
+    migrate_s, rc, out, _ = _timed([airflow_bin, "db", "migrate"], env, logs_dir() / f"{key}-dags-test-db-migrate.log")
     if rc != 0:
         error = f"airflow db migrate exited {rc}: {_last_line(out)}"
         return {n: {"error": error} for n in sizes}
     results: dict[int, dict[str, Any]] = {}
     for n in sizes:
         before = load()
-        seconds, rc, out = _timed([airflow_bin, "dags", "test", "bench_peer_map", "--conf", json.dumps({"n": n})], env,
+        seconds, rc, out, cpu_s = _timed([airflow_bin, "dags", "test", "bench_peer_map", "--conf", json.dumps({"n": n})], env,
                                   logs_dir() / f"{key}-dags-test-{n}.log")
         state, ti_success = _last_sqlite_run(home / "airflow.db")
         if rc != 0 or state != "success" or ti_success != n + 2:
             results[n] = {"error": f"airflow dags test exited {rc}, run {state}, {ti_success} instances succeeded: {_last_line(out)}"}
             continue
-        results[n] = {"seconds": seconds, "db_migrate_s": migrate_s, "load_before": before, "load_after": load(),
+        results[n] = {"seconds": seconds, "cpu_s": cpu_s, "db_migrate_s": migrate_s, "load_before": before, "load_after": load(),
                       "how": "whole `airflow dags test bench_peer_map --conf {n: N}` command, SQLite, one run"}
     return results
 
@@ -209,13 +252,13 @@ def prefect(sizes: tuple[int, ...]) -> dict[int, dict[str, Any]]:
         shutil.rmtree(home, ignore_errors=True)
         env = {**_peer_env(venv), "PREFECT_HOME": str(home), "BENCH_PEER_N": str(n), "PREFECT_LOGGING_LEVEL": "WARNING"}
         before = load()
-        seconds, rc, out = _timed([str(venv / "bin" / "python"), str(BASE_DIR / "bench" / "peer_files" / "prefect_flow.py")], env,
+        seconds, rc, out, cpu_s = _timed([str(venv / "bin" / "python"), str(BASE_DIR / "bench" / "peer_files" / "prefect_flow.py")], env,
                                   logs_dir() / f"prefect-flow-{n}.log")
         if rc != 0:
             results[n] = {"error": f"prefect flow exited {rc}: {_last_line(out)}"}
             continue
         flow_s = next((float(line.split("=")[1]) for line in out.splitlines() if line.startswith("BENCH_FLOW_SECONDS=")), None)
-        results[n] = {"seconds": seconds, "flow_only_s": flow_s, "load_before": before, "load_after": load(),
+        results[n] = {"seconds": seconds, "cpu_s": cpu_s, "flow_only_s": flow_s, "load_before": before, "load_after": load(),
                       "how": "the flow script in a fresh PREFECT_HOME, Prefect's ephemeral local server, whole process, one run"}
     return results
 
@@ -234,7 +277,8 @@ def airflow3_scheduler(sizes: tuple[int, ...]) -> dict[int, dict[str, Any]]:
     pg = Postgres(socket_dir=server.socket_dir, port=server.port, user=server.user)
     home = peers_dir() / "airflow3_scheduler_home"
     shutil.rmtree(home, ignore_errors=True)
-    deployment = AirflowDeployment(venv=peers_dir() / "airflow3", home=home, log_dir=logs_dir(), pg=pg, n=max(sizes))
+    deployment = AirflowDeployment(venv=peers_dir() / "airflow3", home=home, log_dir=logs_dir(), pg=pg, n=max(sizes),
+                                   cpu_seconds=lambda pids: tree_cpu_seconds([*pids, *[pid for pid in [postmaster_pid()] if pid]]))
     results: dict[int, dict[str, Any]] = {}
     try:
         started = deployment.start()
@@ -269,14 +313,18 @@ RUNNERS: dict[str, Callable[[tuple[int, ...]], dict[int, dict[str, Any]]]] = {
 
 
 def summarize(results: dict[str, Any], sizes: tuple[int, ...]) -> list[dict[str, Any]]:
-    """One row per system and size: seconds, instances/s, and peer seconds / ours (the median of every run of ours)."""
+    """One row per system and size: seconds, instances/s, CPU seconds, and peer / ours for both
+    (ours: the median of every run of ours at that size). The target is judged on wall time."""
     rows = []
     for n in sizes:
-        mine = [s["seconds"] for s in results["dagsapp"].get(str(n), [])]
+        samples = results["dagsapp"].get(str(n), [])
+        mine = [s["seconds"] for s in samples]
         mine_median = statistics.median(mine) if mine else None
+        mine_cpu = [s["cpu_s"] for s in samples if s.get("cpu_s") is not None]
+        mine_cpu_median = statistics.median(mine_cpu) if mine_cpu else None
         rows.append({"system": "dagsapp", "n": n, "seconds": mine_median, "instances_per_s": n / mine_median if mine_median else None,
-                     "ratio": 1.0 if mine_median else None, "target": None, "status": "", "runs": len(mine),
-                     "spread": [min(mine), max(mine)] if mine else None})
+                     "ratio": 1.0 if mine_median else None, "cpu_s": mine_cpu_median, "cpu_ratio": 1.0 if mine_cpu_median else None,
+                     "target": None, "status": "", "runs": len(mine), "spread": [min(mine), max(mine)] if mine else None})
         for key in (k for k in SYSTEMS if k in RUNNERS):
             r = results.get(key, {}).get(str(n))
             if r is None:
@@ -284,23 +332,29 @@ def summarize(results: dict[str, Any], sizes: tuple[int, ...]) -> list[dict[str,
             target = SYSTEMS[key][2] if n == 1000 else None
             row: dict[str, Any] = {"system": key, "n": n, "target": target, "runs": 1}
             if "error" in r:
-                rows.append({**row, "seconds": None, "instances_per_s": None, "ratio": None, "status": f"n/a ({r['error'][:200]})"})
+                rows.append({**row, "seconds": None, "instances_per_s": None, "ratio": None, "cpu_s": None, "cpu_ratio": None,
+                             "status": f"n/a ({r['error'][:200]})"})
                 continue
             ratio = r["seconds"] / mine_median if mine_median else None
+            cpu_s = r.get("cpu_s")
+            cpu_ratio = cpu_s / mine_cpu_median if cpu_s is not None and mine_cpu_median else None
             status = "" if target is None or ratio is None else ("pass" if ratio >= target else "FAIL")
-            rows.append({**row, "seconds": r["seconds"], "instances_per_s": n / r["seconds"], "ratio": ratio, "status": status})
+            rows.append({**row, "seconds": r["seconds"], "instances_per_s": n / r["seconds"], "ratio": ratio,
+                         "cpu_s": cpu_s, "cpu_ratio": cpu_ratio, "status": status})
     return rows
 
 
+def _num(value: float | None, spec: str, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:{spec}}{suffix}"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'system':<48} {'N':>5} {'seconds':>9} {'inst/s':>8} {'peer/ours':>10}  target",
-             "-" * 92]
+    lines = [f"{'system':<42} {'N':>5} {'seconds':>8} {'inst/s':>7} {'peer/ours':>9} {'CPU s':>7} {'CPU peer/ours':>13}  target",
+             "-" * 108]
     for r in rows:
-        secs = f"{r['seconds']:.2f}" if r["seconds"] is not None else "n/a"
-        rate = f"{r['instances_per_s']:.1f}" if r["instances_per_s"] is not None else "n/a"
-        ratio = f"{r['ratio']:.1f}x" if r["ratio"] is not None else "n/a"
         target = f">= {r['target']:g}x {r['status']}" if r["target"] else r["status"]
-        lines.append(f"{SYSTEMS[r['system']][0]:<48} {r['n']:>5} {secs:>9} {rate:>8} {ratio:>10}  {target}")
+        lines.append(f"{SYSTEMS[r['system']][0]:<42} {r['n']:>5} {_num(r['seconds'], '.2f'):>8} {_num(r['instances_per_s'], '.1f'):>7} "
+                     f"{_num(r['ratio'], '.1f', 'x'):>9} {_num(r.get('cpu_s'), '.1f'):>7} {_num(r.get('cpu_ratio'), '.1f', 'x'):>13}  {target}")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ Airflow is not installed in the project's virtualenv, so the DAG file runs again
 """
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 import types
@@ -121,8 +122,8 @@ class AirflowDeploymentConfigTests:
 class PeerTableTests:
     def test_it_gives_each_peer_its_ratio_to_ours_and_its_target_at_1000(self) -> None:
         results = {
-            "dagsapp": {"100": [{"seconds": 0.4}, {"seconds": 0.5}, {"seconds": 0.6}], "1000": [{"seconds": 2.0}]},
-            "airflow3_scheduler": {"100": {"seconds": 40.0}, "1000": {"seconds": 90.0}},
+            "dagsapp": {"100": [{"seconds": 0.4}, {"seconds": 0.5}, {"seconds": 0.6}], "1000": [{"seconds": 2.0, "cpu_s": 3.0}]},
+            "airflow3_scheduler": {"100": {"seconds": 40.0}, "1000": {"seconds": 90.0, "cpu_s": 150.0}},
             "prefect": {"100": {"error": "prefect flow exited 1: boom"}, "1000": {"seconds": 50.0}},
         }
         rows = {(r["system"], r["n"]): r for r in peers.summarize(results, (100, 1000))}
@@ -130,7 +131,18 @@ class PeerTableTests:
         assert rows[("airflow3_scheduler", 100)]["ratio"] == 80.0 and rows[("airflow3_scheduler", 100)]["target"] is None
         assert rows[("airflow3_scheduler", 1000)]["ratio"] == 45.0
         assert rows[("airflow3_scheduler", 1000)]["status"] == "FAIL"
+        assert rows[("airflow3_scheduler", 1000)]["cpu_ratio"] == 50.0 and rows[("airflow3_scheduler", 100)]["cpu_ratio"] is None
         assert rows[("prefect", 1000)]["status"] == "pass" and rows[("prefect", 1000)]["instances_per_s"] == 20.0
         assert rows[("prefect", 100)]["status"].startswith("n/a (prefect flow exited 1")
         printed = peers.table(list(rows.values()))
-        assert "Airflow 3.3.2 scheduler, LocalExecutor" in printed and ">= 50x FAIL" in printed
+        assert "Airflow 3.3.2 scheduler, LocalExecutor" in printed and ">= 50x FAIL" in printed and "50.0x" in printed
+
+
+class CpuAccountingTests:
+    def test_it_counts_the_cpu_of_a_child_that_has_exited_and_been_reaped(self) -> None:
+        import subprocess
+
+        before = peers.tree_cpu_seconds([os.getpid()])
+        subprocess.run([sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"],
+                       check=True)
+        assert peers.tree_cpu_seconds([os.getpid()]) - before >= 0.3
