@@ -250,7 +250,9 @@ def prefect(sizes: tuple[int, ...]) -> dict[int, dict[str, Any]]:
     for n in sizes:
         home = peers_dir() / "prefect_home"
         shutil.rmtree(home, ignore_errors=True)
-        env = {**_peer_env(venv), "PREFECT_HOME": str(home), "BENCH_PEER_N": str(n), "PREFECT_LOGGING_LEVEL": "WARNING"}
+        env = {**_peer_env(venv), "PREFECT_HOME": str(home), "BENCH_PEER_N": str(n), "PREFECT_LOGGING_LEVEL": "WARNING",
+               # The local server starts in a subprocess; 20 s (the default) is too short for a busy 2-CPU machine.
+               "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
         before = load()
         seconds, rc, out, cpu_s = _timed([str(venv / "bin" / "python"), str(BASE_DIR / "bench" / "peer_files" / "prefect_flow.py")], env,
                                   logs_dir() / f"prefect-flow-{n}.log")
