@@ -228,8 +228,12 @@ def _last_line(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def _json_or_empty(text: str) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(text[text.index("["):])
-    except ValueError:
-        return []
-    return data if isinstance(data, list) else []
+    """The JSON list the CLI printed; its log lines (``[warning ] ...``) share stdout."""
+    for line in reversed(text.splitlines()):
+        if line.startswith("[{") or line.strip() == "[]":
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            return data if isinstance(data, list) else []
+    return []

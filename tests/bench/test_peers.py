@@ -146,3 +146,13 @@ class CpuAccountingTests:
         subprocess.run([sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"],
                        check=True)
         assert peers.tree_cpu_seconds([os.getpid()]) - before >= 0.3
+
+
+class ListRunsOutputTests:
+    def test_it_reads_the_runs_past_the_log_lines_on_stdout(self) -> None:
+        from bench.peer_airflow import _json_or_empty
+
+        out = ('2026-12-01T11:04:54Z [warning  ] Using `httpx` [py.warnings]\n'
+               '[{"dag_id": "bench_peer_map", "run_id": "bench_100", "state": "success"}]\n')
+        assert _json_or_empty(out) == [{"dag_id": "bench_peer_map", "run_id": "bench_100", "state": "success"}]
+        assert _json_or_empty("[warning  ] no runs\n") == []
