@@ -24,6 +24,9 @@ class Context:
 
     quick: bool
     env: dict[str, str]
+    # --big: also the largest sizes (benchmark 1 at N = 100,000); --sizes: only these N (benchmark 1).
+    big: bool = False
+    sizes: list[int] | None = None
 
 
 @dataclass
@@ -191,12 +194,45 @@ def wait_for_run(run_pk: int, *, timeout: float, poll: float = 0.02) -> Any:
 
 # ----- data set up in bulk -----
 
+# Runs inserted once and kept by later invocations (the Grid's 12.5 million instances take minutes).
+SEEDED_DAGS = ("bench_grid_huge",)
+
+
 def reset_runs() -> None:
-    """Every run, instance, result and log of earlier benchmark runs, gone in one statement."""
+    """Every run, instance, result and log of earlier benchmark runs gone, but the seeded DAGs' runs:
+    one TRUNCATE when there are none of those, else a delete of the others."""
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute("TRUNCATE runs_taskinstancelog, runs_xcom, runs_taskmap, runs_taskinstance, runs_dagrun CASCADE")
+        cur.execute("SELECT EXISTS (SELECT 1 FROM runs_dagrun WHERE dag_id = ANY(%s))", [list(SEEDED_DAGS)])
+        (kept,) = cur.fetchone() or (False,)
+        if not kept:
+            cur.execute("TRUNCATE runs_taskinstancelog, runs_xcom, runs_taskmap, runs_taskinstance, runs_dagrun CASCADE")
+            return
+    for dag_id in _bench_dag_ids_with_runs():
+        if dag_id not in SEEDED_DAGS:
+            delete_runs(dag_id)
+
+
+def _bench_dag_ids_with_runs() -> list[str]:
+    from runs.models import DagRun
+
+    return list(DagRun.objects.values_list("dag_id", flat=True).distinct())
+
+
+def delete_runs(dag_id: str) -> None:
+    """Every run of one DAG with its instances, tries, logs, results and maps, in SQL."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE gone ON COMMIT DROP AS SELECT id FROM runs_dagrun WHERE dag_id = %s", [dag_id])
+        cur.execute("CREATE TEMP TABLE gone_ti ON COMMIT DROP AS"
+                    " SELECT id FROM runs_taskinstance WHERE dag_run_id IN (SELECT id FROM gone)")
+        cur.execute("DELETE FROM runs_taskinstancelog WHERE task_instance_id IN (SELECT id FROM gone_ti)")
+        cur.execute("DELETE FROM runs_taskinstancetry WHERE task_instance_id IN (SELECT id FROM gone_ti)")
+        for table in ("runs_xcom", "runs_taskmap", "runs_taskinstance"):
+            cur.execute(f"DELETE FROM {table} WHERE dag_run_id IN (SELECT id FROM gone)")
+        cur.execute("DELETE FROM runs_dagrun WHERE id IN (SELECT id FROM gone)")
 
 
 def sync_bench_dags() -> None:
@@ -241,8 +277,8 @@ def insert_mapped_instances(run: Any, task_ids: Iterable[str], n: int) -> None:
                                                start_date, end_date, duration, updated_at)
                 SELECT %s, %s, i, {STATE_MIX_SQL}, 1, 0, 'bench',
                        %s + i * interval '1 millisecond',
-                       %s + i * interval '1 millisecond' + ((i * 7919) %% 10007) * interval '1 millisecond',
-                       ((i * 7919) %% 10007) / 1000.0, now()
+                       %s + i * interval '1 millisecond' + ((i::bigint * 7919) %% 10007) * interval '1 millisecond',
+                       ((i::bigint * 7919) %% 10007) / 1000.0, now()
                 FROM generate_series(0, %s) AS i
                 """,
                 [run.pk, task_id, run.start_date, run.start_date, n - 1],
@@ -255,6 +291,13 @@ def finish_unmapped(run: Any) -> None:
 
     TaskInstance.objects.filter(dag_run=run, map_index=-1).update(
         state=TaskInstanceState.SUCCESS, try_number=1, start_date=run.start_date, end_date=run.end_date, duration=300.0)
+
+
+def freeze_summary(run: Any) -> None:
+    """What a run's end does (runs.scheduling.steps.update_dag_run_state): its per-task summary frozen."""
+    from runs import summaries
+
+    summaries.freeze(run.pk, summaries.aggregate([run.pk]).get(run.pk, []))
 
 
 def analyze() -> None:
@@ -316,6 +359,7 @@ def big_mapped_run(n: int) -> Any:
         run = finished_run("bench_reduce", run_id=run_id)
         insert_mapped_instances(run, ["item"], n)
         finish_unmapped(run)
+        freeze_summary(run)
         analyze()
         run = DagRun.objects.select_related("serialized_dag").get(pk=run.pk)
     return run

@@ -57,12 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the smallest size of each benchmark, one run (for the test)")
     parser.add_argument("--only", action="append", choices=list(BENCHMARKS), metavar="NAME",
                         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
+    parser.add_argument("--big", action="store_true", help="also the largest sizes (throughput at N = 100,000, about a minute)")
+    parser.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                        help="throughput only at these N, comma-separated (for A/B checks)")
     parser.add_argument("--output", type=Path, default=None, help="JSON file (default bench/results/latest.json)")
     args = parser.parse_args(argv)
 
     from bench import env as bench_env
 
-    child_env = bench_env.configure()
+    child_env = bench_env.configure(quick=args.quick)
     import django
 
     django.setup()
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     call_command("migrate", verbosity=0, interactive=False)
     common.reset_runs()
     common.sync_bench_dags()
-    ctx = Context(quick=args.quick, env=child_env)
+    ctx = Context(quick=args.quick, env=child_env, big=args.big, sizes=args.sizes)
 
     selected = [name for name in BENCHMARKS if not args.only or name in args.only]
     figures: list[Figure] = []
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(figures))
     result: dict[str, Any] = {
         "meta": {
-            "quick": args.quick, "only": args.only, "commit": _git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "quick": args.quick, "big": args.big, "only": args.only, "commit": _git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
             "elapsed_s": round(time.monotonic() - started, 1), "errors": errors,
             # Other work on the machine skews every timing: kept with the figures.

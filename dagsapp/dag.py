@@ -8,6 +8,7 @@ from typing import Any
 
 from dagsapp.exceptions import DagCycleError, DagDefinitionError, DuplicateTaskIdFound
 from dagsapp.ids import validate_id
+from dagsapp.params import split_params
 from dagsapp.schedules import normalize_schedule
 from dagsapp.taskgroup import TaskGroup
 from dagsapp.taskmixin import Node
@@ -55,7 +56,8 @@ class DAG:
         self.start_date = _aware(start_date)
         self.end_date = _aware(end_date)
         self.catchup = catchup
-        self.params = dict(params or {})
+        # Plain defaults (what tasks read) and, for Params, their JSON schemas (the trigger form).
+        self.params, self.param_specs = split_params(dag_id, params or {}, scheduled=self.schedule is not None)
         self.default_args = dict(default_args or {})
         if max_active_runs < 1:
             raise ValueError(f"DAG {dag_id!r}: max_active_runs must be at least 1")

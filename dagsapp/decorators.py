@@ -81,6 +81,9 @@ class _TaskDecorator:
         if unknown:
             raise TypeError(f"@task got an unexpected keyword argument {sorted(unknown)[0]!r}")
         self.task_kwargs.pop("multiple_outputs", None)
+        if self.task_kwargs.get("doc_md") is None and function.__doc__:
+            # As in Airflow: a @task's docstring is its documentation, shown in the task's panel.
+            self.task_kwargs["doc_md"] = inspect.cleandoc(function.__doc__)
         functools.update_wrapper(self, function)
 
     def override(self, **task_kwargs: Any) -> _TaskDecorator:

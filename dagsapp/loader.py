@@ -131,10 +131,12 @@ def serialize_files(paths: list[Path]) -> FolderData:
     from dagsapp.jsonvalues import json_problem_at
     from dagsapp.serialization import serialize_dag
 
-    out: FolderData = {"dags": {}, "import_errors": {}, "files": {}}
+    out: FolderData = {"dags": {}, "import_errors": {}, "files": {}, "sources": {}}
     for path in paths:
         key = str(path.resolve())
         try:
+            # Read before the import, the text that is imported (a later edit is the next parse's).
+            source = path.read_text(encoding="utf-8", errors="replace").replace("\x00", "\\x00")
             dags = load_dag_file(path)
             serialized = {d.dag_id: serialize_dag(d) for d in dags}
             for dag_id, data in serialized.items():
@@ -148,6 +150,7 @@ def serialize_files(paths: list[Path]) -> FolderData:
             continue
         out["dags"].update(serialized)
         out["files"][key] = list(serialized)
+        out["sources"][key] = source
     return out
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
@@ -49,11 +50,27 @@ class PythonOperator(BaseOperator):
         return self.python_callable(*self.op_args, **context_kwargs(self.python_callable, self.op_args, self.op_kwargs, context))
 
 
+_signatures: dict[Callable[..., Any], list[inspect.Parameter]] = {}
+
+
+def _parameters(func: Callable[..., Any]) -> list[inspect.Parameter]:
+    """The callable's parameters, read once per callable (a worker calls it for every instance)."""
+    try:
+        return _signatures[func]
+    except (KeyError, TypeError):  # TypeError: an unhashable callable, read every time
+        params = list(inspect.signature(func).parameters.values())
+    try:
+        if len(_signatures) > 1024:
+            _signatures.clear()
+        _signatures[func] = params
+    except TypeError:
+        pass
+    return params
+
+
 def context_kwargs(func: Callable[..., Any], op_args: Sequence[Any], op_kwargs: Mapping[str, Any], context: Context) -> dict[str, Any]:
     """Like Airflow: a callable gets the whole context through **kwargs, else only the keys it names."""
-    import inspect
-
-    params = list(inspect.signature(func).parameters.values())
+    params = _parameters(func)
     kwargs = dict(op_kwargs)
     if any(p.kind is p.VAR_KEYWORD for p in params):
         for name, value in context.items():

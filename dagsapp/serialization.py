@@ -16,6 +16,7 @@ from dagsapp.dag import DAG
 from dagsapp.exceptions import DagDefinitionError
 from dagsapp.expandinput import DictOfListsExpandInput, ExpandInput, scope_spec
 from dagsapp.identity import item_identities
+from dagsapp.params import ParamSpec
 from dagsapp.taskgroup import TaskGroup
 from dagsapp.taskmixin import Node
 from dagsapp.tolerance import Tolerance
@@ -215,6 +216,8 @@ class DagData(TypedDict):
     tasks: dict[str, TaskData]
     task_groups: dict[str, TaskGroupData]
     root_children: list[ChildRef]
+    # Only when the DAG uses Param (dagsapp/params.py): so the hash of every other DAG is unchanged.
+    params_schema: NotRequired[list[ParamSpec]]
     # Some task is mapped more than one level deep (an expand or a mapped group inside a mapped group).
     nested: NotRequired[bool]
 
@@ -225,6 +228,8 @@ class FolderData(TypedDict):
     dags: dict[str, DagData]
     import_errors: dict[str, str]
     files: dict[str, list[str]]
+    # Each parsed file's source text, as it was imported (the code page of a DAG version shows it).
+    sources: NotRequired[dict[str, str]]
 
 
 FORMAT_VERSION = 1
@@ -443,6 +448,8 @@ def serialize_dag(dag: DAG) -> DagData:
         "task_groups": groups,
         "root_children": _children(dag.task_group),
     }
+    if dag.param_specs:
+        data["params_schema"] = dag.param_specs
     if nested:
         data["nested"] = True
     try:
@@ -501,6 +508,11 @@ def _group(g: TaskGroup) -> TaskGroupData:
     return data
 
 
-def dag_hash(data: DagData) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+def dag_hash(data: DagData, source: str = "") -> str:
+    """A DAG version's identity: its structure and, when given, its file's source, so an edit of the
+    code alone (a task's body, a comment) is a new version too and old runs keep showing old code."""
+    structure = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    if not source:
+        return structure
+    return hashlib.sha256(f"{structure}\0{source}".encode("utf-8", "backslashreplace")).hexdigest()
 

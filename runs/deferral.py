@@ -130,7 +130,9 @@ def defer_many(deferrals: list[Deferral]) -> int:
 
 
 # Events for many triggers in one statement: each instance still deferred on that trigger goes
-# back to scheduled with the event in next_kwargs; the scheduler is woken.
+# back to scheduled with the event in next_kwargs; the scheduler is woken. The instances are
+# found by ``trigger_id = ANY(...)`` as well as by the join, so that no plan can scan every
+# deferred instance once per event (the planner's statistics are often older than the deferrals).
 _RESUME_SQL = f"""
 WITH ev AS MATERIALIZED (SELECT * FROM unnest(%(tids)s::bigint[], %(payloads)s::jsonb[], %(methods)s::text[]) AS e(tid, payload, method)),
 moved AS (
@@ -139,7 +141,7 @@ moved AS (
         next_kwargs = CASE WHEN ev.method IS NULL THEN COALESCE(ti.next_kwargs, '{{}}'::jsonb) || jsonb_build_object('event', ev.payload)
                       ELSE ev.payload END,
         updated_at = now()
-    FROM ev WHERE ti.trigger_id = ev.tid AND ti.state = {literal(S.DEFERRED)}
+    FROM ev WHERE ti.trigger_id = ANY(%(tids)s::bigint[]) AND ti.trigger_id = ev.tid AND ti.state = {literal(S.DEFERRED)}
     RETURNING ti.id
 ),
 gone AS (DELETE FROM runs_trigger t USING ev WHERE t.id = ev.tid)
@@ -152,7 +154,7 @@ WITH ev AS MATERIALIZED (SELECT * FROM unnest(%(tids)s::bigint[], %(states)s::te
 ended AS (
     UPDATE runs_taskinstance ti SET state = ev.state, trigger_id = NULL, trigger_timeout = NULL, end_date = now(),
         duration = EXTRACT(EPOCH FROM now() - ti.start_date), updated_at = now()
-    FROM ev WHERE ti.trigger_id = ev.tid AND ti.state = {literal(S.DEFERRED)}
+    FROM ev WHERE ti.trigger_id = ANY(%(tids)s::bigint[]) AND ti.trigger_id = ev.tid AND ti.state = {literal(S.DEFERRED)}
     RETURNING ti.id, ti.try_number, ev.state
 ),
 logged AS (

@@ -193,6 +193,17 @@ class TaskLogWriter(io.TextIOBase):
         super().close()
 
 
+_stamp: tuple[int, str] = (-1, "")
+
+
+def _second_stamp(second: int) -> str:
+    """A second in UTC, as log lines show it; formatted once per second, not per line."""
+    global _stamp
+    if _stamp[0] != second:
+        _stamp = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second)))
+    return _stamp[1]
+
+
 class TryLogger:
     """The system's own lines in a try's log ("Starting attempt 1 of 2", "Marking task as ...").
 
@@ -206,7 +217,8 @@ class TryLogger:
 
     def _line(self, level: str, msg: str, *args: Any) -> None:
         now = time.time()
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
+        # UTC, like every stamp in a try's log: the viewer shows it in the reader's time zone.
+        stamp = _second_stamp(int(now)) + f",{int(now % 1 * 1000):03d}"
         self.writer.write(f"[{stamp}] {{dagsapp.task}} {level} - {msg % args if args else msg}\n")
 
     def info(self, msg: str, *args: Any) -> None:
@@ -219,11 +231,18 @@ class TryLogger:
         self._line("ERROR", msg, *args)
 
 
+def utc_formatter() -> logging.Formatter:
+    """The format of a try's log lines, stamped in UTC whatever the worker's zone (the viewer converts)."""
+    formatter = logging.Formatter("[%(asctime)s] {%(name)s} %(levelname)s - %(message)s")
+    formatter.converter = time.gmtime
+    return formatter
+
+
 class WriterHandler(logging.Handler):
     def __init__(self, writer: TaskLogWriter) -> None:
         super().__init__(logging.INFO)
         self.writer = writer
-        self.setFormatter(logging.Formatter("[%(asctime)s] {%(name)s} %(levelname)s - %(message)s"))
+        self.setFormatter(utc_formatter())
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

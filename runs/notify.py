@@ -16,6 +16,23 @@ _NOTIFY_SQL = sql.SQL("NOTIFY {}").format(sql.Identifier(CHANNEL)).as_string()
 _LISTEN_SQL = sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL))
 
 
+_relaxed_connection: object = None
+
+
+def relax_commits() -> None:
+    """synchronous_commit = off on this process's connection, set once per connection: its commits
+    (and so the wake-ups they send) no longer wait for the WAL flush. PostgreSQL keeps the WAL in
+    order, so a crash can lose only the latest such commits, never one that a later durable
+    commit depends on; the heartbeat and lost-message sweeps redo what they held. See
+    settings.WORKER_SYNCHRONOUS_COMMIT and SCHEDULER_SYNCHRONOUS_COMMIT."""
+    global _relaxed_connection
+    connection.ensure_connection()
+    if connection.connection is not _relaxed_connection:
+        with connection.cursor() as cur:
+            cur.execute("SET synchronous_commit = off")
+        _relaxed_connection = connection.connection
+
+
 def notify_scheduler() -> None:
     with connection.cursor() as cur:
         cur.execute(_NOTIFY_SQL)

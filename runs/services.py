@@ -7,16 +7,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, DateTimeField, F, FloatField, Func, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dagsapp.jsonvalues import MAX_JSON_DEPTH, json_problem
+from dagsapp.params import validate_conf
 from dagsapp.serialization import DagData, TaskData
 from runs import history, summaries
+from runs.audit import record
 from runs.deferral import cancel_deferrals
-from runs.models import DagModel, DagRun, DagRunState, DagRunType, TaskInstance, TaskInstanceState, TaskMap, XCom
+from runs.models import (
+    AuditEvent,
+    DagModel,
+    DagRun,
+    DagRunState,
+    DagRunType,
+    TaskInstance,
+    TaskInstanceState,
+    TaskMap,
+    Variable,
+    XCom,
+)
 from runs.models.taskinstance import UNFINISHED_STATES, path_label
 from runs.notify import notify_scheduler
 from runs.resolver import task_levels
@@ -24,6 +37,29 @@ from runs.resolver import task_levels
 
 class DagRunError(ValueError):
     pass
+
+
+class RunIdError(DagRunError):
+    """The run id asked for cannot be used (taken, too long, a bad character)."""
+
+
+class ParamsError(DagRunError):
+    """The conf does not fit the DAG's Params: one message per param (the trigger form shows each
+    beside its field; the CLI and the API show them all)."""
+
+    def __init__(self, dag_id: str, errors: dict[str, str]) -> None:
+        self.errors = errors
+        detail = "; ".join(f"{name}: {message}" for name, message in errors.items())
+        super().__init__(f"conf does not fit the params of DAG {dag_id!r}: {detail}")
+
+
+def check_params(data: DagData, conf: dict[str, Any]) -> None:
+    """ParamsError unless every Param of the DAG accepts the value a run with this conf gets."""
+    specs = data.get("params_schema")
+    if specs:
+        errors = validate_conf(specs, data["params"], conf)
+        if errors:
+            raise ParamsError(data["dag_id"], errors)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -77,14 +113,15 @@ def create_dag_run(
         raise DagRunError(f"conf must be a JSON object, not {type(conf).__name__}")
     if conf:
         check_conf(conf)
+    data = dag.latest_serialized.dag_data()
+    check_params(data, conf or {})
     logical_date = logical_date or timezone.now()
     run_id = run_id or f"{run_type}__{logical_date.isoformat()}"
     if len(run_id) > 250 or any(c in run_id for c in "/\\\x00"):
-        raise DagRunError("run_id must be at most 250 characters, without '/', '\\' or NUL")
-    data = dag.latest_serialized.dag_data()
+        raise RunIdError("run_id must be at most 250 characters, without '/', '\\' or NUL")
     with transaction.atomic():
         if DagRun.objects.filter(dag_id=dag_id, run_id=run_id).exists():
-            raise DagRunError(f"A run {run_id!r} of DAG {dag_id!r} already exists")
+            raise RunIdError(f"A run {run_id!r} of DAG {dag_id!r} already exists")
         run = DagRun.objects.create(
             dag_id=dag_id, run_id=run_id, run_type=run_type, logical_date=logical_date, conf=conf or {},
             state=DagRunState.QUEUED, serialized_dag=dag.latest_serialized,
@@ -96,6 +133,9 @@ def create_dag_run(
                          max_tries=int(data["tasks"][task_id]["retries"]))
             for task_id in data["task_order"]
         ])
+        # The conf itself is not copied: it may hold secrets, and the run keeps it.
+        record(AuditEvent.TRIGGER, dag_id=dag_id, run_id=run_id, count=len(data["task_order"]),
+               extra={"run_type": str(run_type), "logical_date": logical_date.isoformat(), "conf_keys": sorted(conf or {})})
         transaction.on_commit(notify_scheduler)
     return run
 
@@ -171,6 +211,9 @@ def clear_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int
                 else:
                     n += _reset(dag_run, data, Q(task_id=d))
         _reopen_run(dag_run)
+        record(AuditEvent.CLEAR, dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id,
+               map_index=map_indexes[0] if len(map_indexes) == 1 else None, count=n,
+               extra={"map_indexes": map_indexes[:100], "downstream": downstream})
     return n
 
 
@@ -192,6 +235,8 @@ def clear_outer_index(*, dag_run: DagRun, task_id: str, prefix: list[int], downs
         if downstream:
             n += _clear_downstream_by_prefix(dag_run, data, task_id, [prefix])
         _reopen_run(dag_run)
+        record(AuditEvent.CLEAR_OUTER, dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, count=n,
+               extra={"prefix": prefix, "downstream": downstream})
     return n
 
 
@@ -273,14 +318,15 @@ def clear_mapped_task(*, dag_run: DagRun, task_id: str, downstream: bool = False
             n = _reexpand_prefix(dag_run, data, task_id, [])
             if downstream:
                 n += _clear_downstream_by_prefix(dag_run, data, task_id, [[]])
-            _reopen_run(dag_run)
-            return n
-        n = _reexpand(dag_run, data, task_id)
-        if downstream:
-            for d in _downstream_ids(data, task_id):
-                dt = data["tasks"][d]
-                n += _reexpand(dag_run, data, d) if dt["mapping"] is not None else _reset(dag_run, data, Q(task_id=d))
+        else:
+            n = _reexpand(dag_run, data, task_id)
+            if downstream:
+                for d in _downstream_ids(data, task_id):
+                    dt = data["tasks"][d]
+                    n += _reexpand(dag_run, data, d) if dt["mapping"] is not None else _reset(dag_run, data, Q(task_id=d))
         _reopen_run(dag_run)
+        record(AuditEvent.CLEAR_MAPPED, dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, count=n,
+               extra={"downstream": downstream})
     return n
 
 
@@ -313,6 +359,8 @@ def clear_mapped_task_changed(*, dag_run: DagRun, task_id: str, downstream: bool
                 dt = data["tasks"][d]
                 n += _reexpand(dag_run, data, d) if dt["mapping"] is not None else _reset(dag_run, data, Q(task_id=d))
         _reopen_run(dag_run)
+        record(AuditEvent.CLEAR_CHANGED, dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, count=n,
+               extra={"downstream": downstream})
     return n
 
 
@@ -334,6 +382,9 @@ def mark_task_instances(*, dag_run: DagRun, task_id: str, map_indexes: list[int]
                   .exclude(state__in=[state, TaskInstanceState.REMOVED]), state)
         if n:
             _reopen_run(dag_run)
+        record(AuditEvent.MARK, dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id,
+               map_index=map_indexes[0] if len(map_indexes) == 1 else None, count=n,
+               extra={"state": str(state), "map_indexes": map_indexes[:100]})
     return n
 
 
@@ -375,6 +426,7 @@ def clear_dag_run(*, dag_run: DagRun, only: RunClearScope = "all") -> int:
                 n += _reset(dag_run, data, Q(task_id=task_id, state__in=FAILED_STATES))
         if n:
             _reopen_run(dag_run)
+        record(AuditEvent.CLEAR_RUN, dag_id=dag_run.dag_id, run_id=dag_run.run_id, count=n, extra={"only": only})
     return n
 
 
@@ -392,6 +444,7 @@ def mark_dag_run(*, dag_run: DagRun, state: str) -> int:
         if state == DagRunState.QUEUED:
             DagRun.objects.filter(pk=dag_run.pk).update(state=state, end_date=None, state_summary=None)
             transaction.on_commit(notify_scheduler)
+            record(AuditEvent.MARK_RUN, dag_id=dag_run.dag_id, run_id=dag_run.run_id, count=0, extra={"state": str(state)})
             return 0
         instances = TaskInstance.objects.filter(dag_run=dag_run)
         cancel_deferrals(Q(dag_run=dag_run, state=S.DEFERRED))
@@ -405,6 +458,7 @@ def mark_dag_run(*, dag_run: DagRun, state: str) -> int:
                                                     end_date=now, state_summary=None)
         # Frozen with the final state, as a run the scheduler ends: the Grid never aggregates it again.
         summaries.freeze(dag_run.pk, summaries.aggregate([dag_run.pk]).get(dag_run.pk, []))
+        record(AuditEvent.MARK_RUN, dag_id=dag_run.dag_id, run_id=dag_run.run_id, count=n, extra={"state": str(state)})
     return n
 
 
@@ -507,6 +561,69 @@ def clear_planned(*, dag_run: DagRun, plan: ClearPlan) -> int:
             n += _reset(dag_run, data, where & Q(state__in=FAILED_STATES) if plan.only_failed else where)
         if n:
             _reopen_run(dag_run)
+        first = plan.tasks[0] if len(plan.tasks) == 1 else None
+        index = first.map_indexes[0] if first and first.map_indexes and len(first.map_indexes) == 1 else None
+        record(AuditEvent.CLEAR, dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=first.task_id if first else "",
+               map_index=index, count=n, extra={"tasks": plan.describe(), "only_failed": plan.only_failed})
     return n
+
+
+def set_dag_paused(*, dag_id: str, is_paused: bool) -> bool:
+    """Pause or unpause a DAG; returns whether it changed. While paused, the scheduler creates no
+    scheduled run and passes over none of its runs (runs/scheduling/steps.active_dag_run_ids)."""
+    with transaction.atomic():
+        changed = DagModel.objects.filter(dag_id=dag_id).exclude(is_paused=is_paused).update(is_paused=is_paused)
+        if changed:
+            record(AuditEvent.PAUSE if is_paused else AuditEvent.UNPAUSE, dag_id=dag_id)
+            if not is_paused:
+                transaction.on_commit(notify_scheduler)
+    return bool(changed)
+
+
+class VariableError(ValueError):
+    pass
+
+
+def _check_variable(key: str, value: Any) -> None:
+    if not key or len(key) > 250:
+        raise VariableError("key must be 1 to 250 characters")
+    problem = json_problem(value)
+    if problem:
+        raise VariableError(f"value {problem}")
+
+
+def create_variable(*, key: str, value: Any, description: str = "") -> Variable:
+    """A new Variable; VariableError when the key is taken or the value cannot be stored."""
+    _check_variable(key, value)
+    try:
+        with transaction.atomic():
+            var = Variable.objects.create(key=key, val=value, description=description)
+            # The key only: a value may be a secret, and every user reads the audit log.
+            record(AuditEvent.VARIABLE_CREATE, extra={"key": key})
+    except IntegrityError:  # the unique key: taken, perhaps a moment ago by someone else
+        raise VariableError(f"A Variable {key!r} already exists") from None
+    return var
+
+
+def update_variable(var: Variable, *, value: Any = None, description: str | None = None, set_value: bool = True) -> Variable:
+    """Change a Variable's value (unless ``set_value`` is false) and description (unless None)."""
+    changed = []
+    if set_value:
+        _check_variable(var.key, value)
+        changed.append("value")
+        var.val = value
+    if description is not None:
+        changed.append("description")
+        var.description = description
+    with transaction.atomic():
+        var.save(update_fields=["val", "description"])
+        record(AuditEvent.VARIABLE_UPDATE, extra={"key": var.key, "fields": changed})
+    return var
+
+
+def delete_variable(var: Variable) -> None:
+    with transaction.atomic():
+        var.delete()
+        record(AuditEvent.VARIABLE_DELETE, extra={"key": var.key})
 
 

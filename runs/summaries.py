@@ -12,16 +12,20 @@ from runs.models import DagRun, DagRunState
 
 FINISHED_RUN_STATES = (DagRunState.SUCCESS, DagRunState.FAILED)
 
-# One row per (run, task, state): counts, the placeholders' share (-1, and a nested task's below it), and the timings of mapped
-# instances (map_index >= 0), which the mapped task panel shows.
+# One row per (run, task, state): counts, the placeholders' share (-1, and a nested task's below it), the timings of mapped
+# instances (map_index >= 0), which the mapped task panel shows, and those of every instance, which the Gantt shows.
 _SUMMARY_SQL = """
 SELECT dag_run_id, task_id, state, count(*), count(*) FILTER (WHERE map_index < 0),
        min(start_date) FILTER (WHERE map_index >= 0), max(end_date) FILTER (WHERE map_index >= 0),
-       sum(duration) FILTER (WHERE map_index >= 0)
+       sum(duration) FILTER (WHERE map_index >= 0), min(queued_at), min(start_date), max(end_date)
 FROM runs_taskinstance WHERE dag_run_id = ANY(%s) GROUP BY dag_run_id, task_id, state
 """
 
-Row = list[Any]  # [task_id, state, count, placeholder_count, first_start_iso, last_end_iso, total_duration]
+# [task_id, state, count, placeholder_count, first_start_iso, last_end_iso, total_duration,
+#  first_queued_iso, first_start_any_iso, last_end_any_iso]; summaries frozen before the last
+# three columns existed have seven, and whoever needs those three aggregates again.
+Row = list[Any]
+FULL_ROW = 10
 
 
 def aggregate(run_ids: Iterable[int]) -> dict[int, list[Row]]:
@@ -31,8 +35,8 @@ def aggregate(run_ids: Iterable[int]) -> dict[int, list[Row]]:
         return out
     with connection.cursor() as cur:
         cur.execute(_SUMMARY_SQL, [ids])
-        for run_id, task_id, state, n, placeholder, first, last, total in cur.fetchall():
-            out[run_id].append([task_id, state, n, placeholder, _iso(first), _iso(last), total])
+        for run_id, task_id, state, n, placeholder, first, last, total, queued, start, end in cur.fetchall():
+            out[run_id].append([task_id, state, n, placeholder, _iso(first), _iso(last), total, _iso(queued), _iso(start), _iso(end)])
     return out
 
 

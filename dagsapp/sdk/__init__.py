@@ -14,6 +14,7 @@ from dagsapp.exceptions import (
     TaskDeferred,
 )
 from dagsapp.operators import BashOperator, EmptyOperator, PythonOperator
+from dagsapp.params import Param
 from dagsapp.secrets import mask_secret
 from dagsapp.sensors import BaseSensorOperator, DateTimeSensor, FileSensor, PokeReturnValue, TimeDeltaSensor
 from dagsapp.taskgroup import TaskGroup
@@ -34,7 +35,7 @@ from dagsapp.xcom_arg import ParamRef, VariableRef, XComArg
 __all__ = [
     "DAG", "AirflowFailException", "AirflowSensorTimeout", "AirflowSkipException", "BaseOperator", "BaseSensorOperator",
     "BaseTrigger", "BashOperator", "DateTimeSensor", "DateTimeTrigger", "EmptyOperator", "FileSensor", "FileTrigger",
-    "MappedOperator", "ParamRef", "PokeReturnValue", "PythonOperator", "StartTriggerArgs", "TaskDeferralError",
+    "MappedOperator", "Param", "ParamRef", "PokeReturnValue", "PythonOperator", "StartTriggerArgs", "TaskDeferralError",
     "TaskDeferralTimeout", "TaskDeferred", "TaskFailedEvent", "TaskGroup", "TaskSkippedEvent", "TaskSuccessEvent",
     "TimeDeltaSensor", "TimeDeltaTrigger", "TriggerEvent", "TriggerRule", "VariableRef", "XComArg",
     "dag", "get_current_context", "mask_secret", "task", "task_group",

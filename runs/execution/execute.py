@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from dagsapp.baseoperator import BaseOperator
@@ -41,7 +42,7 @@ from runs.execution.task_context import RuntimeTaskInstance, build_context, chec
 from runs.logs import TaskLogWriter, TryLogger, WriterHandler
 from runs.models import DagRun, SerializedDag, TaskInstance, TaskInstanceState, TaskMap
 from runs.models.xcom import RETURN_VALUE
-from runs.notify import CHANNEL, notify_scheduler
+from runs.notify import CHANNEL, notify_scheduler, relax_commits
 from runs.resolver import DbResolver
 from runs.sqltext import literal
 
@@ -125,6 +126,7 @@ def _claim(ti_id: int, preloaded: Preloaded | None) -> Claim:
 
 def execute_task_instance(ti_id: int, *, preloaded: Preloaded | None = None) -> str | None:
     """queued -> running -> a final state. Returns the final state, or None if this call did not own the try."""
+    with_db_retry(_relax_commits)
     return _execute(ti_id, preloaded=preloaded)[0]
 
 
@@ -179,9 +181,9 @@ def _claim_try(ti_id: int, *, preloaded: Preloaded | None, claimed: Claim | None
     if preloaded is not None and row[5] != preloaded.task_map_id:
         preloaded = None
     run, data = load_dag_run(row[0])
-    ti = TaskInstance(pk=ti_id, dag_run=run, task_id=row[1], map_index=row[2], try_number=row[3], max_tries=row[4],
-                      state=S.RUNNING, start_date=started, hostname=hostname, item_identity=row[6], next_method=row[7],
-                      next_kwargs=json.loads(row[8]) if isinstance(row[8], str) else row[8])
+    ti = _new_instance(run, pk=ti_id, task_id=row[1], map_index=row[2], try_number=row[3], max_tries=row[4],
+                       state=S.RUNNING, start_date=started, hostname=hostname, item_identity=row[6], next_method=row[7],
+                       next_kwargs=json.loads(row[8]) if isinstance(row[8], str) else row[8])
     ti._preloaded = preloaded  # type: ignore[attr-defined]
     writer = TaskLogWriter(ti.pk, ti.try_number, on_lost=watch_try((ti.pk, ti.try_number)))
     handler = WriterHandler(writer)
@@ -193,6 +195,28 @@ def _claim_try(ti_id: int, *, preloaded: Preloaded | None, claimed: Claim | None
         root.setLevel(logging.INFO)
     return _Attempt(ti=ti, run=run, data=data, task_data=data["tasks"][ti.task_id], started=started, hostname=hostname,
                     writer=writer, handler=handler, task_log=TryLogger(writer), secrets=SecretRegistry(on_add=writer.redact))
+
+
+_templates: dict[int, TaskInstance] = {}
+
+
+def _new_instance(run: DagRun, **values: Any) -> TaskInstance:
+    """A TaskInstance of ``run`` with these values: a copy of one built per run, since building a
+    model instance field by field costs more than the rest of a no-op task's bookkeeping."""
+    template = _templates.get(run.pk)
+    if template is None or template.dag_run is not run:
+        if len(_templates) > 256:
+            _templates.clear()
+        template = _templates[run.pk] = TaskInstance(dag_run=run)
+    ti = TaskInstance.__new__(TaskInstance)
+    ti.__dict__.update(template.__dict__)
+    state = ModelState()
+    state.adding, state.db = False, template._state.db or "default"
+    state.fields_cache = {"dag_run": run}
+    ti._state = state
+    for name, value in values.items():
+        setattr(ti, name, value)
+    return ti
 
 
 def _run_try(attempt: _Attempt) -> tuple[str, Any]:
@@ -327,21 +351,219 @@ def _finish_try(attempt: _Attempt, final: str) -> None:
 
 
 def execute_task_instances(ti_ids: list[int]) -> None:
-    """A batch from one message: each instance keeps its own claim, log, tries and result."""
+    """A batch from one message, run in groups (settings.EXECUTION_GROUP_MAX): one statement claims
+    a group, and one statement commits the group's successes (states, results, log tails) and
+    claims the next group. Each instance keeps its own claim, log, tries and result: a failure,
+    retry, skip or deferral is recorded for that instance alone, at once, as a single instance's
+    is; a result that feeds a mapping is committed alone too.
+
+    A group grows with what its instances cost: the first instance is claimed alone, and the
+    next group holds as many as ran in EXECUTION_GROUP_BUDGET_MS, so a slow task runs one by one
+    and a claimed instance never waits long behind its siblings. A worker killed mid-group
+    leaves the group's uncommitted instances running without a heartbeat: the scheduler retries
+    them (or fails them with no tries left), as it does the one instance a process was running;
+    the instances committed before stay, and the message's unclaimed ones are re-queued by the
+    lost-message sweep (they are still 'queued').
+    """
+    with_db_retry(_relax_commits)
     try:
         prefetch = prefetch_batch(ti_ids, lambda run_id: load_dag_run(run_id)[1])
     except (OperationalError, InterfaceError):
         prefetch = BatchPrefetch()  # an optimisation only: each instance reads its own item then
     touched = time.monotonic()
-    claimed: Claim | None = None
-    for i, ti_id in enumerate(ti_ids):
-        if time.monotonic() - touched > BATCH_TOUCH_SEC:
+    group = ti_ids[:1]
+    position = len(group)
+    claims = with_db_retry(lambda: _claim_group(group, prefetch))
+    while group:
+        began = time.monotonic()
+        done: list[_Success] = []
+        for ti_id in group:
+            claim = claims.get(ti_id)
+            success = _execute_in_group(ti_id, prefetch.get(ti_id), claim)
+            if success is not None:
+                done.append(success)
+        spent = time.monotonic() - began
+        if time.monotonic() - touched > BATCH_TOUCH_SEC and position < len(ti_ids):
             # Those still waiting in this batch are not lost messages: keep them off the re-queue sweep.
-            TaskInstance.objects.filter(pk__in=ti_ids[i:], state=S.QUEUED).update(queued_at=timezone.now())
+            TaskInstance.objects.filter(pk__in=ti_ids[position:], state=S.QUEUED).update(queued_at=timezone.now())
             touched = time.monotonic()
-        following = (ti_ids[i + 1], prefetch.get(ti_ids[i + 1])) if i + 1 < len(ti_ids) else None
-        # The previous instance's commit may have claimed this one already (None: claim it now).
-        _, claimed = _execute(ti_id, preloaded=prefetch.get(ti_id), claimed=claimed, claim_next=following)
+        size = _next_group_size(spent, len(group))
+        group = ti_ids[position : position + size]
+        position += len(group)
+        claims = _commit_group(done, group, prefetch)
+
+
+def _relax_commits() -> None:
+    if not settings.WORKER_SYNCHRONOUS_COMMIT:
+        relax_commits()
+
+
+def _next_group_size(spent: float, ran: int) -> int:
+    budget = float(settings.EXECUTION_GROUP_BUDGET_MS) / 1000
+    most = int(settings.EXECUTION_GROUP_MAX)
+    per_instance = spent / max(ran, 1)
+    if per_instance <= 0:
+        return most
+    return max(1, min(most, int(budget / per_instance)))
+
+
+@dataclass(slots=True)
+class _Success:
+    """A successful try of a group, waiting for the group's commit."""
+
+    attempt: _Attempt
+    end: datetime
+    payload: str | None
+    display: str | None
+    fields: str | None
+    name: str | None
+    log_text: str | None
+    wake_always: bool
+
+
+def _execute_in_group(ti_id: int, preloaded: Preloaded | None, claim: Claim | None) -> _Success | None:
+    """Run one claimed instance of a group. A success whose result can go with the group's commit
+    is returned for it; anything else is recorded for this instance now."""
+    if claim is None:
+        return None  # no longer queued when the group was claimed: not this call's
+    # The try starts now, not when its group was claimed.
+    attempt = _claim_try(ti_id, preloaded=preloaded, claimed=Claim(claim.row, timezone.now()))
+    if attempt is None:
+        return None
+    final, result = _run_try(attempt)
+    if final == S.SUCCESS and not attempt.task_data["feeds_mapping"]:
+        success = _prepare_success(attempt, result)
+        if success is not None:
+            # Its log is complete (the commit takes the tail): the next try must not write into it.
+            logging.getLogger().removeHandler(attempt.handler)
+            return success
+        final = S.UP_FOR_RETRY if attempt.ti.try_number <= attempt.ti.max_tries else S.FAILED
+    elif final == S.SUCCESS:
+        final, _ = _commit_try(attempt, result, claim_next=None)
+    elif final == DEFERRING:
+        final = _commit_deferral(attempt, result)
+    _finish_try(attempt, final)
+    if final in (S.SUCCESS, S.FAILED, S.UP_FOR_RETRY):
+        metrics.ti_finished(dag_id=attempt.run.dag_id, task_id=attempt.ti.task_id, state=final)
+    return None
+
+
+def _prepare_success(attempt: _Attempt, result: Any) -> _Success | None:
+    """The checks of _commit_success, before anything is written: None (with the reason in the
+    try's log) if the result cannot be stored."""
+    ti, task_log, writer = attempt.ti, attempt.task_log, attempt.writer
+    try:
+        problem = json_problem(result)
+        if problem:
+            raise UnstorableResult(f"the return value of task {ti.task_id!r} {problem}")
+        try:
+            payload = json.dumps(result) if result is not None else None
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the return value of task {ti.task_id!r} is not JSON-serializable: {exc}") from None
+        if payload is not None:
+            check_xcom_size(task_id=ti.task_id, key=RETURN_VALUE, payload=payload)
+        display = display_payload(result, attempt.secrets.values)
+    except Exception as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
+        if isinstance(exc, UnstorableResult):
+            task_log.error("Could not store the result: %s", exc)
+        else:
+            task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
+        return None
+    task_log.info("Marking task as SUCCESS")
+    pending = writer.take_pending_update()
+    return _Success(attempt=attempt, end=timezone.now(), payload=payload, display=display,
+                    fields=json.dumps(pending["rendered_fields"]) if "rendered_fields" in pending else None,
+                    name=pending.get("rendered_map_index"), log_text=writer.take_for_commit(),
+                    wake_always=wakes_scheduler_on_each_success(attempt.data, ti.task_id))
+
+
+def _claim_group(ti_ids: list[int], prefetch: BatchPrefetch) -> dict[int, Claim]:
+    """Claim several instances in one statement: {id: claim} for those that were still queued."""
+    if not ti_ids:
+        return {}
+    now = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute(_CLAIM_GROUP_SQL, _claim_group_params(ti_ids, prefetch, now))
+        return {row[0]: Claim(tuple(row[1:]), now) for row in cur.fetchall()}
+
+
+def _claim_group_params(ti_ids: list[int], prefetch: BatchPrefetch, now: datetime) -> dict[str, Any]:
+    ups = []
+    for ti_id in ti_ids:
+        preloaded = prefetch.get(ti_id)
+        ups.append(preloaded.upstream if preloaded else "")
+    return {"g_now": now, "g_host": settings.HOSTNAME, "g_pid": os.getpid(), "g_ids": ti_ids, "g_ups": ups}
+
+
+def _commit_group(done: list[_Success], following: list[int], prefetch: BatchPrefetch) -> dict[int, Claim]:
+    """Commit a group's successes and claim the next group in one statement; each success is
+    compare-and-swapped on its own row, so an instance cleared meanwhile loses only its result."""
+    if not done:
+        return with_db_retry(lambda: _claim_group(following, prefetch))
+    try:
+        owned, claims = with_db_retry(lambda: _commit_group_statement(done, following, prefetch))
+    except Exception:  # one instance's value broke the statement: commit each alone
+        log.warning("The group commit failed; committing its %d instances one by one", len(done), exc_info=True)
+        for success in done:
+            _commit_alone(success)
+        return with_db_retry(lambda: _claim_group(following, prefetch))
+    for success in done:
+        _close_success(success, S.SUCCESS if success.attempt.ti.pk in owned else DISCARDED)
+    return claims
+
+
+def _commit_group_statement(done: list[_Success], following: list[int], prefetch: BatchPrefetch) -> tuple[set[int], dict[int, Claim]]:
+    last = done[-1].attempt.ti
+    one_task = all(s.attempt.ti.dag_run_id == last.dag_run_id and s.attempt.ti.task_id == last.task_id for s in done)
+    now = timezone.now()
+    # One JSON document, not ten arrays: psycopg quotes arrays client-side slowly, json.dumps is C.
+    rows = [{"id": s.attempt.ti.pk, "try": s.attempt.ti.try_number, "start_": s.attempt.started.isoformat(),
+             "end_": s.end.isoformat(), "duration": (s.end - s.attempt.started).total_seconds(), "fields": s.fields,
+             "name": s.name, "value": s.payload, "display": s.display, "log": s.log_text, "n": n}
+            for n, s in enumerate(done)]
+    params: dict[str, Any] = {
+        "rows": json.dumps(rows), "ids": [s.attempt.ti.pk for s in done],
+        "run": last.dag_run_id, "task": last.task_id, "channel": CHANNEL,
+        "wake": not one_task or any(s.wake_always for s in done),
+        **_claim_group_params(following, prefetch, now),
+    }
+    with connection.cursor() as cur:
+        cur.execute(_COMMIT_GROUP_SQL, params)
+        owned, _, claimed = cur.fetchone()
+    claims: dict[int, Claim] = {}
+    for row in (json.loads(claimed) if isinstance(claimed, str) else claimed) or []:
+        claims[row[0]] = Claim(tuple(row[1:]), now)
+    return set(owned or []), claims
+
+
+def _commit_alone(success: _Success) -> None:
+    attempt = success.attempt
+    final: str
+    try:
+        pending = {k: v for k, v in (("rendered_fields", json.loads(success.fields) if success.fields else None),
+                                     ("rendered_map_index", success.name)) if v is not None}
+        result = json.loads(success.payload) if success.payload is not None else None
+        final, _ = with_db_retry(lambda: _commit_success(
+            ti=attempt.ti, task_data=attempt.task_data, result=result, pending=pending, log_text=success.log_text,
+            secrets=attempt.secrets.values, wake_always=True))
+    except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails the try
+        if success.log_text:
+            attempt.writer.restore(success.log_text)
+        attempt.task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
+        final = S.UP_FOR_RETRY if attempt.ti.try_number <= attempt.ti.max_tries else S.FAILED
+        _finish_try(attempt, final)
+        metrics.ti_finished(dag_id=attempt.run.dag_id, task_id=attempt.ti.task_id, state=final)
+        return
+    _close_success(success, final)
+
+
+def _close_success(success: _Success, final: str) -> None:
+    attempt = success.attempt
+    if final == DISCARDED:
+        attempt.task_log.warning("Instance was changed while running (cleared or marked); result discarded")
+    with_db_retry(attempt.writer.close)
+    if final == S.SUCCESS:
+        metrics.ti_finished(dag_id=attempt.run.dag_id, task_id=attempt.ti.task_id, state=final)
 
 
 def with_db_retry(fn: Callable[[], T], *, attempts: int = 8) -> T:
@@ -429,6 +651,50 @@ def _statement(ctes: list[str], select: str) -> str:
 _COMMIT_SUCCESS_SQL = _statement([_SUCCESS_CTE, _XCOM_CTE, _LOG_CTE], _OWNED_AND_NOTIFY)
 _COMMIT_SUCCESS_AND_CLAIM_SQL = _statement([_SUCCESS_CTE, _XCOM_CTE, _LOG_CTE, _CLAIM_NEXT_CTE],
                                            _OWNED_AND_NOTIFY + ", " + _CLAIMED_ROW)
+
+# A group of instances claimed in one statement, each as _CLAIM_SQL claims one (with the TaskMap
+# id of its own prefetched upstream, "" when none was prefetched).
+_CLAIM_GROUP_SQL = (
+    f"UPDATE runs_taskinstance ti SET state = {literal(S.RUNNING)}, start_date = %(g_now)s, end_date = NULL, duration = NULL,"
+    " hostname = %(g_host)s, pid = %(g_pid)s, next_retry_at = NULL, heartbeat_at = %(g_now)s, updated_at = %(g_now)s"
+    " FROM unnest(%(g_ids)s::bigint[], %(g_ups)s::text[]) AS g(id, up)"
+    # id = ANY: the primary key finds the rows (a join with the array alone was planned as a
+    # scan of every queued instance of the run).
+    f" WHERE ti.id = ANY(%(g_ids)s::bigint[]) AND ti.id = g.id AND ti.state = {literal(S.QUEUED)} RETURNING ti.id, ti.dag_run_id, ti.task_id, ti.map_index, ti.try_number,"
+    " ti.max_tries, (SELECT tm.id FROM runs_taskmap tm WHERE tm.dag_run_id = ti.dag_run_id AND tm.task_id = g.up"
+    " AND tm.map_index = -1) AS task_map_id, ti.item_identity, ti.next_method, ti.next_kwargs"
+)
+# A group's successes, one row each (the arrays are parallel, in the order the tries ran).
+_GROUP_ROWS_CTE = """u AS (
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS u(id bigint, try int, start_ timestamptz, end_ timestamptz,
+        duration float8, fields text, name text, value text, display text, log text, n int)
+)"""
+# Each success is its own compare-and-swap: a row this try no longer owns is left alone.
+_GROUP_SUCCESS_CTE = f"""done AS (
+    UPDATE runs_taskinstance ti SET state = {literal(S.SUCCESS)}, start_date = u.start_, end_date = u.end_, duration = u.duration,
+        updated_at = u.end_, rendered_fields = COALESCE(u.fields::jsonb, ti.rendered_fields),
+        rendered_map_index = COALESCE(u.name, ti.rendered_map_index)
+    FROM u WHERE ti.id = ANY(%(ids)s::bigint[]) AND ti.id = u.id AND ti.state = {literal(S.RUNNING)} AND ti.try_number = u.try
+    RETURNING ti.id, ti.dag_run_id, ti.task_id, ti.map_index
+)"""
+_GROUP_XCOM_CTE = f"""pushed AS (
+    INSERT INTO runs_xcom (dag_run_id, task_id, map_index, key, value, display, created_at)
+    SELECT d.dag_run_id, d.task_id, d.map_index, {literal(RETURN_VALUE)}, u.value::jsonb, u.display::jsonb, u.end_
+    FROM done d JOIN u ON u.id = d.id WHERE u.value IS NOT NULL
+    ON CONFLICT (dag_run_id, task_id, key, map_index) DO UPDATE SET value = EXCLUDED.value, display = EXCLUDED.display,
+        created_at = EXCLUDED.created_at
+)"""
+# Each try's last log lines, kept whether or not its result is, in the order the tries ran.
+_GROUP_LOG_CTE = """logged AS (
+    INSERT INTO runs_taskinstancelog (task_instance_id, try_number, text, created_at)
+    SELECT u.id, u.try, u.log, u.end_ FROM u WHERE u.log IS NOT NULL ORDER BY u.n
+)"""
+_CLAIM_GROUP_CTE = "claimed AS (" + _CLAIM_GROUP_SQL + ")"
+_COMMIT_GROUP_SQL = _statement(
+    [_GROUP_ROWS_CTE, _GROUP_SUCCESS_CTE, _GROUP_XCOM_CTE, _GROUP_LOG_CTE, _CLAIM_GROUP_CTE],
+    "ARRAY(SELECT id FROM done), CASE WHEN %(wake)s OR COALESCE(" + _WAITING_SIBLING + ") IS NULL THEN pg_notify(%(channel)s, '') END,"
+    " (SELECT json_agg(json_build_array(c.id, c.dag_run_id, c.task_id, c.map_index, c.try_number, c.max_tries, c.task_map_id,"
+    " c.item_identity, c.next_method, c.next_kwargs)) FROM claimed c)")
 
 
 # Most successes need not wake the scheduler: while a sibling of the same task still waits to

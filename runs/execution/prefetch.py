@@ -16,7 +16,7 @@ from django.db import connection
 
 from dagsapp.serialization import DagData, TaskData
 from runs.models.xcom import RETURN_VALUE
-from runs.resolver import TaskMapRow, item_sql
+from runs.resolver import TaskMapRow
 from runs.sqltext import literal
 
 
@@ -48,12 +48,23 @@ def single_upstream(task: TaskData | None) -> str | None:
     return str(sources[0]["task_id"])
 
 
+# The upstream's result is read (and decompressed) once per batch: a MATERIALIZED CTE holds an
+# in-memory copy (the concatenation makes one), and each index reads its item from it. Reading
+# x.value -> i straight from the table decompressed the whole stored result once per index: 3.6 ms
+# per instance at 100,000 items. The TaskMap's keys come once, on the batch's first row.
 _ITEMS_SQL = """
-SELECT tm.id, tm.length, tm.keys::text, i, """ + item_sql("i") + f"""
-FROM runs_taskmap tm
-JOIN runs_xcom x ON x.dag_run_id = tm.dag_run_id AND x.task_id = tm.task_id AND x.key = {literal(RETURN_VALUE)} AND x.map_index = -1
-CROSS JOIN unnest(%(indexes)s::int[]) AS i
-WHERE tm.dag_run_id = %(run)s AND tm.task_id = %(upstream)s AND tm.map_index = -1 AND i < tm.length
+WITH src AS MATERIALIZED (
+    SELECT tm.id, tm.length, tm.keys::text AS keys_text, tm.keys || '[]'::jsonb AS keys,
+        CASE WHEN jsonb_typeof(x.value) = 'object' THEN x.value || '{}'::jsonb ELSE x.value || '[]'::jsonb END AS value
+    FROM runs_taskmap tm
+    JOIN runs_xcom x ON x.dag_run_id = tm.dag_run_id AND x.task_id = tm.task_id AND x.key = """ + literal(RETURN_VALUE) + """ AND x.map_index = -1
+    WHERE tm.dag_run_id = %(run)s AND tm.task_id = %(upstream)s AND tm.map_index = -1
+)
+SELECT s.id, s.length, CASE WHEN o.n = 1 THEN s.keys_text END, o.i,
+    (CASE WHEN s.keys IS NULL THEN s.value -> o.i ELSE s.value -> (s.keys ->> o.i) END)::text
+FROM src s CROSS JOIN unnest(%(indexes)s::int[]) WITH ORDINALITY AS o(i, n)
+WHERE o.i < s.length
+ORDER BY o.n
 """
 
 
@@ -71,7 +82,9 @@ def prefetch_batch(ti_ids: list[int], data_for_run: Callable[[int], DagData]) ->
             if upstream is None:
                 continue
             cur.execute(_ITEMS_SQL, {"indexes": list(by_index), "run": run_id, "upstream": upstream})
+            row: TaskMapRow | None = None
             for tm_id, length, keys, index, value in cur.fetchall():
-                row = TaskMapRow(length, json.loads(keys) if keys is not None else None)
+                if row is None:
+                    row = TaskMapRow(length, json.loads(keys) if keys is not None else None)
                 out.by_ti[by_index[index]] = Preloaded(upstream, tm_id, row, json.loads(value) if value is not None else None)
     return out

@@ -44,6 +44,8 @@ class SerializedDag(models.Model):
     dag_id = models.CharField(max_length=250)
     dag_hash = models.CharField(max_length=64)
     data = models.JSONField()
+    # The DAG file's text as the DAG processor imported it for this version ("" for versions stored before).
+    source_code = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F
 
 
 class DagRunState(models.TextChoices):
@@ -42,6 +43,9 @@ class DagRun(models.Model):
             models.Index(fields=["dag_id", "-logical_date"], name="dag_run_latest"),
             # scheduler: runs still to schedule
             models.Index(fields=["state"], name="dag_run_active", condition=models.Q(state__in=["queued", "running"])),
+            # runs list across DAGs (runs/web/browse.py): newest started first, of one state or any
+            models.Index(F("start_date").desc(nulls_last=True), F("id").desc(), name="dag_run_browse_started"),
+            models.Index(F("state"), F("start_date").desc(nulls_last=True), F("id").desc(), name="dag_run_browse_state"),
         ]
 
     def __str__(self) -> str:

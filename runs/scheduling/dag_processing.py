@@ -126,8 +126,9 @@ def sync_file(path: str, result: FolderData) -> int:
                  .values_list("dag_id", "fileloc").first())
         if clash is not None and Path(clash[1]).exists():
             error, dags = f"DagDuplicateError: DAG id {clash[0]!r} is already defined in {clash[1]}; ignoring {path}\n", {}
+        source = result.get("sources", {}).get(path, "")
         for dag_id, data in dags.items():
-            changed += _store_dag(dag_id, data, path=path, now=now)
+            changed += _store_dag(dag_id, data, path=path, now=now, source=source)
         if error is None:
             # DAGs this file no longer defines go inactive; a file that failed keeps its DAGs' last
             # good version, so running runs carry on.
@@ -138,9 +139,9 @@ def sync_file(path: str, result: FolderData) -> int:
     return changed
 
 
-def _store_dag(dag_id: str, data: DagData, *, path: str, now: datetime) -> int:
-    digest = dag_hash(data)
-    version, _ = SerializedDag.objects.get_or_create(dag_id=dag_id, dag_hash=digest, defaults={"data": data})
+def _store_dag(dag_id: str, data: DagData, *, path: str, now: datetime, source: str = "") -> int:
+    digest = dag_hash(data, source)
+    version, _ = SerializedDag.objects.get_or_create(dag_id=dag_id, dag_hash=digest, defaults={"data": data, "source_code": source})
     dm, _ = DagModel.objects.get_or_create(dag_id=dag_id)
     changed = int(dm.latest_serialized_id != version.pk)
     if dm.schedule != data["schedule"] or (dm.next_dagrun is None and data["schedule"] and dm.latest_serialized_id is None):

@@ -22,7 +22,7 @@ from dagsapp.schedules import interval_end, next_logical_date
 from runs import heartbeats, metrics
 from runs.deferral import time_out_deferrals
 from runs.models import DagModel, DagRun, DagRunState, DagRunType, Job, JobType
-from runs.notify import SchedulerListener
+from runs.notify import SchedulerListener, relax_commits
 from runs.scheduling.executors import Executor
 from runs.scheduling.steps import active_dag_run_ids, fail_dead_task_instances, requeue_lost_task_instances, schedule_dag_run
 from runs.services import DagRunError, create_dag_run
@@ -71,6 +71,8 @@ class Scheduler:
         self.job_id: int | None = None
 
     def run_once(self) -> bool:
+        if not settings.SCHEDULER_SYNCHRONOUS_COMMIT:
+            relax_commits()
         metrics.SCHEDULER_HEARTBEAT.inc()
         heartbeats.beat("scheduler")
         did = create_scheduled_dag_runs()

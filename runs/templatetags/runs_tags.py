@@ -1,14 +1,26 @@
-"""Formatting for the dashboard's templates. Nothing here marks user data safe: autoescape applies."""
+"""Formatting for the dashboard's templates. Nothing here marks user data safe (autoescape applies), except
+``markdown``, whose HTML nh3 has sanitised (runs/web/docs.py)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
 
+from runs.web import timezones
+
 register = template.Library()
+
+
+@register.filter
+def markdown(text: str | None) -> str:
+    """A DAG's or task's ``doc_md`` as HTML, sanitised (runs/web/docs.py)."""
+    from runs.web.docs import render_markdown
+
+    return render_markdown(text)
 
 
 @register.filter
@@ -70,3 +82,26 @@ def url_with(base: str, params: dict[str, Any], **overrides: Any) -> str:
 def url_query(viewname: str, *args: Any, **query: Any) -> str:
     """``{% url %}`` with a query string: ``{% url_query 'runs:grid' dag_id run_id=run.run_id %}``."""
     return url_with(reverse(viewname, args=args), query)
+
+
+@register.filter
+def when(value: datetime | None, form: str = "datetime") -> str:
+    """Every time the dashboard shows, in the user's zone and naming it: ``2026-12-01 16:26:54 IST``.
+    ``when:"time"`` for the clock only, ``when:"short"`` (no zone) where a caption names the zone."""
+    if not isinstance(value, datetime):
+        return ""
+    return timezones.format_moment(value, form)
+
+
+@register.simple_tag
+def zone_label() -> str:
+    """The active zone's name as ``|when`` writes it, for a caption over times shown without it."""
+    return timezones.current_zone_label()
+
+
+@register.inclusion_tag("runs/_time_zone.html", takes_context=True)
+def time_zone_picker(context: template.Context) -> dict[str, Any]:
+    request = context["request"]
+    choice = timezones.session_choice(request)
+    return {"choice": choice, "label": timezones.current_zone_label(),
+            "next": request.get_full_path(), "csrf_token": context.get("csrf_token")}

@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from dagsapp.triggers import BaseTaskEndEvent, BaseTrigger, build_trigger
 from runs import deferral
+from runs.logs import utc_formatter
 from runs.models import Job, JobType, TaskInstanceState
 from runs.sqltext import literal
 
@@ -64,39 +65,89 @@ class _Running:
     task: asyncio.Task[None] | None = None
 
 
+LINES_PER_FLUSH = 2000
+# Connections that store fired triggers side by side (see Triggerer._flush_parallel).
+FLUSH_THREADS = 2
+UNUSED_TRIGGER_SWEEP_SEC = 60.0
+
+
 @dataclass
 class _Outbox:
-    """What trigger tasks hand to the next database pass (appended on the loop, taken by the pass)."""
+    """What trigger tasks hand to the next database pass (appended on the loop, taken by the pass).
 
-    events: list[tuple[int, Any]] = field(default_factory=list)
-    ends: list[tuple[int, str]] = field(default_factory=list)
-    failures: list[tuple[int, str, str | None]] = field(default_factory=list)
+    Each outcome remembers how many log lines had been appended when it was: a flush stores
+    the lines up to that mark before the outcome, so an instance's trigger lines always come
+    before a resumed worker's, without storing every line of thousands of triggers first."""
+
+    events: list[tuple[int, Any, int]] = field(default_factory=list)
+    ends: list[tuple[int, str, int]] = field(default_factory=list)
+    failures: list[tuple[int, str, str | None, int]] = field(default_factory=list)
     lines: list[tuple[int, int, str]] = field(default_factory=list)
+    # Lines appended and taken since the start (marks are counted in appended lines).
+    appended: int = 0
+    taken: int = 0
+    batch: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def take(self, limit: int = 1000) -> tuple[list[tuple[int, Any]], list[tuple[int, str]], list[tuple[int, str, str | None]],
+    def event(self, trigger_id: int, payload: Any) -> None:
+        with self.lock:
+            self.events.append((trigger_id, payload, self.appended))
+
+    def end(self, trigger_id: int, state: str) -> None:
+        with self.lock:
+            self.ends.append((trigger_id, state, self.appended))
+
+    def failure(self, trigger_id: int, error: str, tb: str | None) -> None:
+        with self.lock:
+            self.failures.append((trigger_id, error, tb, self.appended))
+
+    def take(self, limit: int | None = None) -> tuple[list[tuple[int, Any]], list[tuple[int, str]], list[tuple[int, str, str | None]],
                                               list[tuple[int, int, str]]]:
         """Up to ``limit`` outcomes of each kind (thousands firing at once are stored in several
-        statements, so the first ones are not held back by the last), and every log line so far
-        (a resumed worker's lines must come after its trigger's)."""
+        statements, so the first ones are not held back by the last), and the log lines they
+        need first (at least ``LINES_PER_FLUSH`` of them when there are)."""
+        limit = limit or self.batch
         with self.lock:
-            taken = self.events[:limit], self.ends[:limit], self.failures[:limit], self.lines
+            events, ends, failures = self.events[:limit], self.ends[:limit], self.failures[:limit]
             del self.events[:limit], self.ends[:limit], self.failures[:limit]
-            self.lines = []
-        return taken
+            mark = max([e[-1] for e in events] + [e[-1] for e in ends] + [f[-1] for f in failures], default=self.taken)
+            count = max(mark - self.taken, min(len(self.lines), LINES_PER_FLUSH))
+            lines = self.lines[:count]
+            del self.lines[:count]
+            self.taken += len(lines)
+        return ([(e[0], e[1]) for e in events], [(e[0], e[1]) for e in ends], [(f[0], f[1], f[2]) for f in failures], lines)
 
     def restore(self, events: list[tuple[int, Any]], ends: list[tuple[int, str]], failures: list[tuple[int, str, str | None]],
                 lines: list[tuple[int, int, str]]) -> None:
+        """Put back what a failed flush did not store, in front (its lines were appended first)."""
         with self.lock:
-            self.events[:0], self.ends[:0], self.failures[:0], self.lines[:0] = events, ends, failures, lines
+            self.taken -= len(lines)
+            mark = self.taken + len(lines)
+            self.events[:0] = [(e[0], e[1], mark) for e in events]
+            self.ends[:0] = [(e[0], e[1], mark) for e in ends]
+            self.failures[:0] = [(f[0], f[1], f[2], mark) for f in failures]
+            self.lines[:0] = lines
 
     def pending(self) -> bool:
         with self.lock:
-            return bool(self.events or self.ends or self.failures)
+            return bool(self.events or self.ends or self.failures or self.lines)
 
     def line(self, ti_id: int, try_number: int, text: str) -> None:
         with self.lock:
             self.lines.append((ti_id, try_number, text))
+            self.appended += 1
+
+
+@dataclass
+class _Batch:
+    """One flush's share of the outbox, and what of it was not stored when the database failed."""
+
+    events: list[tuple[int, Any]]
+    ends: list[tuple[int, str]]
+    failures: list[tuple[int, str, str | None]]
+    lines: list[tuple[int, int, str]]
+    lines_stored: threading.Event = field(default_factory=threading.Event)
+    left: tuple[list[tuple[int, Any]], list[tuple[int, str]], list[tuple[int, str, str | None]], list[tuple[int, int, str]]] | None = None
 
 
 class _TriggerLogHandler(logging.Handler):
@@ -105,7 +156,7 @@ class _TriggerLogHandler(logging.Handler):
     def __init__(self, outbox: _Outbox) -> None:
         super().__init__(logging.INFO)
         self.outbox = outbox
-        self.setFormatter(logging.Formatter("[%(asctime)s] {%(name)s} %(levelname)s - %(message)s"))
+        self.setFormatter(utc_formatter())
 
     def emit(self, record: logging.LogRecord) -> None:
         owner = _current.get()
@@ -153,11 +204,13 @@ class Triggerer:
         self.running: dict[int, _Running] = {}
         self.outbox = _Outbox()
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triggerer-db")
+        self._flushers = ThreadPoolExecutor(max_workers=FLUSH_THREADS, thread_name_prefix="triggerer-flush")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._tick = time.monotonic()
         self._listener: Any = None
         self._full_due = True
+        self._swept = 0.0
 
     # -- process ----------------------------------------------------------------------------
     def run_forever(self) -> None:
@@ -183,6 +236,22 @@ class Triggerer:
             sys.stdout, sys.stderr = saved
             root.removeHandler(handler)
             self._db.shutdown(wait=True)
+            self.shutdown_flushers()
+
+    def shutdown_flushers(self) -> None:
+        """Stop the flush threads, each closing its own database connection first."""
+        barrier = threading.Barrier(FLUSH_THREADS)
+
+        def close() -> None:
+            try:
+                barrier.wait(timeout=5)  # one task per thread: each closes its own connection
+            except threading.BrokenBarrierError:
+                pass
+            connection.close()
+
+        for future in [self._flushers.submit(close) for _ in range(FLUSH_THREADS)]:
+            future.result()
+        self._flushers.shutdown(wait=True)
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -217,11 +286,13 @@ class Triggerer:
                         # Heartbeat, adoption and the list of its triggers: once a heartbeat, or
                         # at once when a deferral is announced (NOTIFY).
                         self._full_due = False
-                        last_full = time.monotonic()
                         await self.run_pass()
+                        # Counted from the pass's end: a long pass (thousands of triggers taken)
+                        # is not followed at once by another, which would hold back the events.
+                        last_full = time.monotonic()
                     else:
                         # Woken by fired triggers: store their events only, the cheap statement.
-                        await self._db_call(self._flush_outbox)
+                        await self._flush_parallel()
                     backoff = 1.0
                 except Exception as exc:  # noqa: BLE001 - a lost database is survived: back off, try again
                     log.warning("Triggerer pass failed (%s); retrying in %.0f s", exc, backoff)
@@ -264,6 +335,10 @@ class Triggerer:
         close_old_connections()
         self._flush_outbox()
         deferral.time_out_deferrals()
+        if time.monotonic() - self._swept >= UNUSED_TRIGGER_SWEEP_SEC:
+            # Triggers drawn for instances another scheduler deferred first (defer_many).
+            self._swept = time.monotonic()
+            deferral.delete_unused_triggers()
         assert self.job_id is not None
         now = timezone.now()
         Job.objects.filter(pk=self.job_id).update(heartbeat_at=now)
@@ -272,8 +347,13 @@ class Triggerer:
             if room > 0:
                 cur.execute(_ADOPT_SQL, {"me": self.job_id, "room": room, "type": JobType.TRIGGERER.value,
                                          "timeout": float(settings.TRIGGERER_HEARTBEAT_TIMEOUT_SEC)})
-            cur.execute(_MINE_SQL, {"me": self.job_id})
-            rows: list[tuple[int, int, int, str]] = cur.fetchall()
+            # Two simple statements, not a join: with the planner's statistics taken before
+            # thousands of instances were deferred, the join was once planned as a nested loop
+            # that scanned every deferred instance per trigger (33 s at 10,000).
+            cur.execute("SELECT id, classpath FROM runs_trigger WHERE triggerer_id = %s", [self.job_id])
+            classpaths: dict[int, str] = dict(cur.fetchall())
+            cur.execute(_WAITING_SQL, [list(classpaths)])
+            rows = [(tid, ti_id, try_number, classpaths[tid]) for tid, ti_id, try_number in cur.fetchall()]
             new = [r[0] for r in rows if r[0] not in self.running]
             kwargs: dict[int, dict[str, Any]] = {}
             if new:
@@ -283,24 +363,61 @@ class Triggerer:
         return [(tid, ti_id, try_number, classpath, kwargs.get(tid)) for tid, ti_id, try_number, classpath in rows]
 
     def _flush_outbox(self) -> None:
-        events, ends, failures, lines = self.outbox.take()
+        """Store one batch of the outbox (on the database thread: a full pass, or the last on exit)."""
+        batch = _Batch(*self.outbox.take())
+        try:
+            self._store(batch, None)
+        finally:
+            if batch.left is not None:
+                self.outbox.restore(*batch.left)
+
+    async def _flush_parallel(self) -> None:
+        """Store what fired, up to ``FLUSH_THREADS`` batches at once on connections of their own:
+        when thousands of triggers fire together, storing them is what the last one waits for,
+        and the database can update two batches of instances side by side."""
+        loop = asyncio.get_running_loop()
+        batches: list[_Batch] = []
+        while len(batches) < FLUSH_THREADS and self.outbox.pending():
+            batches.append(_Batch(*self.outbox.take()))
+        results = await asyncio.gather(*(
+            loop.run_in_executor(self._flushers, self._store, batch, batches[i - 1].lines_stored if i else None)
+            for i, batch in enumerate(batches)), return_exceptions=True)
+        # Put back what was not stored, the last batch first, so the outbox keeps its order.
+        for batch in reversed(batches):
+            if batch.left is not None:
+                self.outbox.restore(*batch.left)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    def _store(self, batch: _Batch, after: threading.Event | None) -> None:
+        """Lines, then events, of one batch. ``after``: the earlier batch's lines are stored (an
+        instance's trigger lines may be there, and must come before its resumed worker's)."""
+        if threading.current_thread() is not threading.main_thread():
+            close_old_connections()
+        events, ends, failures, lines = batch.events, batch.ends, batch.failures, batch.lines
         started = time.monotonic()
         try:
-            # Lines first: a resumed worker's own lines must come after the trigger's.
-            deferral.append_logs(lines)
-            lines = []
+            try:
+                deferral.append_logs(lines)
+                lines = []
+            finally:
+                batch.lines_stored.set()
+            if after is not None:
+                after.wait()
             deferral.resume_from_events(events)
             events = []
             deferral.end_from_events(ends)
             ends = []
             deferral.fail_from_triggers(failures)
-            if time.monotonic() - started > 1.0:
-                log.warning("Storing %d events, %d task ends and %d failures took %.1f s", len(events), len(ends), len(failures),
-                            time.monotonic() - started)
+            failures = []
         except BaseException:
             # The database is away: keep what was not stored for the next pass (never lose an event).
-            self.outbox.restore(events, ends, failures, lines)
+            batch.left = (events, ends, failures, lines)
             raise
+        if time.monotonic() - started > 1.0:
+            log.warning("Storing %d events, %d task ends and %d failures took %.1f s", len(batch.events), len(batch.ends),
+                        len(batch.failures), time.monotonic() - started)
 
     def _reconcile(self, mine: list[tuple[int, int, int, str, dict[str, Any] | None]]) -> None:
         wanted = {row[0] for row in mine}
@@ -329,12 +446,10 @@ class Triggerer:
                 "INFO", f"Trigger {r.classpath} (id {r.trigger_id}) running in triggerer {self.job_id} on {socket.gethostname()}"))
             async for event in trigger.run():
                 if isinstance(event, BaseTaskEndEvent):
-                    with self.outbox.lock:
-                        self.outbox.ends.append((r.trigger_id, str(event.state)))
+                    self.outbox.end(r.trigger_id, str(event.state))
                 else:
                     self.outbox.line(r.ti_id, r.try_number, deferral.trigger_line("INFO", f"Trigger fired: {_short(event.payload)}"))
-                    with self.outbox.lock:
-                        self.outbox.events.append((r.trigger_id, event.payload))
+                    self.outbox.event(r.trigger_id, event.payload)
                 break
             else:
                 self._fail(r, "Trigger ended without an event", None)
@@ -356,8 +471,7 @@ class Triggerer:
 
     def _fail(self, r: _Running, error: str, tb: str | None) -> None:
         self.outbox.line(r.ti_id, r.try_number, deferral.trigger_line("ERROR", f"{error}" + (f"\n{tb}" if tb else "")))
-        with self.outbox.lock:
-            self.outbox.failures.append((r.trigger_id, error, tb))
+        self.outbox.failure(r.trigger_id, error, tb)
 
     # -- registration -------------------------------------------------------------------------
     def _register(self) -> int:
@@ -455,8 +569,9 @@ UPDATE runs_trigger SET triggerer_id = %(me)s WHERE id IN (
     ORDER BY t.id LIMIT %(room)s FOR UPDATE SKIP LOCKED)
 """
 
-_MINE_SQL = f"""
-SELECT t.id, ti.id, ti.try_number, t.classpath FROM runs_trigger t
-JOIN runs_taskinstance ti ON ti.trigger_id = t.id AND ti.state = {literal(S.DEFERRED)}
-WHERE t.triggerer_id = %(me)s
+# The instances still deferred on these triggers (a trigger whose instance was cleared, marked
+# or timed out is not among them, and stops).
+_WAITING_SQL = f"""
+SELECT ti.trigger_id, ti.id, ti.try_number FROM runs_taskinstance ti
+WHERE ti.trigger_id = ANY(%s::bigint[]) AND ti.state = {literal(S.DEFERRED)}
 """

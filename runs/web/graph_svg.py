@@ -27,7 +27,7 @@ from runs.web.queries import Cell, grid_cells, tolerated_cells
 S = TaskInstanceState
 
 # Bump when the drawing changes, so templates cached by an older version are not reused.
-LAYOUT_VERSION = 5
+LAYOUT_VERSION = 6
 FONT = "Helvetica,Arial,sans-serif"
 
 _PLACEHOLDER = re.compile(r"@@([SNTUPGHVC])(\d+)@@")
@@ -210,7 +210,8 @@ def _templatize(svg: str, data: DagData) -> str:
     # dot writes "-" as "&#45;"; plain hyphens keep ids such as node-add easy to select.
     svg = _COMMENT.sub("", _XML_PROLOGUE.sub("", svg, count=1)).replace("&#45;", "-")
     # Drawn at dot's size; CSS shrinks a wide DAG to the page (the viewBox keeps the proportions).
-    svg = svg.replace("<svg ", '<svg class="dag-graph" role="img" ', 1)
+    # A group of links (one per task), named for assistive technology; role="img" would hide them.
+    svg = svg.replace("<svg ", f'<svg class="dag-graph" role="group" aria-label="Graph of the tasks of {escape(data.get("dag_id", "the DAG"))}" ', 1)
     svg = _EDGE_TITLE.sub(lambda m: f"<title>{name(m[1], m[2])} → {name(m[3], m[4])}</title>", svg)
     svg = _CLUSTER_TITLE.sub(r"<title>\1</title>", svg)
     svg = _NODE_TITLE.sub(r"<title>@@T\1@@</title>", svg)

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import CharField, Count, F, Q, Window
+from django.db.models import CharField, F, Q, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, RowNumber
 
@@ -31,7 +31,7 @@ from runs.models import (
     TaskMap,
 )
 from runs.models.taskinstance import UNFINISHED_STATES, path_label
-from runs.sqltext import literals
+from runs.sqltext import literal, literals
 from runs.tolerance import UnitCounts, unit_counts
 
 S = TaskInstanceState
@@ -81,6 +81,11 @@ class Cell:
             return f"{self.tolerated.describe()} ({state_tooltip(self.counts)})"
         return state_tooltip(self.counts)
 
+    @property
+    def tip_counts(self) -> list[tuple[str, int]]:
+        """The grid cell's styled tooltip: one line per state, from the counts already aggregated."""
+        return sorted_counts(self.counts)
+
     def unit_counts(self) -> UnitCounts:
         """The counts a mapped task's tolerance is judged on, from this cell alone (no query)."""
         placeholders = sum(self.placeholder.values())
@@ -106,10 +111,14 @@ def aggregate_state(counts: dict[str, int]) -> str | None:
     return None
 
 
-def state_tooltip(counts: dict[str, int]) -> str:
+def sorted_counts(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """(state, count) of the states present, most frequent first, ties in priority order."""
     order = {s: i for i, s in enumerate((*STATE_PRIORITY, S.REMOVED))}
-    items = sorted(((s, n) for s, n in counts.items() if n), key=lambda sn: (-sn[1], order.get(sn[0], 99)))
-    return ", ".join(f"{n} {'no status' if s == S.NONE else s.replace('_', ' ')}" for s, n in items)
+    return sorted(((s, n) for s, n in counts.items() if n), key=lambda sn: (-sn[1], order.get(sn[0], 99)))
+
+
+def state_tooltip(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {'no status' if s == S.NONE else s.replace('_', ' ')}" for s, n in sorted_counts(counts))
 
 
 @dataclass(frozen=True)
@@ -282,7 +291,7 @@ def mapped_summary(run: DagRun, task_id: str) -> MappedSummary:
     counts: dict[str, int] = {}
     firsts, lasts, totals = [], [], []
     placeholder_state = None
-    for row_task, state, n, placeholder, first, last, total in summaries.run_summaries([run]).get(run.pk, []):
+    for row_task, state, n, placeholder, first, last, total, *_ in summaries.run_summaries([run]).get(run.pk, []):
         if row_task != task_id:
             continue
         if placeholder:
@@ -388,14 +397,27 @@ class ItemChanges:
 
 
 def item_changes(run: DagRun, task_id: str) -> ItemChanges:
-    """One aggregate over the task's instances, whatever their number."""
-    live = ~Q(state=S.REMOVED)
-    row = TaskInstance.objects.filter(dag_run=run, task_id=task_id, map_index__gte=0).aggregate(
-        unchanged=Count("id", filter=live & Q(item_change=ItemChange.UNCHANGED)),
-        new=Count("id", filter=live & Q(item_change=ItemChange.NEW)),
-        changed=Count("id", filter=live & Q(item_change=ItemChange.CHANGED)),
-        removed=Count("id", filter=Q(state=S.REMOVED)))
-    return ItemChanges(**row)
+    """One statement whose cost follows the re-expanded and removed instances, not all of them:
+    item_change is set only by a re-expansion (the partial index ti_run_task_item_change holds
+    those rows alone), and removed instances are read from the (run, task, state) index."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT (SELECT coalesce(json_object_agg(item_change, n), '{{}}') FROM (
+                        SELECT item_change, count(*) AS n FROM runs_taskinstance
+                        WHERE dag_run_id = %(run)s AND task_id = %(task)s AND item_change IS NOT NULL AND map_index >= 0
+                          AND state <> {literal(S.REMOVED)} GROUP BY item_change) AS c),
+                   (SELECT count(*) FROM runs_taskinstance
+                    WHERE dag_run_id = %(run)s AND task_id = %(task)s AND state = {literal(S.REMOVED)} AND map_index >= 0)
+            """,
+            {"run": run.pk, "task": task_id})
+        row = cur.fetchone()
+    assert row is not None
+    by_change, removed = row
+    if isinstance(by_change, str):
+        by_change = json.loads(by_change)
+    return ItemChanges(unchanged=by_change.get(ItemChange.UNCHANGED, 0), new=by_change.get(ItemChange.NEW, 0),
+                       changed=by_change.get(ItemChange.CHANGED, 0), removed=removed)
 
 
 SUGGESTIONS = 10
@@ -521,11 +543,15 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
     if q:
         index = parse_map_index(q)
         qs = qs.filter(Q(rendered_map_index__icontains=q) | (Q(map_index=index) if index is not None else Q(pk__in=[])))
-    total = qs.count()
+    total = frozen_mapped_count(run, task_id, None if state is None else [state]) if not q and outer is None else None
+    if total is None:
+        total = qs.count()
     pages = max(1, math.ceil(total / per_page))
     page = min(page, pages)
     name = order_by.removeprefix("-")
     desc = order_by.startswith("-")
+    # Not started (null) last either way; "-duration" with a state reads the page from
+    # ti_run_task_state_duration (duration DESC NULLS LAST) and stops, instead of sorting every instance.
     key = F(name).desc(nulls_last=True) if desc else F(name).asc(nulls_last=True)
     tiebreak = "-map_index" if desc else "map_index"
     start = (page - 1) * per_page
@@ -533,6 +559,16 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
     instances: list[TaskInstance] = list(rows[start : start + per_page]) if total else []
     return InstancePage(total=total, page=page, pages=pages, instances=instances, order_by=order_by.replace("map_path", "map_index"),
                         state=state, q=q)
+
+
+def frozen_mapped_count(run: DagRun, task_id: str, states: Iterable[str] | None = None) -> int | None:
+    """The mapped instances of a finished run (of these states, or all) as its frozen summary counted
+    them, without reading them again; None for a run still going (or reopened: no summary yet)."""
+    if run.state_summary is None:
+        return None
+    wanted = None if states is None else set(states)
+    return sum(int(n) - int(placeholders) for t, s, n, placeholders, *_ in run.state_summary
+               if t == task_id and (wanted is None or s in wanted))
 
 
 @dataclass(frozen=True)

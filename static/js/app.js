@@ -94,14 +94,47 @@
     }
   });
 
-  // Keep a tailing log scrolled to the bottom if the reader was already there.
-  document.addEventListener("htmx:oobBeforeSwap", function (event) {
-    var log = document.getElementById("log-content");
+  // The log viewer (templates/runs/_log_viewer.html). A tailing log stays scrolled to the bottom if
+  // the reader was already there.
+  document.addEventListener("htmx:oobBeforeSwap", function () {
+    var log = document.getElementById("log-lines");
     if (log) log.dataset.stick = String(log.scrollTop + log.clientHeight >= log.scrollHeight - 4);
   });
   document.addEventListener("htmx:oobAfterSwap", function () {
-    var log = document.getElementById("log-content");
+    var log = document.getElementById("log-lines");
     if (log && log.dataset.stick === "true") log.scrollTop = log.scrollHeight;
+  });
+  // Wrapping long lines, remembered in this browser.
+  var WRAP = "dagsapp.logWrap";
+  function wrapOn() { try { return localStorage.getItem(WRAP) === "on"; } catch (e) { return false; } }
+  // A fresh viewer shows the search's current match, else the newest lines (its window is the end of the log).
+  function placeLog(root) {
+    var viewer = (root && root.id === "log-viewer") ? root : (root || document).querySelector("#log-viewer");
+    if (!viewer) return;
+    var lines = viewer.querySelector("#log-lines"), button = viewer.querySelector("[data-log-wrap]");
+    if (lines) lines.classList.toggle("wrap", wrapOn());
+    if (button) button.setAttribute("aria-pressed", String(wrapOn()));
+    if (!lines || viewer.dataset.placed) return;
+    viewer.dataset.placed = "1";
+    var current = lines.querySelector(".ll.current");
+    if (current) current.scrollIntoView({block: "center"});
+    else if (!viewer.querySelector("#log-later")) lines.scrollTop = lines.scrollHeight;
+  }
+  // Enter in the search box again (the same words) goes to the next match, Shift+Enter to the previous,
+  // as in a browser's find bar; new words search anew (the form).
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (event.key !== "Enter" || box.id !== "log-q" || !box.value || box.value !== box.defaultValue) return;
+    var link = document.getElementById(event.shiftKey ? "log-prev-match" : "log-next-match");
+    if (!link) return;
+    event.preventDefault();
+    link.click();
+  });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-log-wrap]");
+    if (!button) return;
+    try { localStorage.setItem(WRAP, wrapOn() ? "off" : "on"); } catch (e) { /* private mode */ }
+    placeLog(button.closest("#log-viewer"));
   });
 
   // A confirmation dialog loaded by htmx opens as a modal; Cancel (a link back, without JavaScript) closes it.
@@ -118,6 +151,45 @@
     dialog.remove();
   });
 
-  document.addEventListener("htmx:afterSettle", function (event) { applyGroups(event.detail.elt); openDialogs(); updateSelection(); });
-  document.addEventListener("DOMContentLoaded", function () { applyGroups(document); updateSelection(); });
+  // The colour theme: light, dark, or "system" (prefers-color-scheme); static/js/theme.js applies it before the first paint.
+  var THEME = "dagsapp.theme";
+  function storedTheme() { try { return localStorage.getItem(THEME) || "system"; } catch (e) { return "system"; } }
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "theme-select") return;
+    var theme = event.target.value;
+    try { localStorage.setItem(THEME, theme); } catch (e) { /* private mode: for this page only */ }
+    if (theme === "light" || theme === "dark") document.documentElement.setAttribute("data-theme", theme);
+    else document.documentElement.removeAttribute("data-theme");
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var select = document.getElementById("theme-select");
+    if (!select) return;
+    select.value = storedTheme();
+    select.closest("label").hidden = false;
+  });
+
+  // The browser's time zone (Intl) goes with the time zone form; a user who chose "the browser's
+  // zone" and opens the dashboard somewhere else has it updated once, and the page shown again in it.
+  function browserZone() { try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return ""; } }
+  document.addEventListener("DOMContentLoaded", function () {
+    var menu = document.getElementById("tz-menu"), zone = browserZone();
+    if (!menu || !zone) return;
+    document.getElementById("tz-browser-zone").value = zone;
+    document.getElementById("tz-detected").textContent = "(" + zone + ")";
+    var tried = "dagsapp.tzSynced." + zone;
+    if (menu.dataset.tzMode !== "browser" || menu.dataset.tzBrowser === zone || sessionStorage.getItem(tried)) return;
+    sessionStorage.setItem(tried, "1");
+    var form = document.getElementById("tz-form"), data = new FormData(form);
+    data.set("mode", "browser");
+    fetch(form.action, { method: "POST", body: data, credentials: "same-origin" }).then(function (r) { if (r.ok) location.reload(); });
+  });
+  // Typing in the named zone's field chooses "a named zone".
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "tz-zone") document.getElementById("tz-mode-named").checked = true;
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    applyGroups(event.detail.elt); openDialogs(); updateSelection(); placeLog(document);
+  });
+  document.addEventListener("DOMContentLoaded", function () { applyGroups(document); updateSelection(); placeLog(document); });
 })();

@@ -1,6 +1,6 @@
 """The benchmark suite itself works: every benchmark once at --quick size, every figure reported.
 
-``python -m bench.run --quick`` runs in a subprocess against its own database (dagsapp_bench on
+``python -m bench.run --quick`` runs in a subprocess against its own database (dagsapp_bench_quick on
 the embedded server), its own Redis database and its own scheduler and workers, so this test
 needs no pytest-django database and leaves the test database alone. About 30-40 s.
 """
@@ -21,7 +21,9 @@ TIMEOUT_SEC = 180
 # (name, size) of every figure at --quick size, in the order the table prints them.
 EXPECTED = [
     *[(name, "N=20") for name in ("throughput: trigger to run success", "throughput: instances/s (ours)",
-                                  "throughput: raw Celery group no-op")],
+                                  "throughput: ms per instance (ours)", "throughput: raw Celery group no-op",
+                                  "throughput: ours / raw Celery", "throughput: scheduler peak RSS",
+                                  "throughput: worker process peak RSS (largest)")],
     ("latency: upstream success -> downstream start", "10 samples"),
     ("latency: p95", "10 samples"),
     ("expansion: placeholder -> N rows", "N=1000"),
@@ -76,7 +78,9 @@ class BenchQuickTests:
     def test_it_sets_the_targets_of_the_issue(self, quick_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> None:
         _, result = quick_run
         targets = {f["name"]: f["target"] for f in result["figures"]}
-        assert targets["latency: upstream success -> downstream start"] == "< 250"
+        assert targets["latency: upstream success -> downstream start"] == "< 20"
+        assert targets["latency: p95"] == "< 50"
+        assert targets["throughput: scheduler peak RSS"] == "< 250"
         assert targets["log read: one instance"] == "< 50"
         assert targets["graph: warm (cached layout)"] == "< 100"
         assert targets["reduce memory: peak growth over empty task"] == "< 100"

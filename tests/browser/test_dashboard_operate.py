@@ -127,7 +127,7 @@ class ExpansionReasonTests:
         expect(page.locator("#task-panel h2 .state-text")).to_have_text("failed")
         shot(page, tmp_path, "expansion-failed")
         page.locator("#expansion-log").click()
-        expect(page.locator("#log-content")).to_contain_text("Cannot expand mapped task 'add'")
+        expect(page.locator("#log-lines")).to_contain_text("Cannot expand mapped task 'add'")
         whole_page(page)
 
 

@@ -80,8 +80,8 @@ class DashboardStoryTests:
 
         log_in(page, base, "olga")
         page.goto(f"{base}/dags/example_add/grid/")
-        page.locator("#trigger summary").click()
-        page.locator("#trigger").get_by_role("button", name="Trigger").click()
+        page.locator("#trigger").click()  # the trigger page: example_add has no Params, only the conf
+        page.locator("#trigger-submit").click()
         run = wait_for_run(RUN_TIMEOUT_MS / 1000, stack)
         assert run.state == "success", stack.report()
 
@@ -92,7 +92,7 @@ class DashboardStoryTests:
 
         open_instance(page, 1)
         page.locator("#tab-log").click()
-        expect(page.locator("#log-content")).to_contain_text("adding 2 + 10")
+        expect(page.locator("#log-lines")).to_contain_text("adding 2 + 10")
         screenshot(page, "2-instance-log")
 
         # The clear opens a dialog that names what it will clear (no browser confirm()).
@@ -108,7 +108,7 @@ class DashboardStoryTests:
         # shows the new one; the Details tab says the same as the summary.
         expect(page.locator("#try-select option")).to_have_count(2)
         expect(page.locator("#try-select")).to_have_value("2")
-        expect(page.locator("#log-content")).to_contain_text("Starting attempt 2")
+        expect(page.locator("#log-lines")).to_contain_text("Starting attempt 2")
         page.locator("#tab-details").click()
         details = page.locator("#ti-details")
         expect(details.locator("dd").first).to_have_text("success")

@@ -53,7 +53,8 @@ class ContentSecurityPolicyTests:
         base = f"/dags/hostile/runs/{hostile_run.run_id}/tasks/show"
         pages = ["/", "/dags/hostile/grid/", f"/dags/hostile/graph/?{urlencode({'run_id': hostile_run.run_id})}", f"{base}/",
                  f"{base}/durations/", f"{base}/?map_index=0",
-                 *(f"{base}/mapped/0/?tab={tab}" for tab in ("log", "xcom", "rendered", "details"))]
+                 *(f"{base}/mapped/0/?tab={tab}" for tab in ("log", "xcom", "rendered", "details")),
+                 f"{base}/mapped/0/?tab=log&q=script&match=0", "/dags/hostile/code/", "/runs/", "/task-instances/?state=success"]
         for url in pages:
             for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
                 response = operator_client.get(url, **headers)

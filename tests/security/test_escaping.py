@@ -27,6 +27,8 @@ class EscapingTests:
             f"/dags/hostile/graph/?{q}", f"{base}/", f"{base}/durations/",
             *(f"{base}/mapped/0/?tab={tab}" for tab in ("log", "xcom", "rendered", "details")),
             f"{base}/mapped/0/log/", f"{base}/?map_index=0",
+            f"{base}/mapped/0/?tab=log&q=script&match=0", "/dags/hostile/code/", f"/dags/hostile/code/?{q}",
+            "/task-instances/", "/runs/?dag_id=hostile", "/?q=host",
         ]
         shown = 0
         for url in pages:

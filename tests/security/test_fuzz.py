@@ -35,7 +35,12 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "runs:login": ("next", "username", "password"),
     "runs:logout": ("next",),
     "runs:health": (),
-    "runs:dag_list": ("page",),
+    "runs:set_time_zone": ("mode", "zone", "browser_zone", "next"),
+    "runs:time_zone_names": (),
+    "runs:dag_list": ("page", "q", "tag", "state"),
+    "runs:dag_code": ("run_id", "version"),
+    "runs:run_list": ("state", "dag_id", "from", "to", "page"),
+    "runs:task_instance_list": ("state", "dag_id", "from", "to", "page"),
     "runs:grid": ("run_id", "task_id", "map_index", "num_runs", "state", "order_by", "page", "q", "tab", "try", "run_state", "run_type",
                   "pick", "view"),
     "runs:graph": ("run_id", "task_id", "map_index", "collapsed"),
@@ -49,15 +54,22 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "runs:run_mark": ("state",),
     "runs:task_instance_suggestions": ("pick",),
     "runs:task_action_dialog": ("action", "map_index", "instance", "downstream", "upstream", "only_failed", "tab", "try"),
-    "runs:dag_trigger": ("conf",),
+    "runs:dag_trigger": ("conf", "run_id", "logical_date", "param.x"),
+    "runs:dag_pause": ("is_paused", "next"),
+    "runs:dag_audit": ("run_id", "event", "owner", "page"),
+    "runs:audit_log": ("run_id", "event", "owner", "page"),
+    "runs:variable_list": ("q", "page"),
+    "runs:variable_create": ("key", "value", "description"),
+    "runs:variable_edit": ("key", "value", "description"),
+    "runs:variable_delete": (),
     "runs:task_panel": ("map_index", "state", "order_by", "page", "q", "tab", "try", "outer", "pick", "view"),
     "runs:task_durations": ("num_runs",),
     "runs:task_clear_mapped": ("downstream", "upstream", "only_failed", "state", "order_by", "page", "q"),
     "runs:task_clear_mapped_changed": ("downstream", "state", "order_by", "page", "q"),
     "runs:task_clear_outer": ("outer", "downstream", "state", "order_by", "page", "q"),
     "runs:task_instances_action": ("action", "map_index", "downstream", "upstream", "only_failed", "state", "order_by", "page", "q"),
-    "runs:task_instance": ("tab", "try"),
-    "runs:task_instance_log": ("try", "after"),
+    "runs:task_instance": ("tab", "try", "start", "q", "match", "shown_log"),
+    "runs:task_instance_log": ("try", "start", "q", "match", "from", "download"),
     "runs:task_instance_xcom": ("key",),
     "runs:task_instance_clear": ("downstream", "upstream", "only_failed", "tab", "try"),
     "runs:task_instance_mark": ("state", "tab", "try"),
@@ -86,8 +98,9 @@ SEEDS: dict[str, list[dict[str, Any]]] = {
     # Django's LoginView raised ValueError ("Redirection loop") for a logged-in user.
     "runs:login": [{"next": "/login/"}],
 }
-# Reachable by a Viewer's POST without being refused: logging in and out change no run.
-VIEWER_MAY_POST = {"runs:login", "runs:logout", "runs:health"}
+# Reachable by a Viewer's POST without being refused: logging in and out, and choosing one's own
+# time zone, change no run.
+VIEWER_MAY_POST = {"runs:login", "runs:logout", "runs:health", "runs:set_time_zone"}
 
 # Hostile values by kind; each kind is a branch of the strategy, so every kind is drawn often.
 NUMBERS = ["", " ", "0", "-0", "-1", "-2", "1", "+1", " 7 ", "²", "1²", "٣", "１２", "𝟙", "Ⅻ", "0x10", "1e3", "1_000", "--1",
@@ -98,7 +111,7 @@ WORDS = ["on", "off", "true", "clear", "success", "failed", "running", "queued",
          "details", "log", "xcom", "rendered", "return_value", "keys", "show"]
 INJECTIONS = ["\x00", "a\x00b", "%00", "%", "&", "=", "?", "#", "\\", "'", '"', ";--", "' OR 1=1 --", "<script>alert(1)</script>",
               "{{ 7*7 }}", "${x}", "\u202e", "\ufeff", "\n\r", "\t", "../../etc/passwd"]
-NUMERIC = {"page", "num_runs", "map_index", "try", "after", "limit", "offset", "try_number", "interval", "duration_gte",
+NUMERIC = {"page", "num_runs", "map_index", "try", "after", "start", "match", "from", "version", "limit", "offset", "try_number", "interval", "duration_gte",
            "duration_lt"}
 LOCATIONS = ["/", "//evil.example", "https://evil.example/", "javascript:alert(1)", "/login/?next=/login/", "/%2e%2e/"]
 JSON_FRAGMENTS = ['{"a":', "[1,2", "null", "[]", "{}", '{"__proto__": {}}', "1e999", '"\\u0000"', '{"a": NaN}',

@@ -7,14 +7,15 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from runs.audit import acting_as, cli_actor
 from runs.cli import dag_run_summary, run_dag_run_inline, wait_for_dag_run
 from runs.models import DagImportError, DagModel, DagRunState, DagRunType
 from runs.scheduling.dag_processing import process_dags_folder
-from runs.services import DagRunError, create_dag_run, parse_conf
+from runs.services import DagRunError, create_dag_run, parse_conf, set_dag_paused
 
 
 class Command(BaseCommand):
-    help = "DAG commands: list, trigger, test, reserialize."
+    help = "DAG commands: list, trigger, test, pause, unpause, reserialize."
 
     def add_arguments(self, parser: Any) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -32,10 +33,14 @@ class Command(BaseCommand):
         test.add_argument("--conf", default=None, help="JSON object")
         test.add_argument("--json", action="store_true")
         test.add_argument("--timeout", type=float, default=3600.0)
+        for verb in ("pause", "unpause"):
+            sub.add_parser(verb, help=f"{verb.capitalize()} a DAG (a paused DAG gets no scheduled runs).").add_argument("dag_id")
 
     def handle(self, *args: Any, action: str, **opts: Any) -> None:
         try:
-            getattr(self, f"_{action}")(**opts)
+            # Recorded in the audit log as this operating-system user's (runs/audit.py).
+            with acting_as(cli_actor()):
+                getattr(self, f"_{action}")(**opts)
         except (DagRunError, TimeoutError) as exc:
             raise CommandError(str(exc)) from None
 
@@ -73,6 +78,19 @@ class Command(BaseCommand):
         run = create_dag_run(dag_id=dag_id, conf=parse_conf(conf), run_type=DagRunType.TEST)
         run = run_dag_run_inline(run, timeout=timeout)
         self._report(run, as_json=json)
+
+    def _pause(self, *, dag_id: str, **opts: Any) -> None:
+        self._set_paused(dag_id, True)
+
+    def _unpause(self, *, dag_id: str, **opts: Any) -> None:
+        self._set_paused(dag_id, False)
+
+    def _set_paused(self, dag_id: str, paused: bool) -> None:
+        if not DagModel.objects.filter(dag_id=dag_id).exists():
+            raise CommandError(f"DAG {dag_id!r} does not exist")
+        changed = set_dag_paused(dag_id=dag_id, is_paused=paused)
+        word = "paused" if paused else "unpaused"
+        self.stdout.write(f"DAG {dag_id} {word}" if changed else f"DAG {dag_id} was already {word}")
 
     def _report(self, run: Any, *, as_json: bool) -> None:
         summary = dag_run_summary(run)

@@ -8,12 +8,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from runs.roles import ADMIN_GROUP, ensure_role_groups, set_user_role
+
 ADMIN_USERNAME = "admin"
-GROUP_NAMES = ("Viewer", "Operator", "Admin")
 
 
 class Command(BaseCommand):
@@ -21,15 +21,18 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
-            groups = {name: Group.objects.get_or_create(name=name)[0] for name in GROUP_NAMES}
+            ensure_role_groups()
             user_model = get_user_model()
-            if user_model.objects.filter(username=ADMIN_USERNAME).exists():
+            existing = user_model.objects.filter(username=ADMIN_USERNAME).first()
+            if existing is not None:
+                if existing.groups.filter(name=ADMIN_GROUP).exists() and not existing.is_staff:
+                    # Made before Admins managed users in the Django admin (which wants staff).
+                    set_user_role(existing, "admin")
                 self.stdout.write(f"User {ADMIN_USERNAME!r} exists; its password is unchanged.")
                 return
             password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)
             user = user_model.objects.create_user(username=ADMIN_USERNAME, password=password)
-            # Admin: also manages Variables through the REST API (runs/web/api_v2/auth.py).
-            user.groups.add(groups["Operator"], groups["Admin"])
+            set_user_role(user, "admin")
 
         if os.environ.get("ADMIN_PASSWORD"):
             self.stdout.write(f"Created user {ADMIN_USERNAME!r} with the password from ADMIN_PASSWORD.")

@@ -10,7 +10,7 @@ from django.urls import URLPattern, register_converter
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 
-from runs.services import DagRunError
+from runs.services import DagRunError, ParamsError
 from runs.web.api_v2.auth import API_AUTH
 from runs.web.views.common import MapIndexConverter
 
@@ -43,8 +43,12 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(DagRunError)
 def refused(request: HttpRequest, exc: DagRunError) -> HttpResponse:
-    """A request the engine refuses (a run id taken, a conf PostgreSQL cannot store, ...)."""
-    return api.create_response(request, {"detail": str(exc)}, status=400)
+    """A request the engine refuses (a run id taken, a conf PostgreSQL cannot store, a conf the
+    DAG's Params refuse: then also one message per param under ``params``)."""
+    body: dict[str, object] = {"detail": str(exc)}
+    if isinstance(exc, ParamsError):
+        body["params"] = exc.errors
+    return api.create_response(request, body, status=400)
 
 
 @api.exception_handler(AuthenticationError)

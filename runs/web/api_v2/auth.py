@@ -3,7 +3,8 @@
 ``POST /auth/token`` trades a username and password for a signed, expiring JWT; the API takes it
 as ``Authorization: Bearer``. The dashboard's session works too (CSRF checked on its writes).
 Roles are the dashboard's: every active user reads (Viewer), the Operator group (and Admins)
-also triggers, clears, marks and pauses, the Admin group (and superusers) also manages Variables.
+also triggers, clears, marks, pauses and manages Variables (as Airflow's Op role), the Admin group
+(and superusers) also manages users in the Django admin.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema
 
 from runs.models import DagModel
+from runs.services import set_dag_paused
 from runs.web.api_v2.auth import require
 from runs.web.api_v2.params import Page, like_pattern, ordering
 from runs.web.api_v2.responses import dag_json, import_error_files
@@ -76,6 +77,6 @@ def patch_dag(request: HttpRequest, dag_id: str, body: DAGPatchBody, update_mask
     require(request, "operator")
     dag = _get_dag_or_404(dag_id)
     # The scheduler creates no scheduled run of a paused DAG (its query filters is_paused).
-    DagModel.objects.filter(pk=dag.pk).update(is_paused=body.is_paused)
+    set_dag_paused(dag_id=dag.dag_id, is_paused=body.is_paused)
     dag.is_paused = body.is_paused
     return dag_json(dag, import_error_files=import_error_files())

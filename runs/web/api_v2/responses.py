@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 
-from dagsapp.secrets import mask_secrets
+from dagsapp.secrets import MASK, SECRET_NAME, mask_secrets
 from dagsapp.serialization import DagData, TaskData
 from runs.models import (
     DagImportError,
@@ -143,6 +143,8 @@ def _trigger_fields(ti: TaskInstance) -> dict[str, Any]:
 def variable_json(var: Variable) -> dict[str, Any]:
     # Airflow's values are strings; ours are JSON, shown as JSON text unless they are a string.
     value = var.val if isinstance(var.val, str) or var.val is None else json.dumps(var.val)
+    if SECRET_NAME.search(var.key):
+        value = MASK  # as Airflow's API and the Variables page: a secret-looking key's value is never shown
     return {"key": var.key, "value": value, "description": var.description or None}
 
 

@@ -27,7 +27,7 @@ from runs.web.api_v2.schemas import (
     TaskInstancesLogResponse,
 )
 from runs.web.api_v2.selection import changed_instances
-from runs.web.queries import tolerated_summary
+from runs.web.queries import frozen_mapped_count, tolerated_summary
 
 router = Router(tags=["Task Instance"])
 
@@ -69,7 +69,7 @@ def _filter(qs: QuerySet[TaskInstance], f: InstanceFilters) -> QuerySet[TaskInst
                      like_pattern(f.rendered_map_index_prefix_pattern, "rendered_map_index", prefix=True))
 
 
-def _page(qs: QuerySet[TaskInstance], page: Page, runs: dict[int, DagRun], **extra: Any) -> dict[str, Any]:
+def _page(qs: QuerySet[TaskInstance], page: Page, runs: dict[int, DagRun], *, total: int | None = None, **extra: Any) -> dict[str, Any]:
     versions = Versions()
     data: dict[int, DagData] = {}
     out = []
@@ -77,7 +77,7 @@ def _page(qs: QuerySet[TaskInstance], page: Page, runs: dict[int, DagRun], **ext
         run = runs.get(ti.dag_run_id) or ti.dag_run
         tasks = data.setdefault(run.serialized_dag_id, run.serialized_dag.dag_data())["tasks"]
         out.append(ti_json(ti, run, versions, tasks=tasks))
-    return {"task_instances": out, "total_entries": qs.count(), **extra}
+    return {"task_instances": out, "total_entries": qs.count() if total is None else total, **extra}
 
 
 def _task_or_404(run: DagRun, task_id: str) -> dict[str, Any]:
@@ -134,7 +134,11 @@ def get_mapped_task_instances(request: HttpRequest, dag_id: str, dag_run_id: str
     # Ours: the task's tolerated failures. (What a re-expansion found is on each instance,
     # item_change; its counts need every instance read, which a page must not pay for.)
     tolerated = tolerated_summary(run, task_id)
-    return _page(qs.order_by(*ordering(filters.order_by, order, default="map_index")), page, {run.pk: run},
+    # total_entries of a finished run filtered by state at most: its frozen summary counted them.
+    states = [S.NONE if s in ("none", "null", "no_status") else s for s in filters.state or []]
+    only_state = not any(v for k, v in filters.dict().items() if k not in ("state", "order_by"))
+    total = frozen_mapped_count(run, task_id, states or None) if only_state else None
+    return _page(qs.order_by(*ordering(filters.order_by, order, default="map_index")), page, {run.pk: run}, total=total,
                  tolerated_failures=None if tolerated is None else {
                      "succeeded": tolerated.succeeded, "failed": tolerated.failed, "total": tolerated.total,
                      "summary": tolerated.describe()})

@@ -13,11 +13,10 @@ from django_htmx.middleware import HtmxDetails
 
 from dagsapp.serialization import TaskData
 from runs.models import DagModel, DagRun, TaskInstance
+from runs.roles import user_role
 from runs.templatetags.runs_tags import url_with
-from runs.web.queries import find_dag, find_dag_run, find_task_instance, in_group
+from runs.web.queries import find_dag, find_dag_run, find_task_instance
 from runs.web.views.errors import json_error
-
-OPERATOR_GROUP = "Operator"
 
 V = TypeVar("V", bound=Callable[..., HttpResponse])
 
@@ -39,16 +38,9 @@ class MapIndexConverter:
 
 
 def is_operator(user: AbstractBaseUser | AnonymousUser) -> bool:
-    if not user.is_authenticated:
-        return False
-    if getattr(user, "is_superuser", False):
-        return True
-    # Cached on the user object: a page asks several times, the database once.
-    cached = user.__dict__.get("_is_operator")
-    if cached is None:
-        cached = in_group(user, OPERATOR_GROUP)
-        user.__dict__["_is_operator"] = cached
-    return bool(cached)
+    """Operator or Admin (runs/roles.py); the role is cached on the user object: a page asks
+    several times, the database once."""
+    return user_role(user) in ("operator", "admin")
 
 
 def operator_required(view: V) -> V:

@@ -35,6 +35,7 @@ from runs.web.queries import (
     tolerated_summary,
 )
 from runs.web.views.common import HtmxHttpRequest, get_task_instance_or_404, is_operator, reverse_with_query
+from runs.web.views.logs import log_context
 
 TABS = ("details", "rendered", "log", "xcom")
 COLUMN_LABELS = {"map_index": "Index", "rendered_map_index": "Name", "state": "State", "try_number": "Try",
@@ -201,8 +202,12 @@ def instance_context(request: HtmxHttpRequest, run: DagRun, task: TaskData, ti: 
     prev_index, next_index = neighbour_indexes(run, ti.task_id, ti.map_index)
     context["neighbours"] = ((prev_index, "prev"), (next_index, "next"))
     if tab == "log":
-        context["log_text"], context["log_seq"] = read_log(ti.pk, try_number) if ti.try_number else ("", -1)
-        context["log_live"] = context["ti_active"] and try_number == ti.try_number
+        # The panel's own poll keeps the log box the page shows (hx-preserve): the log is read and
+        # rendered again only when the try shown changed (a retry, when following the latest try).
+        context["shown_log"] = f"{ti.pk}-{try_number}"
+        if not (request.htmx and request.htmx.trigger == "instance-panel" and request.GET.get("shown_log") == context["shown_log"]):
+            text, _ = read_log(ti.pk, try_number) if ti.try_number else ("", -1)
+            context["log"] = log_context(request, run, ti, try_number, text)
     elif tab == "xcom":
         context["xcoms"] = instance_xcoms(ti, max_chars=settings.MAX_DISPLAY_CHARS)
     return context

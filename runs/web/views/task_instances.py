@@ -1,17 +1,13 @@
 """The details panel of a task in a run, one task instance's page, and its live log tail."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_safe
 from django_htmx.http import HttpResponseStopPolling
 
 from runs.logs import read_log
-from runs.models.taskinstance import UNFINISHED_STATES
 from runs.web.queries import instance_suggestions, xcom_json
 from runs.web.views.common import (
     HtmxHttpRequest,
@@ -24,10 +20,8 @@ from runs.web.views.common import (
 )
 from runs.web.views.graph import graph_page
 from runs.web.views.grid import grid_page_context
+from runs.web.views.logs import download_response, log_context, tail_response
 from runs.web.views.panels import instance_context, panel_context
-
-# A finished try's last chunk is flushed just after its state is written: keep tailing a moment.
-LOG_SETTLE = timedelta(seconds=2)
 
 
 def _stop_polling_if(response: HttpResponse, finished: bool, request: HtmxHttpRequest, poller_id: str) -> HttpResponse:
@@ -97,16 +91,16 @@ def task_instance_xcom(request: HtmxHttpRequest, dag_id: str, run_id: str, task_
 @require_safe
 @login_required
 def task_instance_log(request: HtmxHttpRequest, dag_id: str, run_id: str, task_id: str, map_index: int) -> HttpResponse:
-    """htmx: the log chunks after ``after`` (appended out of band) and the next poller; else the whole log as text."""
+    """htmx: the viewer at a window or a search's match, or (with ``from``) the live tail's new lines;
+    else the raw log as text, as an attachment with ``download``."""
     run = get_dag_run_or_404(dag_id, run_id)
     ti = get_task_instance_or_404(run, task_id, map_index)
     try_number = int_param(request.GET.get("try"), default=max(ti.try_number, 1), minimum=1, maximum=max(ti.try_number, 1))
-    after = int_param(request.GET.get("after"), default=-1, minimum=-1, maximum=2**63 - 1)
-    text, seq = read_log(ti.pk, try_number, after_seq=after if request.htmx else -1)
+    text, _ = read_log(ti.pk, try_number)
+    if request.GET.get("download"):
+        return download_response(run, ti, try_number, text)
     if not request.htmx:
         return HttpResponse(text, content_type="text/plain; charset=utf-8")
-    settled = ti.end_date is None or timezone.now() - ti.end_date > LOG_SETTLE
-    finished = (ti.state not in UNFINISHED_STATES or ti.try_number != try_number) and not text and settled
-    context = {"ti": ti, "run": run, "text": text, "log_seq": seq, "try_number": try_number, "log_live": not finished}
-    response = render(request, "runs/_instance_panel.html#log-tail", context)
-    return _stop_polling_if(response, finished, request, "log-poller")
+    if "from" in request.GET:
+        return tail_response(request, run, ti, try_number, text)
+    return render(request, "runs/_log_viewer.html", log_context(request, run, ti, try_number, text))

@@ -465,7 +465,7 @@ class WakesSchedulerOnEachSuccessTests:
 
 
 class BatchTests:
-    """A batch from one message costs one statement per instance: each success also claims the next."""
+    """A batch from one message runs in groups: one statement commits a group and claims the next."""
 
     SOURCE = """
 @task
@@ -489,7 +489,8 @@ with DAG("batch") as the_dag:
         assert states(run, "double") == dict.fromkeys(range(6), "queued")
         return run, ids
 
-    def test_it_claims_the_next_instance_in_the_statement_that_commits_the_previous(self, tmp_path: Path) -> None:
+    @override_settings(EXECUTION_GROUP_BUDGET_MS=60_000)
+    def test_it_claims_a_group_in_the_statement_that_commits_the_previous_group(self, tmp_path: Path) -> None:
         run, ids = self.expanded(tmp_path)
 
         with CaptureQueriesContext(connection) as queries:
@@ -497,23 +498,38 @@ with DAG("batch") as the_dag:
 
         sqls = [q["sql"] for q in queries.captured_queries]
         own_claims = [sql for sql in sqls if sql.startswith("UPDATE runs_taskinstance ti SET state = 'running'")]
-        commits_with_claim = [sql for sql in sqls if "claimed AS (UPDATE runs_taskinstance ti SET state = 'running'" in sql]
-        assert len(own_claims) == 1  # the first instance only
-        assert len(commits_with_claim) == len(ids) - 1
+        group_commits = [sql for sql in sqls if "claimed AS (UPDATE runs_taskinstance ti SET state = 'running'" in sql]
+        assert len(own_claims) == 1  # the first instance, alone
+        # Its commit claims the other five; their commit claims nothing more.
+        assert len(group_commits) == 2
         assert states(run, "double") == dict.fromkeys(range(6), "success")
         assert [result(run, "double", i) for i in range(6)] == [2, 4, 6, 8, 10, 12]
 
-    def test_it_runs_each_further_instance_of_a_batch_in_one_statement(self, tmp_path: Path) -> None:
+    @override_settings(EXECUTION_GROUP_BUDGET_MS=60_000)
+    def test_it_commits_a_group_in_as_many_statements_whatever_its_size(self, tmp_path: Path) -> None:
         run, ids = self.expanded(tmp_path)
-        assert execute_task_instance(ids[0]) == "success"  # the run and its DAG are cached from here on
+        execute_task_instances(ids[:1])  # the run and its DAG are cached from here on, the connection set up
 
         with CaptureQueriesContext(connection) as two:
             execute_task_instances(ids[1:3])
         with CaptureQueriesContext(connection) as three:
             execute_task_instances(ids[3:6])
 
-        assert len(three) - len(two) == 1
+        # The prefetch (the ids, then the items), the first claim, its commit (which claims the rest),
+        # and the group's commit: a fixed count, whatever the size.
+        assert len(three) == len(two) == 5
         assert states(run, "double") == dict.fromkeys(range(6), "success")
+
+    @override_settings(EXECUTION_GROUP_BUDGET_MS=0)
+    def test_it_runs_a_slow_task_one_instance_per_group(self, tmp_path: Path) -> None:
+        run, ids = self.expanded(tmp_path)
+
+        with CaptureQueriesContext(connection) as queries:
+            execute_task_instances(ids)
+
+        group_commits = [q for q in queries.captured_queries if "claimed AS (UPDATE runs_taskinstance" in q["sql"]]
+        assert len(group_commits) == 6
+        assert [result(run, "double", i) for i in range(6)] == [2, 4, 6, 8, 10, 12]
 
     def test_it_executes_one_instance_in_a_fixed_number_of_statements(self, tmp_path: Path, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
         run, ids = self.expanded(tmp_path)
@@ -596,3 +612,106 @@ class SizeCapTests:
         assert result(run, "show") == 5000  # the task got the whole value
         shown = ti(run, "show").rendered_fields["fields"]["op_args"][0]
         assert shown.startswith("x" * 100) and shown.endswith("(4,900 more characters not shown)")
+
+
+MIXED_GROUP = """
+from dagsapp.sdk import AirflowSkipException
+
+@task
+def make():
+    return [0, 1, 2, 3, 4, 5]
+
+@task(retries=1, retry_delay=timedelta(seconds=0))
+def work(x):
+    print(f"working on {x}")
+    if x == 2:
+        raise ValueError("two fails")
+    if x == 3:
+        raise AirflowSkipException("three skips")
+    return x * 10
+
+with DAG("mixed_group") as the_dag:
+    work.expand(x=make())
+"""
+
+
+class GroupIsolationTests:
+    """Instances committed together still end on their own: a failure or skip touches no other."""
+
+    @pytest.fixture(autouse=True)
+    def _one_group(self, settings) -> None:  # type: ignore[no-untyped-def]
+        settings.EXECUTION_GROUP_BUDGET_MS = 60_000  # every instance after the first in one group
+
+    def expanded(self, tmp_path: Path) -> tuple[DagRun, list[int]]:
+        run = make_run(tmp_path, MIXED_GROUP, dag_id="mixed_group")
+        [make_id] = step(run)
+        assert execute_task_instance(make_id) == "success"
+        step(run)
+        ids = list(TaskInstance.objects.filter(dag_run=run, task_id="work").order_by("map_index").values_list("pk", flat=True))
+        assert states(run, "work") == dict.fromkeys(range(6), "queued")
+        return run, ids
+
+    def test_it_retries_and_skips_single_instances_of_a_group_and_commits_the_others(self, tmp_path: Path) -> None:
+        run, ids = self.expanded(tmp_path)
+
+        with CaptureQueriesContext(connection) as queries:
+            execute_task_instances(ids)
+
+        # Index 0 alone, then 1..5 as one group: the four successes in one statement.
+        commits = [q["sql"] for q in queries.captured_queries if "claimed AS (UPDATE runs_taskinstance" in q["sql"]]
+        assert len(commits) == 2
+        assert states(run, "work") == {0: "success", 1: "success", 2: "up_for_retry", 3: "skipped", 4: "success", 5: "success"}
+        assert [result(run, "work", i) for i in range(6)] == [0, 10, None, None, 40, 50]
+        for i in (0, 1, 4, 5):
+            text = log_of(run, "work", i)
+            assert f"working on {i}" in text and "Marking task as SUCCESS" in text, text
+            assert text.count("Starting attempt 1 of 2") == 1 and "working on" not in text.replace(f"working on {i}", ""), text
+        failed = log_of(run, "work", 2)
+        assert "ValueError: two fails" in failed and "Marking task as UP_FOR_RETRY" in failed and "working on 3" not in failed
+        skipped = log_of(run, "work", 3)
+        assert "Skipping task: three skips" in skipped and "Marking task as SKIPPED" in skipped
+        tries = dict(TaskInstance.objects.filter(pk__in=ids).values_list("map_index", "try_number"))
+        assert tries == dict.fromkeys(range(6), 1)
+        # Each instance has its own start and end: the group's claim time is not its start.
+        rows = list(TaskInstance.objects.filter(pk__in=ids, state="success").order_by("map_index").values_list("start_date", "end_date"))
+        assert all(start <= end for start, end in rows)
+        assert [start for start, _ in rows] == sorted(start for start, _ in rows) and len({s for s, _ in rows}) == 4
+
+        # The retry runs index 2 again as its second try; nothing else changes.
+        TaskInstance.objects.filter(pk=ids[2]).update(state="queued", try_number=2)
+        execute_task_instances([ids[2]])
+        assert states(run, "work")[2] == "failed"
+        assert "Starting attempt 2 of 2" in log_of(run, "work", 2, try_number=2)
+        assert [result(run, "work", i) for i in range(6)] == [0, 10, None, None, 40, 50]
+
+    def test_it_discards_only_the_result_of_an_instance_cleared_while_its_group_ran(self, tmp_path: Path) -> None:
+        from runs.execution import execute
+
+        run, ids = self.expanded(tmp_path)
+        real = execute._prepare_success
+
+        def clear_index_4_after_it_ran(attempt, result):  # type: ignore[no-untyped-def]
+            success = real(attempt, result)
+            if attempt.ti.map_index == 4:
+                TaskInstance.objects.filter(pk=attempt.ti.pk).update(state="none")
+            return success
+
+        execute._prepare_success = clear_index_4_after_it_ran  # type: ignore[assignment]
+        try:
+            execute_task_instances(ids)
+        finally:
+            execute._prepare_success = real  # type: ignore[assignment]
+
+        assert states(run, "work") == {0: "success", 1: "success", 2: "up_for_retry", 3: "skipped", 4: "none", 5: "success"}
+        assert [result(run, "work", i) for i in range(6)] == [0, 10, None, None, None, 50]
+        assert "result discarded" in log_of(run, "work", 4)
+        assert "result discarded" not in log_of(run, "work", 5)
+
+    def test_it_leaves_an_instance_queued_that_a_group_cannot_claim(self, tmp_path: Path) -> None:
+        run, ids = self.expanded(tmp_path)
+        TaskInstance.objects.filter(pk=ids[5]).update(state="scheduled")  # taken back before its group was claimed
+
+        execute_task_instances(ids)
+
+        assert states(run, "work")[5] == "scheduled"
+        assert result(run, "work", 5) is None and result(run, "work", 4) == 40

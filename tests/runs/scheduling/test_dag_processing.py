@@ -118,6 +118,19 @@ class VersionTests:
         hashes = list(SerializedDag.objects.filter(dag_id="versioned").values_list("dag_hash", flat=True))
         assert len(set(hashes)) == 2
 
+    def test_it_stores_the_source_per_version_and_an_edit_of_the_code_alone_is_a_new_version(self, tmp_path: Path) -> None:
+        path = write_dag(tmp_path, ONE_TASK)
+        process_dags_folder(tmp_path)
+        old_run = create_dag_run(dag_id="versioned", run_id="old")
+        Path(path).write_text(Path(path).read_text() + "# a comment changes no structure\n")
+        assert process_dags_folder(tmp_path) == 1
+        new_run = create_dag_run(dag_id="versioned", run_id="new")
+        old_run.refresh_from_db()
+        assert "EmptyOperator(task_id=\"a\")" in old_run.serialized_dag.source_code
+        assert "# a comment" not in old_run.serialized_dag.source_code
+        assert "# a comment changes no structure" in new_run.serialized_dag.source_code
+        assert old_run.serialized_dag.data == new_run.serialized_dag.data
+
     def test_it_keeps_old_runs_on_the_version_they_started_with(self, tmp_path: Path) -> None:
         write_dag(tmp_path, ONE_TASK)
         process_dags_folder(tmp_path)

@@ -252,3 +252,50 @@ with DAG("three_levels") as the_dag:
             (0, 0): ["n-a-h0 up"], (0, 1): ["n-bb-h0 up", "n-bb-h1 up"], (1, 0): ["s-ccc-h0 up", "s-ccc-h1 up", "s-ccc-h2 up"]}
         # Outside every group: all six, flat, in path order.
         assert _by_path(run, "everything")[()][1] == [v for _p, (_s, v, _n) in sorted(ping.items())]
+
+
+WIDE = """
+@task
+def sites():
+    return list(range(N))
+
+@task_group
+def crawl(site):
+    @task
+    def pages(site):
+        return [site * 10 + i for i in range(2)]
+
+    @task
+    def fetch(page):
+        return page
+
+    return fetch.expand(page=pages(site))
+
+with DAG("wide_nested") as the_dag:
+    crawl.expand(site=sites())
+"""
+
+
+@pytest.mark.django_db
+class NestedExpansionBatchTests:
+    def _inserts(self, tmp_path: Path, n: int) -> tuple[DagRun, int]:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        (tmp_path / str(n)).mkdir()
+        run = make_run(tmp_path / str(n), WIDE.replace("N", str(n)), dag_id="wide_nested")
+        with CaptureQueriesContext(connection) as ctx:
+            run = run_dag_run_inline(run)
+        inserts = [q for q in ctx.captured_queries if q["sql"].lstrip().startswith("WITH base AS")]
+        return run, len(inserts)
+
+    def test_it_expands_every_ready_outer_index_of_a_level_in_one_statement(self, tmp_path: Path) -> None:
+        small_run, small = self._inserts(tmp_path, 3)
+        big_run, big = self._inserts(tmp_path, 30)
+        assert small_run.state == big_run.state == "success"
+        fetched = sorted(TaskInstance.objects.filter(dag_run=big_run, task_id="crawl.fetch", map_index__gte=0)
+                         .values_list("map_path", flat=True))
+        assert fetched == [[i, j] for i in range(30) for j in range(2)]
+        assert len({mi for mi in TaskInstance.objects.filter(dag_run=big_run, task_id="crawl.fetch").values_list("map_index", flat=True)}) == 60
+        # Ten times the outer indexes, not ten times the insert statements.
+        assert big <= small + 2, (small, big)

@@ -38,6 +38,10 @@ def _defer(run) -> bool:  # type: ignore[no-untyped-def]
         return start_from_triggers(dag_run=run, data=data(run))
 
 
+def _close(seconds: list[float], expected: list[int]) -> bool:
+    return len(seconds) == len(expected) and all(0 <= s - e < 3 for s, e in zip(seconds, expected, strict=True))
+
+
 class StartFromTriggerStepTests:
     def test_it_defers_ten_thousand_indexes_in_a_few_statements(self, tmp_path: Path) -> None:
         run = make_run(tmp_path, BIG, dag_id="big")
@@ -68,11 +72,13 @@ class StartFromTriggerStepTests:
         _defer(run)
         moments = [decode_kwargs(ti(run, "wait", i).trigger.kwargs)["moment"] for i in range(3)]  # type: ignore[union-attr]
         started = ti(run, "wait", 0).start_date
-        assert [round((m - started).total_seconds()) for m in moments] == [30, 40, 45]
+        # The moments are taken while the step runs, after its transaction began (start_date):
+        # a loaded machine puts them up to a few seconds later, never earlier.
+        assert _close([(m - started).total_seconds() for m in moments], [30, 40, 45])
         expand(run, "templated")
         _defer(run)
         moments = [decode_kwargs(ti(run, "templated", i).trigger.kwargs)["moment"] for i in range(2)]  # type: ignore[union-attr]
-        assert [round((m - started).total_seconds()) for m in moments] == [50, 51]
+        assert _close([(m - started).total_seconds() for m in moments], [50, 51])
 
     def test_it_leaves_an_index_it_cannot_resolve_for_a_worker(self, tmp_path: Path) -> None:
         source = DEFER_HEADER + """

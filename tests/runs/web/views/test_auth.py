@@ -10,7 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from runs.models import DagRun
 
-SAMPLE_KWARGS: dict[str, Any] = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": 0, "try_number": 1}
+SAMPLE_KWARGS: dict[str, Any] = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": 0, "try_number": 1, "pk": 1}
 # /health answers monitors without a login (it shows no secrets: statuses and heartbeat times).
 PUBLIC = {"runs:login", "runs:health"}
 
@@ -89,12 +89,24 @@ class ViewerTests:
 
         before = list(TaskInstance.objects.filter(dag_run=run).order_by("pk").values_list("state", "try_number", "max_tries"))
         base = f"/dags/{run.dag_id}/runs/{run.run_id}/tasks/add"
+        from runs.models import AuditLog, DagModel, Variable
+
+        var = Variable.objects.create(key="region", val="eu")
+        run_base = f"/dags/{run.dag_id}/runs/{run.run_id}"
         posts = [
             (f"/dags/{run.dag_id}/trigger/", {"conf": "{}"}),
+            (f"/dags/{run.dag_id}/pause/", {"is_paused": "true"}),
+            (f"{run_base}/clear/", {}),
+            (f"{run_base}/mark/", {"state": "failed"}),
             (f"{base}/clear/", {}),
+            (f"{base}/clear-changed/", {}),
+            (f"{base}/clear-outer/", {"outer": "0"}),
             (f"{base}/selection/", {"action": "success", "map_index": ["0", "1"]}),
             (f"{base}/mapped/2/clear/", {}),
             (f"{base}/mapped/2/mark/", {"state": "failed"}),
+            ("/variables/new/", {"key": "k", "value": "1"}),
+            (f"/variables/{var.pk}/edit/", {"value": "2"}),
+            (f"/variables/{var.pk}/delete/", {}),
         ]
         for url, data in posts:
             assert viewer_client.post(url, data).status_code == 403, url
@@ -102,6 +114,12 @@ class ViewerTests:
         after = list(TaskInstance.objects.filter(dag_run=run).order_by("pk").values_list("state", "try_number", "max_tries"))
         assert after == before
         assert DagRun.objects.filter(dag_id=run.dag_id).count() == 1
+        assert not DagModel.objects.get(dag_id=run.dag_id).is_paused
+        assert list(Variable.objects.values_list("key", "val")) == [("region", "eu")]
+        assert not AuditLog.objects.exists()
+        # The forms themselves are actions' pages: refused too.
+        for url in (f"/dags/{run.dag_id}/trigger/", "/variables/new/", f"/variables/{var.pk}/edit/", f"/variables/{var.pk}/delete/"):
+            assert viewer_client.get(url).status_code == 403, url
 
     def test_it_lets_a_viewer_read_everything(self, viewer_client: Client, run: DagRun) -> None:
         base = f"/dags/{run.dag_id}/runs/{run.run_id}/tasks/add"
@@ -109,12 +127,21 @@ class ViewerTests:
             response = viewer_client.get(url)
             assert response.status_code == 200, url
             assert b"Mark success" not in response.content
-        assert b"Trigger run" not in viewer_client.get(f"/dags/{run.dag_id}/grid/").content
+        grid = viewer_client.get(f"/dags/{run.dag_id}/grid/").content.decode()
+        assert "Trigger run" not in grid and 'role="switch"' not in grid
+        listing = viewer_client.get("/").content.decode()
+        assert 'role="switch"' not in listing and "/trigger/" not in listing
+        for url in ("/variables/", "/audit/", f"/dags/{run.dag_id}/audit/"):
+            page = viewer_client.get(url)
+            assert page.status_code == 200, url
+            assert "/edit/" not in page.content.decode() and 'method="post"' not in page.content.decode().split("</header>")[1]
 
     def test_it_rejects_a_get_on_actions(self, operator_client: Client, run: DagRun) -> None:
         base = f"/dags/{run.dag_id}/runs/{run.run_id}/tasks/add"
         assert operator_client.get(f"{base}/mapped/2/clear/").status_code == 405
-        assert operator_client.get(f"/dags/{run.dag_id}/trigger/").status_code == 405
+        assert operator_client.get(f"/dags/{run.dag_id}/pause/").status_code == 405
+        assert operator_client.get(f"/dags/{run.dag_id}/trigger/").status_code == 200  # the form; GET changes nothing
+        assert DagRun.objects.filter(dag_id=run.dag_id).count() == 1
 
     def test_it_requires_csrf_on_posts(self, run: DagRun) -> None:
         from django.contrib.auth.models import User

@@ -71,3 +71,25 @@ class GanttTests:
     def test_it_says_so_before_anything_started(self, viewer_client: Client, make_run: Callable[..., DagRun]) -> None:
         run = make_run()
         assert 'id="gantt-empty"' in viewer_client.get(GANTT.format(run_id=run.run_id)).content.decode()
+
+
+class FrozenGanttTests:
+    def test_it_draws_a_finished_run_from_its_frozen_summary_as_from_its_instances(
+        self, make_run: Callable[..., DagRun], expand_task: Callable[..., None],
+    ) -> None:
+        from runs import summaries
+        from runs.web import gantt
+        from runs.web.queries import aggregate_state
+
+        run = _timed_run(make_run, expand_task, 30)
+        TaskInstance.objects.filter(dag_run=run, task_id="add", map_index=3).update(state="failed")
+        TaskInstance.objects.filter(dag_run=run, task_id="total").update(state="upstream_failed", end_date=timezone.now())
+        DagRun.objects.filter(pk=run.pk).update(state="failed", end_date=timezone.now())
+        run.refresh_from_db()
+        live = gantt.task_timings(run, aggregate=aggregate_state)
+        summaries.freeze(run.pk, summaries.aggregate([run.pk])[run.pk])
+        run.refresh_from_db()
+        with CaptureQueriesContext(connection) as ctx:
+            frozen = gantt.task_timings(run, aggregate=aggregate_state)
+        assert not ctx.captured_queries
+        assert frozen == live and frozen["add"].count == 30 and frozen["add"].state == "failed"

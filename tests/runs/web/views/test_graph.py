@@ -218,7 +218,7 @@ class GraphLayoutCacheTests:
     def test_it_reads_the_layout_another_process_cached(self, viewer: Client, run: DagRun, graph_cache: Path) -> None:
         viewer.get(graph_url(run))
         (path,) = graph_cache.iterdir()
-        path.write_text(path.read_text().replace('role="img"', 'role="img" data-from-cache="yes"'))
+        path.write_text(path.read_text().replace('role="group"', 'role="group" data-from-cache="yes"'))
         with mock.patch.object(graph_svg, "_run_dot") as run_dot:
             html = viewer.get(graph_url(run)).content.decode()
         run_dot.assert_not_called()

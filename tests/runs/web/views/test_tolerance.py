@@ -78,7 +78,7 @@ def tolerant_run(db: None, tmp_path: Path) -> Any:
 
 
 def _cell(body: str, run: DagRun, task_id: str) -> str:
-    match = re.search(rf'<a class="cell ([^"]*)" id="cell-{run.pk}-{re.escape(task_id)}"\s+title="([^"]*)"', body)
+    match = re.search(rf'<a class="cell ([^"]*)" id="cell-{run.pk}-{re.escape(task_id)}"\s+aria-label="([^"]*)"', body)
     assert match, f"no cell for {task_id}"
     return f"{match.group(1)} | {match.group(2)}"
 
@@ -114,7 +114,7 @@ class ToleratedGridTests:
         run = tolerant_run(group_failed=2)
         body = operator_client.get("/dags/view_tolerant/grid/").content.decode()
         assert "2 of 4 succeeded, 2 failures tolerated" in _cell(body, run, "per_item.second")
-        group_row = re.search(rf'<span class="cell group ([^"]*)" title="per_item · {re.escape(run.run_id)}: ([^"]*)"', body)
+        group_row = re.search(rf'<span class="cell group ([^"]*)" role="img" aria-label="per_item · {re.escape(run.run_id)}: ([^"]*)"', body)
         assert group_row and group_row.group(1) == "state-tolerated"
         assert group_row.group(2).startswith("2 of 4 succeeded, 2 failures tolerated")
 
