@@ -56,8 +56,11 @@ bench: bootstrap $(BENCH_STAMP)
 	$(PY) -m bench.run
 	$(PY) -m bench.plot
 
-# Apache Airflow 2.10.5 and Prefect 3 in their own virtualenvs under var/peers/, the same
-# 1,000-instance map in each right after ours, and the ratios.
+# Apache Airflow 3.3.2 (by `dags test`, and as a deployment: api-server, dag-processor and scheduler
+# with LocalExecutor on the embedded PostgreSQL), Airflow 2.10.5 and Prefect 3 in their own
+# virtualenvs under var/peers/ (installed once); the same map at N = 100 and 1,000 in each, ours
+# measured between them, and the ratios (bench/results/peers.json; logs in var/peers/logs/).
+# About an hour on a busy 2-CPU machine; `python -m bench.peers --help` to measure part of it.
 bench-peers: bootstrap
 	$(PY) -m bench.peers
 
