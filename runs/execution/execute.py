@@ -363,7 +363,7 @@ def execute_task_instances(ti_ids: list[int]) -> None:
     leaves the group's uncommitted instances running without a heartbeat: the scheduler retries
     them (or fails them with no tries left), as it does the one instance a process was running;
     the instances committed before stay, and the message's unclaimed ones are re-queued by the
-    lost-message sweep (they are still 'queued').
+    lost-message sweep (they are still queued).
     """
     with_db_retry(_relax_commits)
     try:

@@ -32,7 +32,7 @@ class AuditLogError(RuntimeError):
 
 
 class AuditLogQuerySet(models.QuerySet["AuditLog"]):
-    # The database refuses too (a trigger in migration 0013); this names the rule before SQL runs.
+    # The database refuses too (a trigger in migration 0014); this names the rule before SQL runs.
     def update(self, **kwargs: Any) -> NoReturn:
         raise AuditLogError("The audit log is append-only: its rows cannot be changed")
 

@@ -73,7 +73,7 @@ fk_dag()
 
 
 class TaskInstanceRunKeyTests:
-    """runs_taskinstance.dag_run_id is checked by statement-level triggers (migration 0014), not
+    """runs_taskinstance.dag_run_id is checked by statement-level triggers (migration 0017), not
     by PostgreSQL's foreign key, which ran one query per inserted row."""
 
     def test_it_refuses_an_instance_of_a_run_that_does_not_exist(self, db: None, tmp_path: Path) -> None:
