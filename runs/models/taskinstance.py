@@ -111,6 +111,9 @@ class TaskInstance(models.Model):
             # mapped instances table sorted by duration / start
             models.Index(fields=["dag_run", "task_id", "duration"], name="ti_run_task_duration"),
             models.Index(fields=["dag_run", "task_id", "start_date"], name="ti_run_task_start"),
+            # a live run's mapped panel: its task's last end, one probe (runs.summaries.mapped_span).
+            # Partial: an expansion inserts its instances unended, and this index costs it nothing.
+            models.Index(fields=["dag_run", "task_id", "end_date"], name="ti_run_task_end", condition=models.Q(end_date__isnull=False)),
             # what a re-expansion found (unchanged / new / changed): empty until a task re-expands
             models.Index(fields=["dag_run", "task_id", "item_change", "state"], name="ti_run_task_item_change",
                          condition=models.Q(item_change__isnull=False)),

@@ -150,7 +150,7 @@ def latest_runs(dag_id: str, num_runs: int, *, state: str | None = None, run_typ
 
 def grid_cells(runs: Iterable[DagRun]) -> dict[tuple[int, str], Cell]:
     """(dag_run_id, task_id) -> Cell. Finished runs read their frozen summary; the active ones
-    come from one grouped query, whatever the number of instances."""
+    their live counts (runs.models.TaskCount), whatever the number of instances."""
     cells: dict[tuple[int, str], Cell] = defaultdict(Cell)
     for run_id, rows in summaries.run_summaries(runs).items():
         for task_id, state, n, placeholder, *_timings in rows:
@@ -304,7 +304,11 @@ def mapped_summary(run: DagRun, task_id: str) -> MappedSummary:
         firsts += [datetime.fromisoformat(first)] if first else []
         lasts += [datetime.fromisoformat(last)] if last else []
         totals += [total] if total is not None else []
-    return MappedSummary(counts=counts, first_start=min(firsts, default=None), last_end=max(lasts, default=None),
+    first_start, last_end = min(firsts, default=None), max(lasts, default=None)
+    if run.state_summary is None and run.state not in summaries.FINISHED_RUN_STATES and counts:
+        # A live run's counts carry no timings (min and max are not deltas): two index probes.
+        first_start, last_end = summaries.mapped_span(run.pk, task_id)
+    return MappedSummary(counts=counts, first_start=first_start, last_end=last_end,
                          total_duration=sum(totals) if totals else None, placeholder_state=placeholder_state)
 
 
@@ -364,7 +368,7 @@ class RunSummary:
 
 
 def run_summary(run: DagRun) -> RunSummary:
-    """From the run's frozen summary, or one grouped query: never grows with its instances. A
+    """From the run's frozen summary, or its live counts: never grows with its instances. A
     mapped task's placeholder counts while it stands for the task (not expanded, or not expandable)."""
     counts: dict[str, int] = defaultdict(int)
     by_task: dict[str, dict[str, int]] = defaultdict(dict)
