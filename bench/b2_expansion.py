@@ -18,6 +18,8 @@ NEEDS_STACK = False
 def sizes(ctx: Context) -> list[tuple[int, int]]:
     if ctx.quick:
         return [(1000, 1)]
+    if ctx.sizes:
+        return [(n, 3 if n >= 1_000_000 else 5) for n in ctx.sizes]
     return [(1000, 5), (10_000, 5), (100_000, 5), (1_000_000, 3)]
 
 

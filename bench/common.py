@@ -207,11 +207,24 @@ def reset_runs() -> None:
         cur.execute("SELECT EXISTS (SELECT 1 FROM runs_dagrun WHERE dag_id = ANY(%s))", [list(SEEDED_DAGS)])
         (kept,) = cur.fetchone() or (False,)
         if not kept:
-            cur.execute("TRUNCATE runs_taskinstancelog, runs_xcom, runs_taskmap, runs_taskinstance, runs_dagrun CASCADE")
+            cur.execute("TRUNCATE runs_taskinstancelog, runs_xcom, runs_taskmap, runs_taskinstance, runs_dagrun, runs_taskcount CASCADE")
             return
     for dag_id in _bench_dag_ids_with_runs():
         if dag_id not in SEEDED_DAGS:
             delete_runs(dag_id)
+
+
+COUNT_TRIGGERS = ("ti_count_insert", "ti_count_update", "ti_count_delete")
+
+
+def set_live_counts(enabled: bool) -> None:
+    """The live counts' triggers on or off (``BENCH_LIVE_COUNTS=off``) for an A/B of their write
+    cost; set at every start, so a run that stopped half-way leaves nothing behind for the next."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        for name in COUNT_TRIGGERS:
+            cur.execute(f"ALTER TABLE runs_taskinstance {'ENABLE' if enabled else 'DISABLE'} TRIGGER {name}")
 
 
 def _bench_dag_ids_with_runs() -> list[str]:

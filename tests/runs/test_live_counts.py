@@ -22,7 +22,7 @@ from runs.execution.execute import execute_task_instances
 from runs.models import DagRun, TaskCount, TaskInstance
 from runs.scheduling.executors import InlineExecutor
 from runs.scheduling.steps import schedule_dag_run
-from runs.services import clear_dag_run, clear_mapped_task, clear_task_instances, mark_dag_run, mark_task_instances
+from runs.services import clear_dag_run, clear_task_instances, mark_dag_run, mark_task_instances
 from runs.web.queries import grid_cells, mapped_summary, run_summary
 from tests.runs.factories import make_run, ti
 from tests.runs.triggering.dag_sources import CLEAR
