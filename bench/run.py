@@ -26,6 +26,7 @@ BENCHMARKS = {
     "triggerer": "bench.b9_triggerer",
     "expansion": "bench.b2_expansion",
     "grid": "bench.b4_grid",
+    "live_grid": "bench.b11_live_grid",
     "table": "bench.b5_table",
     "graph": "bench.b6_graph",
     "reduce_memory": "bench.b7_reduce_memory",

@@ -36,3 +36,6 @@ def grid_dag(dag_id: str) -> None:
 grid_dag("bench_grid_small")
 grid_dag("bench_grid_large")
 grid_dag("bench_grid_huge")
+# Running runs of the same shape (benchmark live_grid): the Grid reads their live counts.
+grid_dag("bench_live_small")
+grid_dag("bench_live_huge")

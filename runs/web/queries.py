@@ -547,7 +547,7 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
     if q:
         index = parse_map_index(q)
         qs = qs.filter(Q(rendered_map_index__icontains=q) | (Q(map_index=index) if index is not None else Q(pk__in=[])))
-    total = frozen_mapped_count(run, task_id, None if state is None else [state]) if not q and outer is None else None
+    total = mapped_count(run, task_id, None if state is None else [state]) if not q and outer is None else None
     if total is None:
         total = qs.count()
     pages = max(1, math.ceil(total / per_page))
@@ -565,13 +565,12 @@ def mapped_instances_page(run: DagRun, task_id: str, *, state: str | None = None
                         state=state, q=q)
 
 
-def frozen_mapped_count(run: DagRun, task_id: str, states: Iterable[str] | None = None) -> int | None:
-    """The mapped instances of a finished run (of these states, or all) as its frozen summary counted
-    them, without reading them again; None for a run still going (or reopened: no summary yet)."""
-    if run.state_summary is None:
-        return None
+def mapped_count(run: DagRun, task_id: str, states: Iterable[str] | None = None) -> int:
+    """A mapped task's instances (of these states, or all) as the run's frozen summary or its live
+    counts have them, without reading the instances."""
+    rows = run.state_summary if run.state_summary is not None else summaries.live([run.pk]).get(run.pk, [])
     wanted = None if states is None else set(states)
-    return sum(int(n) - int(placeholders) for t, s, n, placeholders, *_ in run.state_summary
+    return sum(int(n) - int(placeholders) for t, s, n, placeholders, *_ in rows
                if t == task_id and (wanted is None or s in wanted))
 
 

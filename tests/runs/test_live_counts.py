@@ -219,6 +219,23 @@ class LiveReadTests:
         assert (panel.first_start, panel.last_end) == (first, last)
         assert panel.total_duration == pytest.approx(total)
 
+    def test_it_refreshes_a_live_runs_grid_without_reading_instances_at_any_size(self, tmp_path: Path,
+                                                                                   operator_client: Any) -> None:
+        run = self._big(tmp_path, 100)
+        sql: list[list[str]] = []
+        for extra in (0, 5000):
+            with connection.cursor() as cur:
+                cur.execute("""INSERT INTO runs_taskinstance (dag_run_id, task_id, map_index, state, try_number, max_tries,
+                                      hostname, keep_unchanged, updated_at)
+                               SELECT %s, 'add', i, 'queued', 0, 0, '', false, now() FROM generate_series(100, 99 + %s) AS i""",
+                            [run.pk, extra])
+            with CaptureQueriesContext(connection) as queries:
+                response = operator_client.get("/dags/counted/grid/", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="grid-body")
+            assert response.status_code == 200
+            sql.append([q["sql"] for q in queries.captured_queries])
+        assert len(sql[0]) == len(sql[1])
+        assert not [q for q in sql[1] if "runs_taskinstance" in q]
+
     def test_it_probes_the_span_through_indexes(self, tmp_path: Path) -> None:
         run = self._big(tmp_path, 3000)
         with connection.cursor() as cur:

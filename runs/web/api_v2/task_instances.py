@@ -27,7 +27,7 @@ from runs.web.api_v2.schemas import (
     TaskInstancesLogResponse,
 )
 from runs.web.api_v2.selection import changed_instances
-from runs.web.queries import frozen_mapped_count, tolerated_summary
+from runs.web.queries import mapped_count, tolerated_summary
 
 router = Router(tags=["Task Instance"])
 
@@ -134,10 +134,10 @@ def get_mapped_task_instances(request: HttpRequest, dag_id: str, dag_run_id: str
     # Ours: the task's tolerated failures. (What a re-expansion found is on each instance,
     # item_change; its counts need every instance read, which a page must not pay for.)
     tolerated = tolerated_summary(run, task_id)
-    # total_entries of a finished run filtered by state at most: its frozen summary counted them.
+    # total_entries filtered by state at most: the run's frozen summary or live counts counted them.
     states = [S.NONE if s in ("none", "null", "no_status") else s for s in filters.state or []]
     only_state = not any(v for k, v in filters.dict().items() if k not in ("state", "order_by"))
-    total = frozen_mapped_count(run, task_id, states or None) if only_state else None
+    total = mapped_count(run, task_id, states or None) if only_state else None
     return _page(qs.order_by(*ordering(filters.order_by, order, default="map_index")), page, {run.pk: run}, total=total,
                  tolerated_failures=None if tolerated is None else {
                      "succeeded": tolerated.succeeded, "failed": tolerated.failed, "total": tolerated.total,
