@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.common import Context, Figure, analyze, delete_runs, logged_in_client, missing, view_missing
 from bench.b4_grid import MAPPED_TASKS, URL_NAME, measure
+from bench.common import Context, Figure, analyze, delete_runs, logged_in_client, missing, view_missing
 
 TITLE = "live grid"
 NEEDS_STACK = False
