@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_before = os.getloadavg()
     call_command("migrate", verbosity=0, interactive=False)
-    common.set_live_counts(os.environ.get("BENCH_LIVE_COUNTS", "on") != "off")
     common.reset_runs()
+    common.set_live_counts(os.environ.get("BENCH_LIVE_COUNTS", "on") != "off")
     common.sync_bench_dags()
     ctx = Context(quick=args.quick, env=child_env, big=args.big, sizes=args.sizes)
 

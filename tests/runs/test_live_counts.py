@@ -15,6 +15,9 @@ import pytest
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from dagsapp.triggers import TimeDeltaTrigger
 from runs import deferral, summaries
@@ -22,7 +25,7 @@ from runs.execution.execute import execute_task_instances
 from runs.models import DagRun, TaskCount, TaskInstance
 from runs.scheduling.executors import InlineExecutor
 from runs.scheduling.steps import schedule_dag_run
-from runs.services import clear_dag_run, clear_task_instances, mark_dag_run, mark_task_instances
+from runs.services import clear_dag_run, clear_task_instances, create_dag_run, mark_dag_run, mark_task_instances
 from runs.web.queries import grid_cells, mapped_summary, run_summary
 from tests.runs.factories import make_run, ti
 from tests.runs.triggering.dag_sources import CLEAR
@@ -313,3 +316,59 @@ def test_it_backfills_counts_in_the_migration_form(tmp_path: Path) -> None:
         cur.execute(backfill)
     assert_exact(run)
     assert all(isinstance(d, Decimal) for d in TaskCount.objects.values_list("duration", flat=True))
+
+
+STATES = ["none", "scheduled", "queued", "running", "success", "failed", "removed"]
+
+
+class LiveCountsMachine(RuleBasedStateMachine):
+    """Random inserts, compare-and-swap updates, clears, deletes and compactions on one run's
+    instances; after each, the live counts are the table's GROUP BY."""
+
+    dag_id = "counted"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run = create_dag_run(dag_id=self.dag_id, logical_date=timezone.now())
+        self.next_index = 0
+
+    def _sql(self, sql: str, params: list[Any]) -> None:
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+
+    @rule(n=st.integers(1, 40), state=st.sampled_from(STATES))
+    def expand(self, n: int, state: str) -> None:
+        self._sql("""INSERT INTO runs_taskinstance (dag_run_id, task_id, map_index, state, try_number, max_tries, hostname,
+                            keep_unchanged, updated_at)
+                     SELECT %s, 'double', i, %s, 0, 0, '', false, now() FROM generate_series(%s, %s) AS i""",
+                  [self.run.pk, state, self.next_index, self.next_index + n - 1])
+        self.next_index += n
+
+    @rule(old=st.sampled_from(STATES), new=st.sampled_from(STATES), every=st.integers(1, 5),
+          duration=st.one_of(st.none(), st.floats(0, 1e4, allow_nan=False)))
+    def swap(self, old: str, new: str, every: int, duration: float | None) -> None:
+        self._sql("UPDATE runs_taskinstance SET state = %s, duration = %s WHERE dag_run_id = %s AND state = %s "
+                  "AND map_index %% %s = 0", [new, duration, self.run.pk, old, every])
+
+    @rule(every=st.integers(1, 5))
+    def clear(self, every: int) -> None:
+        self._sql("UPDATE runs_taskinstance SET state = 'none', duration = NULL WHERE dag_run_id = %s AND map_index %% %s = 0",
+                  [self.run.pk, every])
+
+    @rule(every=st.integers(2, 7))
+    def delete(self, every: int) -> None:
+        self._sql("DELETE FROM runs_taskinstance WHERE dag_run_id = %s AND map_index %% %s = 1", [self.run.pk, every])
+
+    @rule()
+    def compact(self) -> None:
+        assert summaries.compact(self.run.pk)
+
+    @invariant()
+    def counts_are_exact(self) -> None:
+        assert_exact(self.run)
+
+
+def test_it_keeps_exact_counts_under_random_operations(tmp_path: Path) -> None:
+    _counted(tmp_path)
+    run_state_machine_as_test(LiveCountsMachine, settings=settings(max_examples=15, stateful_step_count=15, deadline=None,
+                                                                     suppress_health_check=list(HealthCheck)))
