@@ -441,6 +441,8 @@ def update_dag_run_state(*, dag_run: DagRun, data: DagData) -> bool:
     end = timezone.now()
     if not DagRun.objects.filter(pk=dag_run.pk, state=DagRunState.RUNNING).update(state=state, end_date=end, state_summary=summary):
         return False
+    # Its live counts stay (a clear reopens the run and reads them again), summed into one row per (task, state).
+    summaries.compact(dag_run.pk)
     metrics.dag_run_finished(dag_id=dag_run.dag_id, state=state,
                              seconds=(end - dag_run.start_date).total_seconds() if dag_run.start_date else None)
     return True
