@@ -7,7 +7,7 @@ import re
 import textwrap
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from django.utils import timezone
@@ -44,16 +44,32 @@ def _shows(page: Page, info: str, *, state: str, dag_id: str) -> None:
     expect(page.locator("#f-dag")).to_have_value(dag_id)
 
 
+def _walk(page: Page, way: Literal["back", "forward"], views: list[tuple[str, str, str]]) -> None:
+    """Back (or Forward) once per view, each showing its rows and filters: (page info, state, DAG)."""
+    for info, state, dag_id in views:
+        page.go_back() if way == "back" else page.go_forward()
+        _shows(page, info, state=state, dag_id=dag_id)
+
+
+def _open(page: Page, base: str, path: str) -> None:
+    user("vera", "Viewer")
+    log_in(page, base, "vera")
+    page.goto(f"{base}{path}")
+
+
+def _filter(page: Page, *, state: str, dag_id: str) -> None:
+    """The form filled and sent, as a person would (the form, not a link)."""
+    page.locator("#f-state").select_option(state)
+    page.locator("#f-dag").select_option(dag_id)
+    page.locator("#browse-filters button[type=submit]").click()
+
+
 class BrowseHistoryStoryTests:
     def test_back_forward_and_reload_keep_the_runs_lists_filters_and_page(self, live_server: Any, page: Page,
                                                                             runs_of_two_dags: None) -> None:
-        user("vera", "Viewer")
-        log_in(page, live_server.url, "vera")
-        page.goto(f"{live_server.url}/runs/")
+        _open(page, live_server.url, "/runs/")
         _shows(page, "1–50 of 65", state="", dag_id="")
-        page.locator("#f-state").select_option("failed")
-        page.locator("#f-dag").select_option("alpha")
-        page.locator("#browse-filters button[type=submit]").click()
+        _filter(page, state="failed", dag_id="alpha")
         _shows(page, f"1–50 of {FAILED_ALPHA}", state="failed", dag_id="alpha")
         expect(page).to_have_url(re.compile(r"/runs/\?state=failed&dag_id=alpha$"))
         settled(page)
@@ -68,37 +84,25 @@ class BrowseHistoryStoryTests:
         page.go_back()
         _shows(page, f"51–{FAILED_ALPHA} of {FAILED_ALPHA}", state="failed", dag_id="alpha")
         expect(page.locator("#run-table .state-text").first).to_have_text(re.compile("failed", re.I))
-        page.go_back()
-        _shows(page, f"1–50 of {FAILED_ALPHA}", state="failed", dag_id="alpha")
-        page.go_back()
-        _shows(page, "1–50 of 65", state="", dag_id="")
-        page.go_forward()
-        _shows(page, f"1–50 of {FAILED_ALPHA}", state="failed", dag_id="alpha")
-        page.go_forward()
-        _shows(page, f"51–{FAILED_ALPHA} of {FAILED_ALPHA}", state="failed", dag_id="alpha")
+        _walk(page, "back", [(f"1–50 of {FAILED_ALPHA}", "failed", "alpha"), ("1–50 of 65", "", "")])
+        _walk(page, "forward", [(f"1–50 of {FAILED_ALPHA}", "failed", "alpha"), (f"51–{FAILED_ALPHA} of {FAILED_ALPHA}", "failed", "alpha")])
         # A reload renders the same from the address alone.
         page.reload()
         _shows(page, f"51–{FAILED_ALPHA} of {FAILED_ALPHA}", state="failed", dag_id="alpha")
 
     def test_back_forward_and_reload_keep_the_task_instances_lists_filters_and_page(self, live_server: Any, page: Page,
                                                                                      runs_of_two_dags: None) -> None:
-        user("vera", "Viewer")
-        log_in(page, live_server.url, "vera")
-        page.goto(f"{live_server.url}/task-instances/")
+        _open(page, live_server.url, "/task-instances/")
         # Two instances a run (extract, add[0]): 130, of which beta's 5 runs have 10 that succeeded.
         _shows(page, "1–50 of 130", state="", dag_id="")
         page.get_by_role("link", name="Running").click()
         _shows(page, "none", state="running", dag_id="")
         settled(page)
-        page.locator("#f-state").select_option("success")
-        page.locator("#f-dag").select_option("beta")
-        page.locator("#browse-filters button[type=submit]").click()
+        _filter(page, state="success", dag_id="beta")
         _shows(page, "1–10 of 10", state="success", dag_id="beta")
         expect(page.locator("#ti-table tbody tr")).to_have_count(10)
         settled(page)
-        page.locator("#f-dag").select_option("")
-        page.locator("#f-state").select_option("failed")
-        page.locator("#browse-filters button[type=submit]").click()
+        _filter(page, state="failed", dag_id="")
         _shows(page, "1–50 of 120", state="failed", dag_id="")
         settled(page)
         page.locator("#page-next").first.click()
@@ -107,16 +111,9 @@ class BrowseHistoryStoryTests:
 
         page.locator("#ti-table tbody tr").first.locator("a.ti-link").click()
         expect(page).to_have_url(re.compile(r"/dags/alpha/grid/\?run_id=.*task_id="))
-        page.go_back()
-        _shows(page, "51–100 of 120", state="failed", dag_id="")
-        page.go_back()
-        _shows(page, "1–50 of 120", state="failed", dag_id="")
-        page.go_back()
-        _shows(page, "1–10 of 10", state="success", dag_id="beta")
-        page.go_back()
-        _shows(page, "none", state="running", dag_id="")
-        page.go_forward()
-        _shows(page, "1–10 of 10", state="success", dag_id="beta")
+        _walk(page, "back", [("51–100 of 120", "failed", ""), ("1–50 of 120", "failed", ""), ("1–10 of 10", "success", "beta"),
+                             ("none", "running", "")])
+        _walk(page, "forward", [("1–10 of 10", "success", "beta")])
         page.reload()
         _shows(page, "1–10 of 10", state="success", dag_id="beta")
         expect(page.locator("#ti-table tbody tr")).to_have_count(10)
