@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -258,6 +259,32 @@ class LogViewerStoryTests:
         expect(count).to_have_text("2 of 3 matches")
         page.go_forward()
         expect(page).to_have_url(re.compile(r"/grid/"))
+
+    def test_a_log_paged_in_the_grids_panel_keeps_the_grid_in_the_address(
+            self, live_server: Any, page: Page, run_with_long_log: TaskInstance) -> None:
+        """Opened from the Grid, the window goes into the Grid's own address: Back stays on the Grid, a reload
+        shows the Grid with the instance's log at that window."""
+        ti = run_with_long_log
+        user("rita", "Viewer")
+        log_in(page, live_server.url, "rita")
+        page.goto(f"{live_server.url}{reverse('runs:grid', args=[ti.dag_run.dag_id])}?"
+                  f"{urlencode({'run_id': ti.dag_run.run_id, 'task_id': 'add', 'map_index': 0})}")
+        page.locator("#tab-log").click()
+        rng = page.locator("#details #log-range")
+        expect(rng).to_have_text("lines 49,001–50,000 of 50,000")
+        settled(page)
+        page.locator("#log-first").click()
+        expect(rng).to_have_text("lines 1–1,000 of 50,000")
+        expect(page).to_have_url(re.compile(r"/grid/\?run_id=.*&map_index=0&tab=log&try=2&start=1$"))
+        settled(page)
+        page.locator("#log-later").click()
+        expect(rng).to_have_text("lines 1,001–2,000 of 50,000")
+        page.go_back()
+        expect(rng).to_have_text("lines 1–1,000 of 50,000")
+        expect(page.locator("#grid-body")).to_be_visible()
+        page.reload()
+        expect(rng).to_have_text("lines 1–1,000 of 50,000")
+        expect(page.locator("#grid-body")).to_be_visible()
 
 
 @pytest.fixture
