@@ -141,6 +141,14 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
     if attempt is None:
         return None, None
     final, result = _run_try(attempt)
+    return _end_try(attempt, final, result, claim_next=claim_next)
+
+
+def _end_try(attempt: _Attempt, final: str, result: Any, *,
+             claim_next: tuple[int, Preloaded | None] | None = None) -> tuple[str, Claim | None]:
+    """The end of a try committed on its own (every try but a group's plain successes): a
+    success's commit (claiming the batch's next instance with it, if asked) or a deferral's,
+    then the final state recorded, the log closed, the scheduler woken and the try counted."""
     next_claim: Claim | None = None
     if final == S.SUCCESS:
         final, next_claim = _commit_try(attempt, result, claim_next=claim_next)
@@ -438,13 +446,7 @@ def _execute_in_group(ti_id: int, preloaded: Preloaded | None, claim: Claim | No
             logging.getLogger().removeHandler(attempt.handler)
             return success
         final = S.UP_FOR_RETRY if attempt.ti.try_number <= attempt.ti.max_tries else S.FAILED
-    elif final == S.SUCCESS:
-        final, _ = _commit_try(attempt, result, claim_next=None)
-    elif final == DEFERRING:
-        final = _commit_deferral(attempt, result)
-    _finish_try(attempt, final)
-    if final in (S.SUCCESS, S.FAILED, S.UP_FOR_RETRY):
-        metrics.ti_finished(dag_id=attempt.run.dag_id, task_id=attempt.ti.task_id, state=final)
+    _end_try(attempt, final, result)
     return None
 
 
@@ -550,9 +552,7 @@ def _commit_alone(success: _Success) -> None:
         if success.log_text:
             attempt.writer.restore(success.log_text)
         attempt.task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
-        final = S.UP_FOR_RETRY if attempt.ti.try_number <= attempt.ti.max_tries else S.FAILED
-        _finish_try(attempt, final)
-        metrics.ti_finished(dag_id=attempt.run.dag_id, task_id=attempt.ti.task_id, state=final)
+        _end_try(attempt, S.UP_FOR_RETRY if attempt.ti.try_number <= attempt.ti.max_tries else S.FAILED, None)
         return
     _close_success(success, final)
 
