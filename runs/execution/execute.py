@@ -367,7 +367,9 @@ def execute_task_instances(ti_ids: list[int]) -> None:
 
     A group grows with what its instances cost: the first instance is claimed alone, and the
     next group holds as many as ran in EXECUTION_GROUP_BUDGET_MS, so a slow task runs one by one
-    and a claimed instance never waits long behind its siblings. A worker killed mid-group
+    and a claimed instance never waits long behind its siblings. A later batch of the same run's
+    task in this process starts at the size its latest group's cost gives (_instance_cost): the
+    first instance alone, its commit and the second claim were a third of a 32-instance batch. A worker killed mid-group
     leaves the group's uncommitted instances running without a heartbeat: the scheduler retries
     them (or fails them with no tries left), as it does the one instance a process was running;
     the instances committed before stay, and the message's unclaimed ones are re-queued by the
@@ -379,7 +381,9 @@ def execute_task_instances(ti_ids: list[int]) -> None:
     except (OperationalError, InterfaceError):
         prefetch = BatchPrefetch()  # an optimisation only: each instance reads its own item then
     touched = time.monotonic()
-    group = ti_ids[:1]
+    # One task's batch: what its instances cost in this process's latest group of the same run.
+    task = prefetch.tasks[0] if len(prefetch.tasks) == 1 else None
+    group = ti_ids[:_first_group_size(task)]
     position = len(group)
     claims = with_db_retry(lambda: _claim_group(group, prefetch))
     while group:
@@ -391,6 +395,8 @@ def execute_task_instances(ti_ids: list[int]) -> None:
             if success is not None:
                 done.append(success)
         spent = time.monotonic() - began
+        if task is not None and claims:
+            _remember_cost(task, spent / len(group))
         if time.monotonic() - touched > BATCH_TOUCH_SEC and position < len(ti_ids):
             # Those still waiting in this batch are not lost messages: keep them off the re-queue sweep.
             TaskInstance.objects.filter(pk__in=ti_ids[position:], state=S.QUEUED).update(queued_at=timezone.now())
@@ -404,6 +410,23 @@ def execute_task_instances(ti_ids: list[int]) -> None:
 def _relax_commits() -> None:
     if not settings.WORKER_SYNCHRONOUS_COMMIT:
         relax_commits()
+
+
+# Per process: what one instance of a (run, task) cost in its latest group. A batch's first group
+# is sized from it, so only the first batch of a task a process runs starts with one instance
+# alone; each later one (a 1,000-instance map comes in 32 messages) starts with a full group.
+_instance_cost: dict[tuple[int, str], float] = {}
+
+
+def _first_group_size(task: tuple[int, str] | None) -> int:
+    cost = _instance_cost.get(task) if task is not None else None
+    return 1 if cost is None else _next_group_size(cost, 1)
+
+
+def _remember_cost(task: tuple[int, str], per_instance: float) -> None:
+    if task not in _instance_cost and len(_instance_cost) > 256:
+        _instance_cost.clear()
+    _instance_cost[task] = per_instance
 
 
 def _next_group_size(spent: float, ran: int) -> int:
