@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -193,6 +194,97 @@ class LogViewerStoryTests:
         page.wait_for_timeout(4500)  # two more refreshes
         expect(page.locator("#log-range")).to_have_text("lines 1–2 of 2")
         expect(page.locator("#try-select")).to_have_value("1")
+
+    def test_back_and_forward_walk_the_windows_and_matches_a_reader_visited(
+            self, live_server: Any, page: Page, run_with_long_log: TaskInstance) -> None:
+        """Each window and each match the reader moved to is an entry in the history, under an address the
+        whole page renders the same way (a reload, a shared link); leaving the page and coming Back returns
+        to where the reader was, not to the log's end."""
+        ti = run_with_long_log
+        user("rita", "Viewer")
+        log_in(page, live_server.url, "rita")
+        page.goto(f"{live_server.url}{_ti_url(ti)}?tab=log")
+        rng, count, query = page.locator("#log-range"), page.locator("#log-match-count"), page.locator("#log-q")
+        expect(rng).to_have_text("lines 49,001–50,000 of 50,000")
+        page.locator("#log-first").click()
+        expect(rng).to_have_text("lines 1–1,000 of 50,000")
+        settled(page)
+        page.locator("#log-later").click()
+        expect(rng).to_have_text("lines 1,001–2,000 of 50,000")
+        settled(page)
+        query.fill("needle")
+        query.press("Enter")
+        expect(count).to_have_text("1 of 3 matches")
+        settled(page)
+        page.locator("#log-next-match").click()
+        expect(count).to_have_text("2 of 3 matches")
+        expect(page.locator("#L30000")).to_have_class(re.compile(r"\bcurrent\b"))
+        settled(page)
+        # The address is the whole page at this match: a reload shows it, highlighted, the words in the box.
+        page.reload()
+        expect(count).to_have_text("2 of 3 matches")
+        expect(page.locator("#L30000")).to_have_class(re.compile(r"\bcurrent\b"))
+        expect(query).to_have_value("needle")
+
+        # Away to the run's Grid, and Back: the same match.
+        page.locator("#instance-panel .panel-head a", has_text=ti.dag_run.run_id).click()
+        expect(page).to_have_url(re.compile(r"/grid/"))
+        page.go_back()
+        expect(count).to_have_text("2 of 3 matches")
+        expect(page.locator("#L30000")).to_have_class(re.compile(r"\bcurrent\b"))
+        expect(page.locator("#L30000")).to_be_in_viewport()
+        expect(query).to_have_value("needle")
+        # Back again: the match before it, then the window before the search, then the first window.
+        page.go_back()
+        expect(count).to_have_text("1 of 3 matches")
+        expect(page.locator("#L7")).to_have_class(re.compile(r"\bcurrent\b"))
+        page.go_back()
+        expect(rng).to_have_text("lines 1,001–2,000 of 50,000")
+        expect(count).to_have_count(0)
+        expect(query).to_have_value("")
+        page.go_back()
+        expect(rng).to_have_text("lines 1–1,000 of 50,000")
+        page.go_back()
+        expect(rng).to_have_text("lines 49,001–50,000 of 50,000")
+        # Forward walks them again.
+        page.go_forward()
+        expect(rng).to_have_text("lines 1–1,000 of 50,000")
+        page.go_forward()
+        expect(rng).to_have_text("lines 1,001–2,000 of 50,000")
+        page.go_forward()
+        expect(count).to_have_text("1 of 3 matches")
+        expect(page.locator("#L7")).to_have_class(re.compile(r"\bcurrent\b"))
+        expect(query).to_have_value("needle")
+        page.go_forward()
+        expect(count).to_have_text("2 of 3 matches")
+        page.go_forward()
+        expect(page).to_have_url(re.compile(r"/grid/"))
+
+    def test_a_log_paged_in_the_grids_panel_keeps_the_grid_in_the_address(
+            self, live_server: Any, page: Page, run_with_long_log: TaskInstance) -> None:
+        """Opened from the Grid, the window goes into the Grid's own address: Back stays on the Grid, a reload
+        shows the Grid with the instance's log at that window."""
+        ti = run_with_long_log
+        user("rita", "Viewer")
+        log_in(page, live_server.url, "rita")
+        page.goto(f"{live_server.url}{reverse('runs:grid', args=[ti.dag_run.dag_id])}?"
+                  f"{urlencode({'run_id': ti.dag_run.run_id, 'task_id': 'add', 'map_index': 0})}")
+        page.locator("#tab-log").click()
+        rng = page.locator("#details #log-range")
+        expect(rng).to_have_text("lines 49,001–50,000 of 50,000")
+        settled(page)
+        page.locator("#log-first").click()
+        expect(rng).to_have_text("lines 1–1,000 of 50,000")
+        expect(page).to_have_url(re.compile(r"/grid/\?run_id=.*&map_index=0&tab=log&try=2&start=1$"))
+        settled(page)
+        page.locator("#log-later").click()
+        expect(rng).to_have_text("lines 1,001–2,000 of 50,000")
+        page.go_back()
+        expect(rng).to_have_text("lines 1–1,000 of 50,000")
+        expect(page.locator("#grid-body")).to_be_visible()
+        page.reload()
+        expect(rng).to_have_text("lines 1–1,000 of 50,000")
+        expect(page.locator("#grid-body")).to_be_visible()
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.test import Client
-from django.urls import get_resolver
 
 from runs.models import DagRun
-from tests.security.test_requests import _patterns, _url, ids_for
+from tests.security.test_requests import ids_for
+from tests.url_routes import site_routes
 
 POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
           " object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
@@ -36,11 +36,11 @@ class ContentSecurityPolicyTests:
     def test_it_sends_the_policy_on_every_page(self, operator_client: Client, client: Client, hostile_run: DagRun) -> None:
         good = {"dag_id": "hostile", "run_id": hostile_run.run_id, "task_id": "show", "map_index": "0", "try_number": "1"}
         seen = 0
-        for name, pattern in _patterns(get_resolver()):
-            url = _url(pattern, ids_for(pattern, good))
+        for route in site_routes():
+            url = route.url(ids_for(route, good))
             for c, headers in ((operator_client, {}), (operator_client, {"HTTP_HX_REQUEST": "true"}), (client, {})):
                 response = c.get(url, **headers)
-                assert response["Content-Security-Policy"] == POLICY, (name, response.status_code)
+                assert response["Content-Security-Policy"] == POLICY, (route.name, response.status_code)
                 seen += 1
         # Error pages, redirects and refusals too.
         for response in (operator_client.get("/no/such/page/"), operator_client.get("/api/nothing"),

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.urls import URLPattern, get_resolver, reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from runs.models import DagRun, TaskInstance, XCom
-from tests.security.test_requests import _patterns, ids_for, is_api_v2
+from tests.security.test_requests import ids_for
+from tests.url_routes import is_api, site_routes
 
 # 25 in CI; FUZZ_MAX_EXAMPLES=500 for a deeper run by hand.
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
@@ -168,10 +168,9 @@ def _urls(run: DagRun) -> dict[str, str]:
     """Every named URL reversed with the ids of the run's mapped task `show`, instance 0, try 1."""
     kwargs = {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": "show", "map_index": "0", "try_number": "1"}
     urls = {}
-    for name, pattern in _patterns(get_resolver()):
-        assert isinstance(pattern, URLPattern)
-        if name in PARAMS:
-            urls[name] = reverse(name, kwargs=ids_for(pattern, kwargs))
+    for route in site_routes():
+        if route.name in PARAMS:
+            urls[route.name] = route.url(ids_for(route, kwargs))
     return urls
 
 
@@ -207,14 +206,14 @@ def _assert_answer(name: str, method: str, params: dict[str, Any], response: Any
     if name.startswith("runs:api_"):
         assert response["Content-Type"] == "application/json", (name, method, params, response.status_code)
         json.loads(response.content)
-    if is_api_v2(name):
+    if is_api(name):
         assert response["Content-Type"].startswith("application/json"), (name, method, params, response.status_code)
         json.loads(response.content)
 
 
 class UrlCoverageTests:
     def test_it_knows_every_url(self, db: None) -> None:
-        assert {n for n in PARAMS if n.startswith("runs:")} == {name for name, _ in _patterns(get_resolver()) if name.startswith("runs:")}
+        assert {n for n in PARAMS if n.startswith("runs:")} == {r.name for r in site_routes() if r.name.startswith("runs:")}
 
 
 class FuzzOperatorTests:

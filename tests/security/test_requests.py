@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import reverse
 
 from runs.models import AuditLog, DagModel, DagRun, TaskInstance, TaskInstanceLog, Variable, XCom
+from runs.web.api_v2.auth import issue_token
+from tests.conftest import make_user
+from tests.url_routes import Route, site_routes
 
 HOSTILE_IDS = ["../../etc/passwd", "..%2F..%2Fsecret_key", "a\x00b", "<script>alert(1)</script>", "x" * 10_000, "%00", "."]
 BAD_MAP_INDEXES = ["-2", "-1000", "99999999999999999999", "1e3", "abc", "0x10", "%20", "--1"]
-
-
-def _patterns(resolver: URLResolver, prefix: str = "") -> list[tuple[str, URLPattern]]:
-    out: list[tuple[str, URLPattern]] = []
-    for p in resolver.url_patterns:
-        if isinstance(p, URLResolver) and p.namespace == "admin":
-            continue  # Django's own admin (users and roles, the audit log read-only): tests/runs/test_admin.py
-        if isinstance(p, URLResolver):
-            out += _patterns(p, f"{p.namespace}:" if p.namespace else prefix)
-        else:
-            out.append((f"{prefix}{p.name}", p))
-    return out
 
 
 # The REST API v2 (runs/web/api_v2/) names its ids as Airflow does: the same values under other
@@ -35,23 +29,10 @@ API_V2_IDS = {"xcom_key": "return_value", "variable_key": "no-such-variable", "i
               "pk": "1"}  # a Variable's on the dashboard's Variables pages
 
 
-def ids_for(pattern: URLPattern, good: dict[str, str]) -> dict[str, str]:
-    """The pattern's ids from ``good`` (run_id, task_id, ...), whatever each view calls them."""
+def ids_for(route: Route, good: dict[str, str]) -> dict[str, str]:
+    """The route's ids from ``good`` (run_id, task_id, ...), whatever each view calls them."""
     return {k: good[k] if k in good else good[API_V2_ALIASES[k]] if k in API_V2_ALIASES else API_V2_IDS[k]
-            for k in pattern.pattern.converters}
-
-
-def _url(pattern: URLPattern, values: dict[str, str]) -> str:
-    """The URL with each converter replaced by the given raw text, quoted as a browser would."""
-    route = str(pattern.pattern)
-    for name in pattern.pattern.converters:
-        route = re.sub(rf"<(?:\w+:)?{name}>", lambda m, name=name: quote(values[name], safe=""), route)
-    return "/" + route
-
-
-def is_api_v2(name: str) -> bool:
-    """Airflow's REST API and its token endpoint: a POST without its JSON body is a 422 there."""
-    return name.startswith(("api_v2:", "api_auth:"))
+            for k in route.converters}
 
 
 def _snapshot() -> list[object]:
@@ -66,19 +47,21 @@ def _snapshot() -> list[object]:
 class HostileUrlTests:
     def test_it_answers_404_or_400_never_500_to_hostile_ids(self, operator_client: Client, hostile_run: DagRun) -> None:
         good = {"dag_id": "hostile", "run_id": hostile_run.run_id, "task_id": "show", "map_index": "0", "try_number": "1"}
-        patterns = [(n, p) for n, p in _patterns(get_resolver()) if p.pattern.converters]
-        assert len(patterns) >= 10
+        routes = [r for r in site_routes() if r.converters]
+        assert len(routes) >= 10 and sum(r.name.startswith("api_v2:") for r in routes) >= 20
         checked = 0
-        for name, pattern in patterns:
-            for key in pattern.pattern.converters:
+        for route in routes:
+            for key in route.converters:
                 values = HOSTILE_IDS if key != "map_index" else BAD_MAP_INDEXES + HOSTILE_IDS
                 for value in values:
-                    url = _url(pattern, {**ids_for(pattern, good), key: value})
+                    url = route.url({**ids_for(route, good), key: value})
                     for method in (operator_client.get, operator_client.post):
                         # The test client raises on a view's exception, so a 500 cannot pass silently.
-                        status = method(url).status_code
-                        refusals = (400, 404, 405, 422) if is_api_v2(name) else (400, 404, 405)
-                        assert status in refusals, (name, key, value[:40], method.__name__, status)
+                        response = method(url)
+                        refusals = (400, 404, 405, 422) if route.is_api else (400, 404, 405)
+                        # A collection of the REST API filters by its ids, as Airflow's does: none match, an empty list.
+                        empty = route.is_api and response.status_code == 200 and response.json().get("total_entries") == 0
+                        assert response.status_code in refusals or empty, (route.name, key, value[:40], method.__name__, response.status_code)
                         checked += 1
         print(f"{checked} hostile requests")
 
@@ -128,30 +111,129 @@ class SafeMethodTests:
         good = {"dag_id": "hostile", "run_id": hostile_run.run_id, "task_id": "show", "map_index": "0", "try_number": "1",
                 "pk": str(Variable.objects.create(key="k", val=1).pk)}
         before = _snapshot()
-        for name, pattern in _patterns(get_resolver()):
-            if name in ("runs:logout",):
+        routes = site_routes()
+        assert any(r.url({}) == "/api/v2/dags" for r in routes)  # the API's own addresses, prefix and all
+        for route in routes:
+            if route.name in ("runs:logout",):
                 continue
-            url = _url(pattern, ids_for(pattern, good))
+            url = route.url(ids_for(route, good))
             for params in ("", "?action=clear&state=failed&map_index=0&conf=%7B%7D&downstream=on"):
                 status = operator_client.get(url + params).status_code
-                # The API answers a lookup it cannot make (no instance -1 of a mapped task) with 404.
-                # (These URLs lack the REST API's /api/v2/ prefix: its leaf routes alone. `/variables` is
-                # now the Variables page's, which Django's APPEND_SLASH answers with a 301.)
-                assert status in ((200, 301, 404, 405, 422) if is_api_v2(name) else (200, 302, 405)), (url, status)
+                # The API answers a lookup it cannot make (no instance -1 of a mapped task, no such Variable) with 404,
+                # and a query it cannot read (a state no run has, the wait's missing interval) with 422.
+                assert status in ((200, 404, 405, 422) if route.is_api else (200, 302, 405)), (url, status)
         assert _snapshot() == before
 
     def test_it_answers_head_wherever_it_answers_get(self, operator_client: Client, hostile_run: DagRun) -> None:
         good = {"dag_id": "hostile", "run_id": hostile_run.run_id, "task_id": "show", "map_index": "0", "try_number": "1",
                 "pk": str(Variable.objects.create(key="k", val=1).pk)}
         checked = 0
-        for name, pattern in _patterns(get_resolver()):
-            url = _url(pattern, ids_for(pattern, good))
+        for route in site_routes():
+            url = route.url(ids_for(route, good))
             get = operator_client.get(url)
             head = operator_client.head(url)
-            assert head.status_code == get.status_code, (name, get.status_code, head.status_code)
-            assert head.content == b"" and head["Content-Type"] == get["Content-Type"], name
+            assert head.status_code == get.status_code, (route.name, get.status_code, head.status_code)
+            assert head.content == b"" and head["Content-Type"] == get["Content-Type"], route.name
             checked += get.status_code != 405
         assert checked >= 11
+
+
+# Every write of the REST API v2 with a body it accepts, so that only the role check (or CSRF) can refuse it.
+WRITE_BODIES: dict[str, dict[str, Any] | None] = {
+    "Patch Dag": {"is_paused": True},
+    "Trigger Dag Run": {"logical_date": None},
+    "Patch Dag Run": {"state": "failed"},
+    "Clear Dag Run": {"dry_run": False},
+    "Patch Task Instance": {"new_state": "failed"},
+    "Patch Task Instance Dry Run": {"new_state": "failed"},
+    "Patch Task Instance By Map Index": {"new_state": "failed"},
+    "Patch Task Instance Dry Run By Map Index": {"new_state": "failed"},
+    "Post Clear Task Instances": {"dry_run": False, "only_failed": False},
+    "Post Variable": {"key": "new-key", "value": "v"},
+    "Patch Variable": {"value": "changed"},
+    "Delete Variable": None,
+}
+# Read by monitors and clients before they log in, as Airflow's are.
+PUBLIC_API = {"Get Version", "Get Health"}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    url: str
+    summary: str
+    secured: bool
+
+    @property
+    def writes(self) -> bool:
+        return self.method != "GET"
+
+    def call(self, client: Client, **headers: str) -> Any:
+        body = WRITE_BODIES.get(self.summary)
+        return getattr(client, self.method.lower())(self.url, json.dumps(body) if body is not None else None,
+                                                    content_type="application/json", **headers)
+
+
+def api_operations(run: DagRun) -> list[Operation]:
+    """Every operation of the REST API v2 as its OpenAPI document lists it, at the ids of ``run``."""
+    from runs.web.api_v2.api import api
+
+    ids = {"dag_id": run.dag_id, "dag_run_id": run.run_id, "task_id": "show", "map_index": "0", "variable_key": "k",
+           "task_try_number": "1", "try_number": "1", "xcom_key": "return_value", "import_error_id": "1"}
+    schema = api.get_openapi_schema(path_prefix=reverse("api_v2:api-root").rstrip("/"))
+    return [Operation(method.upper(), re.sub(r"{(\w+)}", lambda m: quote(ids[m.group(1)], safe=""), path), op["summary"],
+                      bool(op.get("security")))
+            for path, ops in schema["paths"].items() for method, op in ops.items()]
+
+
+class ApiV2AccessTests:
+    """The REST API v2 at its own addresses: a login for everything but the version and health, the Operator
+    role for every write, and CSRF on a write made with the dashboard's session."""
+
+    def test_it_answers_401_to_every_operation_without_a_login(self, client: Client, hostile_run: DagRun) -> None:
+        operations = api_operations(hostile_run)
+        assert len(operations) >= 30 and {o.summary for o in operations if not o.secured} == PUBLIC_API
+        before = _snapshot()
+        for op in operations:
+            response = op.call(client)
+            if op.summary in PUBLIC_API:
+                assert response.status_code == 200, op
+            else:
+                assert (response.status_code, response.json()) == (401, {"detail": "Not authenticated"}), op
+        assert _snapshot() == before
+
+    def test_it_refuses_every_write_to_a_viewer_and_lets_an_operator_through(self, hostile_run: DagRun) -> None:
+        Variable.objects.create(key="k", val="v")
+        writes = [o for o in api_operations(hostile_run) if o.writes]
+        # A new write must be listed here with a body it accepts: then this test tries its guard.
+        assert {o.summary for o in writes} == set(WRITE_BODIES)
+        viewer = Client(headers={"Authorization": f"Bearer {issue_token(make_user('vic', 'Viewer'))}"})
+        before = _snapshot()
+        for op in writes:
+            response = op.call(viewer)
+            assert (response.status_code, response.json()) == (403, {"detail": "Forbidden: this needs the Operator role"}), op
+        assert _snapshot() == before
+        # The same requests from an Operator are done (or find nothing left to do): the bodies pass, only the role refused.
+        operator = Client(headers={"Authorization": f"Bearer {issue_token(make_user('ole', 'Operator'))}"})
+        for op in writes:
+            assert op.call(operator).status_code in (200, 201, 204, 400, 404), op
+        assert _snapshot() != before
+
+    def test_it_checks_csrf_on_every_write_made_with_the_session(self, hostile_run: DagRun) -> None:
+        Variable.objects.create(key="k", val="v")
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(make_user("ole", "Operator"))
+        before = _snapshot()
+        for op in api_operations(hostile_run):
+            if op.writes:
+                assert op.call(client).status_code == 403, op
+        assert _snapshot() == before
+        # With the token the page carries, the session's write goes through.
+        client.get("/")
+        token = client.cookies["csrftoken"].value
+        assert client.patch("/api/v2/variables/k", json.dumps({"value": "new"}), content_type="application/json",
+                            headers={"X-CSRFToken": token}).status_code == 200
+        assert Variable.objects.get(key="k").val == "new"
 
 
 class CredentialsTests:

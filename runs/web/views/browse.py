@@ -1,10 +1,12 @@
 """The runs and the task instances of every DAG, filtered by state, DAG and days, newest first."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import TextChoices
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -43,7 +45,13 @@ def _context(request: HtmxHttpRequest, name: str, filters: Filters, page: Page[A
     }
 
 
-def _respond(request: HtmxHttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+def _list_page(request: HtmxHttpRequest, *, name: str, template: str, states: type[TextChoices],
+               rows: Callable[[Filters, int], Page[Any]]) -> HttpResponse:
+    """One list (``runs/_browse_list.html`` in ``template``): the rows the query's filters and page pick; to htmx,
+    the results alone (the form, the pagers, the table)."""
+    filters = _filters(request, list(states.values))
+    page = rows(filters, int_param(request.GET.get("page"), default=1, minimum=1, maximum=10**6))
+    context = _context(request, name, filters, page, states.choices)
     if not request.htmx:
         return render(request, template, context)
     response = render(request, f"{template}#results", context)
@@ -56,16 +64,11 @@ def _respond(request: HtmxHttpRequest, template: str, context: dict[str, Any]) -
 @require_safe
 @login_required
 def run_list(request: HtmxHttpRequest) -> HttpResponse:
-    filters = _filters(request, list(DagRunState.values))
-    page = runs_page(filters, int_param(request.GET.get("page"), default=1, minimum=1, maximum=10**6))
-    context = _context(request, "runs:run_list", filters, page, DagRunState.choices)
-    return _respond(request, "runs/run_list.html", context)
+    return _list_page(request, name="runs:run_list", template="runs/run_list.html", states=DagRunState, rows=runs_page)
 
 
 @require_safe
 @login_required
 def task_instance_list(request: HtmxHttpRequest) -> HttpResponse:
-    filters = _filters(request, list(TaskInstanceState.values))
-    page = task_instances_page(filters, int_param(request.GET.get("page"), default=1, minimum=1, maximum=10**6))
-    context = _context(request, "runs:task_instance_list", filters, page, TaskInstanceState.choices)
-    return _respond(request, "runs/task_instance_list.html", context)
+    return _list_page(request, name="runs:task_instance_list", template="runs/task_instance_list.html",
+                      states=TaskInstanceState, rows=task_instances_page)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -18,6 +19,8 @@ from runs.templatetags.runs_tags import url_with
 from runs.web.log_viewer import LEVEL_LOOKBACK, MAX_TAIL_LINES, LogLine, LogWindow, log_window, parse_lines, split_lines
 from runs.web.views.common import HtmxHttpRequest, int_param
 
+# The query keys that say which log the page shows and where: the viewer's address replaces them.
+LOG_KEYS = frozenset({"tab", "try", "start", "q", "match"})
 # A finished try's last chunk is flushed just after its state is written: keep tailing a moment.
 LOG_SETTLE = timedelta(seconds=2)
 MAX_LINE = 10**9
@@ -84,6 +87,33 @@ def viewer_context(run: DagRun, ti: TaskInstance, try_number: int, window: LogWi
         "tail_url": url_with(log_url, {"try": try_number, "start": window.start, "from": window.total})
         if live and window.at_end else "",
     }
+
+
+def window_params(window: LogWindow) -> dict[str, Any]:
+    """Where the viewer is, as the query that brings it back: the search and its match (the window follows
+    the match), or the window's first line and the words searched for."""
+    if window.match is not None:
+        return {"q": window.q, "match": window.match}
+    return {"start": window.start, "q": window.q}
+
+
+def page_url(request: HtmxHttpRequest, ti_url: str, try_number: int, window: LogWindow) -> str:
+    """The page the viewer is in (the instance's page, or the Grid or Graph with its panel open) at this
+    window, for the history: every one of them renders the log tab from the same query keys."""
+    current = urlsplit(request.htmx.current_url or "")
+    # Only a path on this site; anything else (no header, a scheme-relative path) is the instance's page.
+    same_site = current.path.startswith("/") and not current.path.startswith("//")
+    base = current.path if same_site else ti_url
+    kept = {k: v for k, v in parse_qsl(current.query) if k not in LOG_KEYS} if same_site else {}
+    return url_with(base, {**kept, "tab": "log", "try": try_number, **window_params(window)})
+
+
+def viewer_response(request: HtmxHttpRequest, run: DagRun, ti: TaskInstance, try_number: int, text: str) -> HttpResponse:
+    """The viewer moved to a window or a match (a link, the search): a new entry in the browser's history."""
+    context = log_context(request, run, ti, try_number, text)
+    response = render(request, "runs/_log_viewer.html", context)
+    response["HX-Push-Url"] = page_url(request, context["ti_url"], try_number, context["w"])
+    return response
 
 
 def download_response(run: DagRun, ti: TaskInstance, try_number: int, text: str) -> HttpResponse:

@@ -20,7 +20,7 @@ from runs.web.views.common import (
 )
 from runs.web.views.graph import graph_page
 from runs.web.views.grid import grid_page_context
-from runs.web.views.logs import download_response, log_context, tail_response
+from runs.web.views.logs import download_response, tail_response, viewer_response
 from runs.web.views.panels import instance_context, panel_context
 
 
@@ -103,4 +103,4 @@ def task_instance_log(request: HtmxHttpRequest, dag_id: str, run_id: str, task_i
         return HttpResponse(text, content_type="text/plain; charset=utf-8")
     if "from" in request.GET:
         return tail_response(request, run, ti, try_number, text)
-    return render(request, "runs/_log_viewer.html", log_context(request, run, ti, try_number, text))
+    return viewer_response(request, run, ti, try_number, text)

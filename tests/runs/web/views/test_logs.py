@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -79,6 +80,32 @@ class LogViewerPageTests:
         body = operator_client.get(_ti(run, 0, "log/"), {"start": 1001}, HTTP_HX_REQUEST="true").content.decode()
         assert (_line_numbers(body)[0], _line_numbers(body)[-1]) == (1001, 2000)
         assert 'start=1"' in body and "start=2001" in body and "start=1501" in body
+
+    def test_it_pushes_the_address_of_the_page_it_is_in_at_this_window_or_match(self, operator_client: Client, run: DagRun) -> None:
+        """Back, Forward and a reload show where the reader was: the viewer's answer names the whole page (the
+        instance's own, or the Grid with the instance open) at the window or match, and that page renders it."""
+        ti = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=0)
+        _store(ti, _long_log(2_500))
+        page = f"http://testserver{_ti(run, 0)}?tab=log&start=5"
+        response = operator_client.get(_ti(run, 0, "log/"), {"start": 1001}, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=page)
+        assert response["HX-Push-Url"] == f"{_ti(run, 0)}?tab=log&try=1&start=1001"
+        assert "lines 1,001–2,000 of 2,500" in operator_client.get(response["HX-Push-Url"]).content.decode()
+        grid = f"/dags/{run.dag_id}/grid/?{urlencode({'run_id': run.run_id, 'task_id': 'add', 'map_index': 0})}"
+        response = operator_client.get(_ti(run, 0, "log/"), {"q": "needle", "match": 0}, HTTP_HX_REQUEST="true",
+                                       HTTP_HX_CURRENT_URL=f"http://testserver{grid}")
+        pushed = response["HX-Push-Url"]
+        assert pushed.startswith(f"/dags/{run.dag_id}/grid/?run_id=") and pushed.endswith("&map_index=0&tab=log&try=1&q=needle&match=0")
+        body = operator_client.get(pushed).content.decode()
+        assert 'id="grid-body"' in body and "1 of 1 match" in body and 'current" id="L7"' in body
+        # A search that finds nothing keeps the window it was in.
+        response = operator_client.get(_ti(run, 0, "log/"), {"start": 1, "q": "absent", "match": 0}, HTTP_HX_REQUEST="true",
+                                       HTTP_HX_CURRENT_URL=page)
+        assert response["HX-Push-Url"] == f"{_ti(run, 0)}?tab=log&try=1&start=1&q=absent"
+        # Only an address on this site: otherwise the instance's page.
+        response = operator_client.get(_ti(run, 0, "log/"), {"start": 1}, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://x//evil.example/")
+        assert response["HX-Push-Url"] == f"{_ti(run, 0)}?tab=log&try=1&start=1"
+        # The live tail's answers add no entry.
+        assert "HX-Push-Url" not in operator_client.get(_ti(run, 0, "log/"), {"from": 2500}, HTTP_HX_REQUEST="true")
 
     def test_it_escapes_the_log(self, operator_client: Client, run: DagRun) -> None:
         ti = TaskInstance.objects.get(dag_run=run, task_id="add", map_index=0)
