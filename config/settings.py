@@ -315,7 +315,9 @@ CELERY_TASK_IGNORE_RESULT = True
 # A task whose worker dies is redelivered rather than lost; tasks are written to be rerun.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Messages a worker process reserves beyond the one it runs: 1, so that a batch of slow tasks never
+# waits behind another while a different worker idles.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1, minimum=1)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

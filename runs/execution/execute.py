@@ -141,6 +141,14 @@ def _execute(ti_id: int, *, preloaded: Preloaded | None = None, claimed: Claim |
     if attempt is None:
         return None, None
     final, result = _run_try(attempt)
+    return _end_try(attempt, final, result, claim_next=claim_next)
+
+
+def _end_try(attempt: _Attempt, final: str, result: Any, *,
+             claim_next: tuple[int, Preloaded | None] | None = None) -> tuple[str, Claim | None]:
+    """The end of a try committed on its own (every try but a group's plain successes): a
+    success's commit (claiming the batch's next instance with it, if asked) or a deferral's,
+    then the final state recorded, the log closed, the scheduler woken and the try counted."""
     next_claim: Claim | None = None
     if final == S.SUCCESS:
         final, next_claim = _commit_try(attempt, result, claim_next=claim_next)
@@ -359,7 +367,9 @@ def execute_task_instances(ti_ids: list[int]) -> None:
 
     A group grows with what its instances cost: the first instance is claimed alone, and the
     next group holds as many as ran in EXECUTION_GROUP_BUDGET_MS, so a slow task runs one by one
-    and a claimed instance never waits long behind its siblings. A worker killed mid-group
+    and a claimed instance never waits long behind its siblings. A later batch of the same run's
+    task in this process starts at the size its latest group's cost gives (_instance_cost): the
+    first instance alone, its commit and the second claim were a third of a 32-instance batch. A worker killed mid-group
     leaves the group's uncommitted instances running without a heartbeat: the scheduler retries
     them (or fails them with no tries left), as it does the one instance a process was running;
     the instances committed before stay, and the message's unclaimed ones are re-queued by the
@@ -371,7 +381,9 @@ def execute_task_instances(ti_ids: list[int]) -> None:
     except (OperationalError, InterfaceError):
         prefetch = BatchPrefetch()  # an optimisation only: each instance reads its own item then
     touched = time.monotonic()
-    group = ti_ids[:1]
+    # One task's batch: what its instances cost in this process's latest group of the same run.
+    task = prefetch.tasks[0] if len(prefetch.tasks) == 1 else None
+    group = ti_ids[:_first_group_size(task)]
     position = len(group)
     claims = with_db_retry(lambda: _claim_group(group, prefetch))
     while group:
@@ -383,6 +395,8 @@ def execute_task_instances(ti_ids: list[int]) -> None:
             if success is not None:
                 done.append(success)
         spent = time.monotonic() - began
+        if task is not None and claims:
+            _remember_cost(task, spent / len(group))
         if time.monotonic() - touched > BATCH_TOUCH_SEC and position < len(ti_ids):
             # Those still waiting in this batch are not lost messages: keep them off the re-queue sweep.
             TaskInstance.objects.filter(pk__in=ti_ids[position:], state=S.QUEUED).update(queued_at=timezone.now())
@@ -396,6 +410,23 @@ def execute_task_instances(ti_ids: list[int]) -> None:
 def _relax_commits() -> None:
     if not settings.WORKER_SYNCHRONOUS_COMMIT:
         relax_commits()
+
+
+# Per process: what one instance of a (run, task) cost in its latest group. A batch's first group
+# is sized from it, so only the first batch of a task a process runs starts with one instance
+# alone; each later one (a 1,000-instance map comes in 32 messages) starts with a full group.
+_instance_cost: dict[tuple[int, str], float] = {}
+
+
+def _first_group_size(task: tuple[int, str] | None) -> int:
+    cost = _instance_cost.get(task) if task is not None else None
+    return 1 if cost is None else _next_group_size(cost, 1)
+
+
+def _remember_cost(task: tuple[int, str], per_instance: float) -> None:
+    if task not in _instance_cost and len(_instance_cost) > 256:
+        _instance_cost.clear()
+    _instance_cost[task] = per_instance
 
 
 def _next_group_size(spent: float, ran: int) -> int:
@@ -438,13 +469,7 @@ def _execute_in_group(ti_id: int, preloaded: Preloaded | None, claim: Claim | No
             logging.getLogger().removeHandler(attempt.handler)
             return success
         final = S.UP_FOR_RETRY if attempt.ti.try_number <= attempt.ti.max_tries else S.FAILED
-    elif final == S.SUCCESS:
-        final, _ = _commit_try(attempt, result, claim_next=None)
-    elif final == DEFERRING:
-        final = _commit_deferral(attempt, result)
-    _finish_try(attempt, final)
-    if final in (S.SUCCESS, S.FAILED, S.UP_FOR_RETRY):
-        metrics.ti_finished(dag_id=attempt.run.dag_id, task_id=attempt.ti.task_id, state=final)
+    _end_try(attempt, final, result)
     return None
 
 
@@ -550,9 +575,7 @@ def _commit_alone(success: _Success) -> None:
         if success.log_text:
             attempt.writer.restore(success.log_text)
         attempt.task_log.error("Could not store the result\n%s", "".join(traceback.format_exception(exc)))
-        final = S.UP_FOR_RETRY if attempt.ti.try_number <= attempt.ti.max_tries else S.FAILED
-        _finish_try(attempt, final)
-        metrics.ti_finished(dag_id=attempt.run.dag_id, task_id=attempt.ti.task_id, state=final)
+        _end_try(attempt, S.UP_FOR_RETRY if attempt.ti.try_number <= attempt.ti.max_tries else S.FAILED, None)
         return
     _close_success(success, final)
 

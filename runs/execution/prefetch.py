@@ -31,6 +31,8 @@ class Preloaded:
 @dataclass
 class BatchPrefetch:
     by_ti: dict[int, Preloaded] = field(default_factory=dict)
+    # The (run, task) pairs of the batch's mapped instances, in the order first met.
+    tasks: list[tuple[int, str]] = field(default_factory=list)
 
     def get(self, ti_id: int) -> Preloaded | None:
         return self.by_ti.get(ti_id)
@@ -77,6 +79,7 @@ def prefetch_batch(ti_ids: list[int], data_for_run: Callable[[int], DagData]) ->
         groups: dict[tuple[int, str], dict[int, int]] = {}
         for ti_id, run_id, task_id, map_index in rows:
             groups.setdefault((run_id, task_id), {})[map_index] = ti_id
+        out.tasks = list(groups)
         for (run_id, task_id), by_index in groups.items():
             upstream = single_upstream(data_for_run(run_id)["tasks"].get(task_id))
             if upstream is None:

@@ -515,10 +515,56 @@ with DAG("batch") as the_dag:
         with CaptureQueriesContext(connection) as three:
             execute_task_instances(ids[3:6])
 
-        # The prefetch (the ids, then the items), the first claim, its commit (which claims the rest),
-        # and the group's commit: a fixed count, whatever the size.
-        assert len(three) == len(two) == 5
+        # The prefetch (the ids, then the items), the group's claim (the first batch measured what
+        # an instance costs) and the group's commit: a fixed count, whatever the size.
+        assert len(three) == len(two) == 4
         assert states(run, "double") == dict.fromkeys(range(6), "success")
+
+    @override_settings(EXECUTION_GROUP_BUDGET_MS=60_000)
+    def test_it_starts_a_later_batch_of_the_same_task_with_a_whole_group(self, tmp_path: Path) -> None:
+        run, ids = self.expanded(tmp_path)
+        execute_task_instances(ids[:2])  # one alone, then one more: this process now knows the cost
+
+        with CaptureQueriesContext(connection) as queries:
+            execute_task_instances(ids[2:])
+
+        sqls = [q["sql"] for q in queries.captured_queries]
+        claims = [sql for sql in sqls if sql.startswith("UPDATE runs_taskinstance ti SET state = 'running'")]
+        group_commits = [sql for sql in sqls if "claimed AS (UPDATE runs_taskinstance ti SET state = 'running'" in sql]
+        # The four claimed in one statement, committed in one (which has nothing more to claim).
+        assert (len(claims), len(group_commits)) == (1, 1)
+        assert states(run, "double") == dict.fromkeys(range(6), "success")
+        assert [result(run, "double", i) for i in range(6)] == [2, 4, 6, 8, 10, 12]
+        # Claimed together, each still has its own start and end.
+        rows = list(TaskInstance.objects.filter(pk__in=ids[2:]).order_by("map_index").values_list("start_date", "end_date"))
+        assert len({start for start, _ in rows}) == 4 and all(start <= end for start, end in rows)
+
+    @override_settings(EXECUTION_GROUP_BUDGET_MS=60_000)
+    def test_it_starts_the_first_batch_of_another_run_with_one_instance_alone(self, tmp_path: Path) -> None:
+        _, ids = self.expanded(tmp_path)
+        execute_task_instances(ids)
+        other, other_ids = self.expanded(tmp_path)
+
+        with CaptureQueriesContext(connection) as queries:
+            execute_task_instances(other_ids)
+
+        claims = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE runs_taskinstance ti SET state = 'running'")]
+        assert len(claims) == 1  # the first instance alone: nothing is known of this run's cost yet
+        assert states(other, "double") == dict.fromkeys(range(6), "success")
+
+    @override_settings(EXECUTION_GROUP_BUDGET_MS=0)
+    def test_it_runs_a_later_batch_of_a_slow_task_one_instance_per_group_too(self, tmp_path: Path) -> None:
+        run, ids = self.expanded(tmp_path)
+        execute_task_instances(ids[:1])
+
+        with CaptureQueriesContext(connection) as queries:
+            execute_task_instances(ids[1:])
+
+        sqls = [q["sql"] for q in queries.captured_queries]
+        claims = [sql for sql in sqls if sql.startswith("UPDATE runs_taskinstance ti SET state = 'running'")]
+        group_commits = [sql for sql in sqls if "claimed AS (UPDATE runs_taskinstance" in sql]
+        assert (len(claims), len(group_commits)) == (1, 5)
+        assert [result(run, "double", i) for i in range(6)] == [2, 4, 6, 8, 10, 12]
 
     @override_settings(EXECUTION_GROUP_BUDGET_MS=0)
     def test_it_runs_a_slow_task_one_instance_per_group(self, tmp_path: Path) -> None:

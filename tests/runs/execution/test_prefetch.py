@@ -76,3 +76,10 @@ class BatchPrefetchTests:
         assert results(run, ids) == [20, 40, None, 80, 100]
         states = dict(TaskInstance.objects.filter(pk__in=ids).values_list("pk", "state"))
         assert [states[i] for i in ids] == ["success", "success", "none", "success", "success"]
+
+    def test_it_names_the_run_and_task_of_a_batch(self, tmp_path: Path) -> None:
+        run, ids = _expanded(tmp_path)
+        prefetch = prefetch_batch(ids, lambda run_id: load_dag_run(run_id)[1])
+        # The worker sizes a batch's first group by what this (run, task) cost before.
+        assert prefetch.tasks == [(run.pk, "double")]
+        assert prefetch_batch([ti(run, "make").pk], lambda run_id: load_dag_run(run_id)[1]).tasks == []
