@@ -4,10 +4,8 @@ page reads its live counts (runs.models.TaskCount), which the triggers wrote as 
 inserted, and must cost the same at both sizes. Also the number of SQL queries per request."""
 from __future__ import annotations
 
-from typing import Any
-
-from bench.b4_grid import MAPPED_TASKS, URL_NAME, measure
-from bench.common import Context, Figure, analyze, delete_runs, logged_in_client, missing, view_missing
+from bench.b4_grid import MAPPED_TASKS, URL_NAME, expected_figures, grid_figures
+from bench.common import Context, Figure, analyze, delete_runs, missing, view_missing
 
 TITLE = "live grid"
 NEEDS_STACK = False
@@ -62,42 +60,19 @@ def build(dag_id: str, per_task: int) -> None:
                 )
 
 
+def _labels(ctx: Context) -> list[str]:
+    return [f"{NUM_RUNS}x10 running, {per}/mapped" for _, per in sizes(ctx)]
+
+
 def expected(ctx: Context) -> list[tuple[str, str, str]]:
-    out = []
-    for what in ("page", "htmx refresh"):
-        for _, per in sizes(ctx):
-            size = f"{NUM_RUNS}x10 running, {per}/mapped"
-            out += [(f"live grid: {what}", size, "ms"), (f"live grid: {what} queries", size, "queries")]
-        out.append((f"live grid: {what} slowest / fastest median", f"{len(sizes(ctx))} sizes", "ratio"))
-    return out
+    return expected_figures(TITLE, _labels(ctx))
 
 
 def run(ctx: Context) -> list[Figure]:
     reason = view_missing(URL_NAME)
     if reason:
         return [missing(n, s, u, reason) for n, s, u in expected(ctx)]
-    from django.urls import reverse
-
     for dag_id, per in sizes(ctx):
         build(dag_id, per)
     analyze()
-    client = logged_in_client()
-    figures: list[Figure] = []
-    headers: dict[str, Any]
-    for what, headers in (("page", {}), ("htmx refresh", {"HTTP_HX_REQUEST": "true", "HTTP_HX_TRIGGER": "grid-body",
-                                                            "HTTP_HX_TARGET": "grid-body"})):
-        counts = []
-        urls = [reverse(URL_NAME, args=[dag_id]) for dag_id, _ in sizes(ctx)]
-        all_samples, query_counts = measure(client, urls, repeats(ctx), **headers)  # round-robin over the sizes
-        for (_, per), samples, nq in zip(sizes(ctx), all_samples, query_counts, strict=True):
-            size = f"{NUM_RUNS}x10 running, {per}/mapped"
-            figures.append(Figure(f"live grid: {what}", size, "ms", samples, target_op="<", target_value=100))
-            figures.append(Figure(f"live grid: {what} queries", size, "queries", [nq]))
-            counts.append(figures[-1])
-        for c in counts[1:]:
-            c.target_op, c.target_value = "==", counts[0].samples[0]
-        medians = [f.median for f in figures if f.name == f"live grid: {what}" and f.median is not None]
-        if len(medians) > 1:
-            figures.append(Figure(f"live grid: {what} slowest / fastest median", f"{len(medians)} sizes", "ratio",
-                                  [max(medians) / min(medians)], target_op="<=", target_value=1.2))
-    return figures
+    return grid_figures(TITLE, [dag_id for dag_id, _ in sizes(ctx)], _labels(ctx), repeats(ctx))

@@ -99,43 +99,57 @@ def measure(client: Any, urls: list[str], n: int, **headers: str) -> tuple[list[
     return samples, counts
 
 
-def expected(ctx: Context) -> list[tuple[str, str, str]]:
+# The Grid's own request, and its 2-second htmx refresh of the grid body.
+REQUESTS: list[tuple[str, dict[str, str]]] = [
+    ("page", {}), ("htmx refresh", {"HTTP_HX_REQUEST": "true", "HTTP_HX_TRIGGER": "grid-body", "HTTP_HX_TARGET": "grid-body"})]
+
+
+def expected_figures(title: str, labels: list[str]) -> list[tuple[str, str, str]]:
+    """The figures ``grid_figures`` gives for Grids of these sizes (labels)."""
     out = []
-    for what in ("page", "htmx refresh"):
-        for _, per in sizes(ctx):
-            size = f"25x10, {per}/mapped"
-            out += [(f"grid: {what}", size, "ms"), (f"grid: {what} queries", size, "queries")]
-        out.append((f"grid: {what} slowest / fastest median", f"{len(sizes(ctx))} sizes", "ratio"))
+    for what, _ in REQUESTS:
+        out += [f for label in labels for f in ((f"{title}: {what}", label, "ms"), (f"{title}: {what} queries", label, "queries"))]
+        out.append((f"{title}: {what} slowest / fastest median", f"{len(labels)} sizes", "ratio"))
     return out
+
+
+def grid_figures(title: str, dag_ids: list[str], labels: list[str], repeats: int) -> list[Figure]:
+    """Each DAG's Grid page and refresh, sizes round-robin. Targets: under 100 ms; the same query
+    count at every size; medians within 20 % of each other."""
+    from django.urls import reverse
+
+    client = logged_in_client()
+    urls = [reverse(URL_NAME, args=[dag_id]) for dag_id in dag_ids]
+    figures: list[Figure] = []
+    for what, headers in REQUESTS:
+        all_samples, query_counts = measure(client, urls, repeats, **headers)
+        timings = [Figure(f"{title}: {what}", label, "ms", samples, target_op="<", target_value=100)
+                   for label, samples in zip(labels, all_samples, strict=True)]
+        counts = [Figure(f"{title}: {what} queries", label, "queries", [nq]) for label, nq in zip(labels, query_counts, strict=True)]
+        for c in counts[1:]:
+            c.target_op, c.target_value = "==", counts[0].samples[0]
+        for timing, count in zip(timings, counts, strict=True):
+            figures += [timing, count]
+        medians = [f.median for f in timings if f.median is not None]
+        if len(medians) > 1:
+            figures.append(Figure(f"{title}: {what} slowest / fastest median", f"{len(medians)} sizes", "ratio",
+                                  [max(medians) / min(medians)], target_op="<=", target_value=1.2))
+    return figures
+
+
+def _labels(ctx: Context) -> list[str]:
+    return [f"25x10, {per}/mapped" for _, per in sizes(ctx)]
+
+
+def expected(ctx: Context) -> list[tuple[str, str, str]]:
+    return expected_figures("grid", _labels(ctx))
 
 
 def run(ctx: Context) -> list[Figure]:
     reason = view_missing(URL_NAME)
     if reason:
         return [missing(n, s, u, reason) for n, s, u in expected(ctx)]
-    from django.urls import reverse
-
     for dag_id, per in sizes(ctx):
         build(dag_id, per)
         analyze()
-    client = logged_in_client()
-    figures: list[Figure] = []
-    for what, headers in (("page", {}), ("htmx refresh", {"HTTP_HX_REQUEST": "true", "HTTP_HX_TRIGGER": "grid-body",
-                                                            "HTTP_HX_TARGET": "grid-body"})):
-        counts = []
-        urls = [reverse(URL_NAME, args=[dag_id]) for dag_id, _ in sizes(ctx)]
-        all_samples, query_counts = measure(client, urls, repeats(ctx), **headers)
-        for (_, per), samples, nq in zip(sizes(ctx), all_samples, query_counts, strict=True):
-            size = f"25x10, {per}/mapped"
-            figures.append(Figure(f"grid: {what}", size, "ms", samples, target_op="<", target_value=100))
-            figures.append(Figure(f"grid: {what} queries", size, "queries", [nq]))
-            counts.append(figures[-1])
-        # Targets: the same query count at every size; medians within 20% of each other.
-        for c in counts[1:]:
-            c.target_op, c.target_value = "==", counts[0].samples[0]
-        timings = [f for f in figures if f.name == f"grid: {what}"]
-        medians = [f.median for f in timings if f.median is not None]
-        if len(medians) > 1:
-            figures.append(Figure(f"grid: {what} slowest / fastest median", f"{len(medians)} sizes", "ratio",
-                                  [max(medians) / min(medians)], target_op="<=", target_value=1.2))
-    return figures
+    return grid_figures("grid", [dag_id for dag_id, _ in sizes(ctx)], _labels(ctx), repeats(ctx))
