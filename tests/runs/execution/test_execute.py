@@ -497,8 +497,7 @@ with DAG("batch") as the_dag:
             execute_task_instances(ids)
 
         sqls = [q["sql"] for q in queries.captured_queries]
-        own_claims = [sql for sql in sqls if sql.startswith("UPDATE runs_taskinstance ti SET state = 'running'")]
-        group_commits = [sql for sql in sqls if "claimed AS (UPDATE runs_taskinstance ti SET state = 'running'" in sql]
+        own_claims, group_commits = _claims_and_group_commits(sqls)
         assert len(own_claims) == 1  # the first instance, alone
         # Its commit claims the other five; their commit claims nothing more.
         assert len(group_commits) == 2
@@ -529,8 +528,7 @@ with DAG("batch") as the_dag:
             execute_task_instances(ids[2:])
 
         sqls = [q["sql"] for q in queries.captured_queries]
-        claims = [sql for sql in sqls if sql.startswith("UPDATE runs_taskinstance ti SET state = 'running'")]
-        group_commits = [sql for sql in sqls if "claimed AS (UPDATE runs_taskinstance ti SET state = 'running'" in sql]
+        claims, group_commits = _claims_and_group_commits(sqls)
         # The four claimed in one statement, committed in one (which has nothing more to claim).
         assert (len(claims), len(group_commits)) == (1, 1)
         assert states(run, "double") == dict.fromkeys(range(6), "success")
@@ -548,7 +546,7 @@ with DAG("batch") as the_dag:
         with CaptureQueriesContext(connection) as queries:
             execute_task_instances(other_ids)
 
-        claims = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE runs_taskinstance ti SET state = 'running'")]
+        claims, _ = _claims_and_group_commits([q["sql"] for q in queries.captured_queries])
         assert len(claims) == 1  # the first instance alone: nothing is known of this run's cost yet
         assert states(other, "double") == dict.fromkeys(range(6), "success")
 
@@ -561,8 +559,7 @@ with DAG("batch") as the_dag:
             execute_task_instances(ids[1:])
 
         sqls = [q["sql"] for q in queries.captured_queries]
-        claims = [sql for sql in sqls if sql.startswith("UPDATE runs_taskinstance ti SET state = 'running'")]
-        group_commits = [sql for sql in sqls if "claimed AS (UPDATE runs_taskinstance" in sql]
+        claims, group_commits = _claims_and_group_commits(sqls)
         assert (len(claims), len(group_commits)) == (1, 5)
         assert [result(run, "double", i) for i in range(6)] == [2, 4, 6, 8, 10, 12]
 
@@ -761,3 +758,9 @@ class GroupIsolationTests:
 
         assert states(run, "work")[5] == "scheduled"
         assert result(run, "work", 5) is None and result(run, "work", 4) == 40
+
+
+def _claims_and_group_commits(sqls: list[str]) -> tuple[list[str], list[str]]:
+    """A worker's statements that claim instances on their own, and its group commits (which claim the next group)."""
+    return ([sql for sql in sqls if sql.startswith("UPDATE runs_taskinstance ti SET state = 'running'")],
+            [sql for sql in sqls if "claimed AS (UPDATE runs_taskinstance ti SET state = 'running'" in sql])

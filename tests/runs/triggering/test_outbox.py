@@ -7,12 +7,22 @@ from pathlib import Path
 import pytest
 
 from runs.logs import read_log
-from runs.models import TaskInstance
+from runs.models import DagRun, TaskInstance
 from runs.scheduling.start_from_trigger import start_from_triggers
 from runs.triggering import triggerer as triggerer_module
 from runs.triggering.triggerer import Triggerer, _Outbox
 from tests.runs.factories import data, expand, make_run, schedule
 from tests.runs.triggering.dag_sources import MANY
+
+
+def _deferred_many(tmp_path: Path) -> DagRun:
+    """A run of ``many`` whose 200 start-from-trigger instances are deferred, each on its trigger."""
+    run = make_run(tmp_path, MANY, dag_id="many")
+    schedule(run)
+    expand(run, "wait")
+    while start_from_triggers(dag_run=run, data=data(run)):
+        pass
+    return run
 
 
 class OutboxTests:
@@ -44,11 +54,7 @@ class OutboxTests:
 @pytest.mark.django_db(transaction=True)
 class ParallelFlushTests:
     def test_it_stores_many_fired_triggers_in_parallel_batches_each_instance_once_with_its_lines_first(self, tmp_path: Path) -> None:
-        run = make_run(tmp_path, MANY, dag_id="many")
-        schedule(run)
-        expand(run, "wait")
-        while start_from_triggers(dag_run=run, data=data(run)):
-            pass
+        run = _deferred_many(tmp_path)
         deferred = list(TaskInstance.objects.filter(dag_run=run, task_id="wait", state="deferred"))
         assert len(deferred) == 200
         triggerer = Triggerer(capacity=500)
@@ -153,11 +159,7 @@ class StartedLinesTests:
 
         from runs.models import TaskInstanceLog
 
-        run = make_run(tmp_path, MANY, dag_id="many")
-        schedule(run)
-        expand(run, "wait")
-        while start_from_triggers(dag_run=run, data=data(run)):
-            pass
+        run = _deferred_many(tmp_path)
         # A heartbeat far longer than the wait below: only the pass that starts the triggers runs.
         triggerer = Triggerer(capacity=500, heartbeat_sec=60)
         thread = threading.Thread(target=asyncio.run, args=(triggerer._main(),), daemon=True)
